@@ -1,0 +1,123 @@
+"""The ports: what the engine needs from the outside world, as Protocols.
+
+Adapters (``app.audio``, ``app.asr``, ``app.llm``, ``app.tts``, ``app.google``) implement them;
+the core and the tests depend only on these shapes. Blocking adapters do their work in
+``asyncio.to_thread`` so that every method here is safe to await on the engine loop.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Sequence
+from typing import Protocol
+
+from app.core.events import Event, SpeechStarted
+from app.core.types import (
+    BackendStatus,
+    ChatDelta,
+    ChatMessage,
+    ToolCall,
+    ToolResult,
+    ToolSpec,
+    Transcript,
+    Utterance,
+)
+
+Emit = Callable[[Event], None]
+"""The engine's only way out: the GUI bridge, the CLI printer and tests all receive events."""
+
+
+class FrameSource(Protocol):
+    """A stream of 30 ms frames of 16 kHz mono int16 PCM (``FRAME_BYTES`` each)."""
+
+    def frames(self) -> AsyncIterator[bytes]:
+        """Yield frames until the source ends (a file) or is closed (a microphone)."""
+        ...
+
+    async def aclose(self) -> None:
+        """Stop producing frames and release the device."""
+        ...
+
+
+class Endpointing(Protocol):
+    """Cuts a frame stream into utterances (voice activity detection); pure, no I/O."""
+
+    def feed(self, frame: bytes) -> list[SpeechStarted | Utterance]:
+        """Take one frame; return a speech start and/or finished utterances, if any."""
+        ...
+
+    def flush(self) -> Utterance | None:
+        """End of stream: the utterance in progress, if it is long enough."""
+        ...
+
+    def reset(self) -> None: ...
+
+
+class Transcriber(Protocol):
+    """Speech to text."""
+
+    async def transcribe(self, pcm: bytes, sample_rate: int) -> Transcript:
+        """Transcribe int16 mono PCM; silence or noise gives an empty ``text``."""
+        ...
+
+
+class ChatModel(Protocol):
+    """A streaming chat model with function calling (Ollama's ``/api/chat``)."""
+
+    def stream_chat(
+        self, messages: Sequence[ChatMessage], tools: Sequence[ToolSpec]
+    ) -> AsyncIterator[ChatDelta]:
+        """Stream the reply to ``messages``; raises ``LlmError`` with a code on failure."""
+        ...
+
+    async def check(self) -> BackendStatus:
+        """Is the server reachable and the configured model present?"""
+        ...
+
+
+class Tools(Protocol):
+    """The tools the model may call (a registry; later wrapped by the action policy)."""
+
+    def specs(self) -> Sequence[ToolSpec]: ...
+
+    async def call(self, call: ToolCall) -> ToolResult:
+        """Run one call; never raises for a tool's own failure (``ok=False`` instead)."""
+        ...
+
+
+class Synthesizer(Protocol):
+    """Text to speech, streamed as int16 mono PCM at ``sample_rate``."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def sample_rate(self) -> int: ...
+
+    def synthesize(self, text: str) -> AsyncIterator[bytes]:
+        """Yield PCM chunks as soon as they are made; raises ``TtsError`` on failure."""
+        ...
+
+
+class AudioSink(Protocol):
+    """Where spoken audio goes: the speaker, or a WAV file for ``hark ask --out``."""
+
+    async def start(self, sample_rate: int) -> None:
+        """Prepare to receive PCM at ``sample_rate``; resets ``first_sample_at``."""
+        ...
+
+    async def write(self, pcm: bytes) -> None:
+        """Queue int16 mono PCM; returns without waiting for it to be heard."""
+        ...
+
+    async def drain(self) -> None:
+        """Return when everything written has been heard, or at once after ``stop``."""
+        ...
+
+    def stop(self) -> None:
+        """Barge-in: silence now and drop whatever is queued. Safe from any thread."""
+        ...
+
+    @property
+    def first_sample_at(self) -> float | None:
+        """``time.monotonic()`` when the first sample since ``start`` actually went out."""
+        ...

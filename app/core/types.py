@@ -1,0 +1,131 @@
+"""Value types that flow between the stages of a voice turn.
+
+All are frozen, slotted dataclasses: they cross threads (the audio callback, the engine loop,
+the GUI) and must never change once made.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+SAMPLE_RATE = 16_000
+"""Hark's internal audio rate: every microphone frame and utterance is 16 kHz mono int16."""
+FRAME_MS = 30
+FRAME_SAMPLES = SAMPLE_RATE * FRAME_MS // 1000  # 480
+FRAME_BYTES = FRAME_SAMPLES * 2  # 960
+
+
+@dataclass(frozen=True, slots=True)
+class Utterance:
+    """One stretch of speech cut out of the frame stream by the endpointer.
+
+    Times are stream seconds (frames counted since the source started), so they are exact for
+    files and real-time for microphones. ``end_s`` is where speech stopped; ``detected_s`` is when
+    the endpointer decided so; the difference is the endpoint delay.
+    """
+
+    pcm: bytes
+    start_s: float
+    end_s: float
+    detected_s: float
+    sample_rate: int = SAMPLE_RATE
+
+    @property
+    def duration_s(self) -> float:
+        return len(self.pcm) / 2 / self.sample_rate
+
+    @property
+    def endpoint_delay_s(self) -> float:
+        return max(0.0, self.detected_s - self.end_s)
+
+
+@dataclass(frozen=True, slots=True)
+class Transcript:
+    """What the recogniser heard. Empty ``text`` means nothing worth answering."""
+
+    text: str
+    language: str | None
+    audio_s: float
+    no_speech_prob: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ToolSpec:
+    """A function the model may call, described by a JSON schema (Ollama's tool format)."""
+
+    name: str
+    description: str
+    parameters: Mapping[str, Any] = field(
+        default_factory=lambda: {"type": "object", "properties": {}}
+    )
+
+    def to_wire(self) -> dict[str, Any]:
+        return {
+            "type": "function",
+            "function": {
+                "name": self.name,
+                "description": self.description,
+                "parameters": dict(self.parameters),
+            },
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCall:
+    """The model's request to run one tool."""
+
+    name: str
+    arguments: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class ToolResult:
+    """A tool's answer, kept short and structured for the model (``content`` is JSON text)."""
+
+    name: str
+    ok: bool
+    content: str
+
+
+Role = Literal["system", "user", "assistant", "tool"]
+
+
+@dataclass(frozen=True, slots=True)
+class ChatMessage:
+    """One message of a conversation, in the shape Ollama's ``/api/chat`` takes."""
+
+    role: Role
+    content: str
+    tool_calls: tuple[ToolCall, ...] = ()
+    tool_name: str | None = None
+
+    def to_wire(self) -> dict[str, Any]:
+        msg: dict[str, Any] = {"role": self.role, "content": self.content}
+        if self.tool_calls:
+            msg["tool_calls"] = [
+                {"function": {"name": c.name, "arguments": dict(c.arguments)}}
+                for c in self.tool_calls
+            ]
+        if self.tool_name is not None:
+            msg["tool_name"] = self.tool_name
+        return msg
+
+
+@dataclass(frozen=True, slots=True)
+class ChatDelta:
+    """One piece of a streamed reply: text, tool calls, or the final ``done`` marker."""
+
+    content: str = ""
+    tool_calls: tuple[ToolCall, ...] = ()
+    done: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class BackendStatus:
+    """Whether a backend (LLM, ASR, TTS) is usable now, and if not, why in plain words."""
+
+    ok: bool
+    code: str
+    message: str

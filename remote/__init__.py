@@ -1,0 +1,1 @@
+"""Everything that runs on, or creates, the Hark GPU server."""

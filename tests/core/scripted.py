@@ -1,0 +1,124 @@
+"""Scripted in-memory ports for the core's unit tests (the core has no I/O to fake)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Sequence
+
+from app.core.errors import LlmError, TtsError
+from app.core.events import Event
+from app.core.types import BackendStatus, ChatDelta, ChatMessage, ToolSpec, Transcript
+
+
+class ScriptedChat:
+    """Replays scripted rounds of deltas; records what it was sent.
+
+    A round may contain an ``asyncio.Event`` entry: the stream waits on it, so a test can hold
+    the model "mid-sentence" and check that speech started before the rest was written.
+    """
+
+    def __init__(self, *rounds: list[ChatDelta | asyncio.Event | Exception]) -> None:
+        self._rounds = list(rounds)
+        self.requests: list[tuple[list[ChatMessage], list[str]]] = []
+        self.waiting = asyncio.Event()
+
+    async def stream_chat(
+        self, messages: Sequence[ChatMessage], tools: Sequence[ToolSpec]
+    ) -> AsyncIterator[ChatDelta]:
+        self.requests.append((list(messages), [t.name for t in tools]))
+        script = self._rounds.pop(0) if self._rounds else [ChatDelta("Okay."), ChatDelta(done=True)]
+        for item in script:
+            if isinstance(item, asyncio.Event):
+                self.waiting.set()
+                await item.wait()
+            elif isinstance(item, Exception):
+                raise item
+            else:
+                yield item
+
+    async def check(self) -> BackendStatus:
+        return BackendStatus(True, "ok", "scripted")
+
+
+class ScriptedTranscriber:
+    def __init__(self, text: str = "", error: Exception | None = None) -> None:
+        self.text = text
+        self.error = error
+        self.calls = 0
+
+    async def transcribe(self, pcm: bytes, sample_rate: int) -> Transcript:
+        self.calls += 1
+        if self.error:
+            raise self.error
+        return Transcript(self.text, "en", len(pcm) / 2 / sample_rate)
+
+
+class ScriptedVoice:
+    """Speaks 10 samples of value n for the n-th sentence; fails when told to."""
+
+    name = "scripted"
+    sample_rate = 16_000
+
+    def __init__(self, fail_with: TtsError | None = None) -> None:
+        self.spoken: list[str] = []
+        self.fail_with = fail_with
+
+    async def synthesize(self, text: str) -> AsyncIterator[bytes]:
+        if self.fail_with:
+            raise self.fail_with
+        self.spoken.append(text)
+        value = len(self.spoken)
+        yield value.to_bytes(2, "little") * 10
+
+
+class MemorySink:
+    """An AudioSink that keeps everything; ``drain`` waits on ``release`` when one is set."""
+
+    def __init__(self) -> None:
+        self.pcm = bytearray()
+        self.rate: int | None = None
+        self.stopped = 0
+        self.release: asyncio.Event | None = None
+        self.written = asyncio.Event()
+        self._first: float | None = None
+
+    async def start(self, sample_rate: int) -> None:
+        self.rate = sample_rate
+        self._first = None
+
+    async def write(self, pcm: bytes) -> None:
+        if self._first is None:
+            self._first = time.monotonic()
+        self.pcm += pcm
+        self.written.set()
+
+    async def drain(self) -> None:
+        if self.release is not None:
+            await self.release.wait()
+
+    def stop(self) -> None:
+        self.stopped += 1
+        if self.release is not None:
+            self.release.set()
+
+    @property
+    def first_sample_at(self) -> float | None:
+        return self._first
+
+
+class Recorder:
+    """Collects emitted events."""
+
+    def __init__(self) -> None:
+        self.events: list[Event] = []
+
+    def __call__(self, event: Event) -> None:
+        self.events.append(event)
+
+    def of(self, kind: type) -> list[Event]:
+        return [e for e in self.events if isinstance(e, kind)]
+
+
+def llm_down() -> LlmError:
+    return LlmError("llm-unreachable", "Ollama at http://127.0.0.1:9 did not answer")
