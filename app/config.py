@@ -41,9 +41,7 @@ class _Section(BaseModel):
 def _check_http_url(value: str, example: str) -> str:
     parts = urlsplit(value.strip())
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(
-            f"{value!r} is not an http(s) URL with a host; write it like {example}"
-        )
+        raise ValueError(f"{value!r} is not an http(s) URL with a host; write it like {example}")
     return value.strip().rstrip("/")
 
 
@@ -219,9 +217,7 @@ def _explain(exc: ValidationError, origin: Mapping[str, str], file: Path) -> str
     return "Invalid settings:\n" + "\n".join(lines)
 
 
-def load_settings(
-    path: Path | None = None, env: Mapping[str, str] | None = None
-) -> Settings:
+def load_settings(path: Path | None = None, env: Mapping[str, str] | None = None) -> Settings:
     """Read the TOML file (if any) and the environment; raise ``ConfigError`` if invalid."""
     env = os.environ if env is None else env
     file = path or config_path(env)
@@ -331,7 +327,9 @@ class SecretStore:
             try:
                 value: str | None = keyring.get_password(KEYRING_SERVICE, name)
             except KeyringError as exc:
-                log.warning("keyring unavailable (%s); secret %s not read", type(exc).__name__, name)
+                log.warning(
+                    "keyring unavailable (%s); secret %s not read", type(exc).__name__, name
+                )
                 return None
         except ImportError:  # pragma: no cover - keyring is a hard dependency
             return None

@@ -14,8 +14,9 @@ _LEAKY = ("OLLAMA_HOST", "ELEVENLABS_API_KEY", "HARK_SERVER_API_KEY", "HARK_LLM_
 
 
 @pytest.fixture(autouse=True)
-def isolated_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
-                  ) -> Iterator[Path]:
+def isolated_home(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Path]:
     """A fresh HOME/XDG tree, a file keyring inside it, and no HARK_* from the outside."""
     home = tmp_path_factory.mktemp("home")
     for name in list(os.environ):

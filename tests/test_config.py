@@ -15,7 +15,8 @@ from app.core.errors import ConfigError
 def test_first_run_uses_defaults_and_writes_nothing(isolated_home: Path):
     s = load_settings()
     assert s.llm.host == "http://localhost:11434"
-    assert s.tts.engine == "elevenlabs" and s.tts.fallback == "piper"
+    assert s.tts.engine == "elevenlabs"
+    assert s.tts.fallback == "piper"
     assert s.audio.hangover_ms <= 500
     assert not config_path().exists()
     assert list(isolated_home.rglob("*")) == []
@@ -64,7 +65,8 @@ def test_llm_host_must_be_an_http_url(tmp_path: Path, bad: str):
         load_settings(tmp_path / "none.toml", {"HARK_LLM__HOST": bad})
     msg = str(info.value)
     assert info.value.code == "config-invalid"
-    assert "llm.host" in msg and "HARK_LLM__HOST" in msg
+    assert "llm.host" in msg
+    assert "HARK_LLM__HOST" in msg
     assert "http://192.168.1.100:11434" in msg  # a valid example
 
 
@@ -74,8 +76,10 @@ def test_bad_values_and_unknown_keys_are_explained(tmp_path: Path):
     with pytest.raises(ConfigError) as info:
         load_settings(f, {})
     msg = str(info.value)
-    assert "audio.vad_aggressiveness" in msg and "less than or equal to 3" in msg
-    assert "audio.hangover" in msg and "unknown setting" in msg
+    assert "audio.vad_aggressiveness" in msg
+    assert "less than or equal to 3" in msg
+    assert "audio.hangover" in msg
+    assert "unknown setting" in msg
     f.write_text("[llm\nmodel=")
     with pytest.raises(ConfigError, match="not valid TOML"):
         load_settings(f, {})
@@ -86,7 +90,8 @@ def test_a_secret_in_the_file_is_refused_with_the_way_out(tmp_path: Path):
     f.write_text('[tts.elevenlabs]\napi_key = "sk_live_123"\n')
     with pytest.raises(ConfigError) as info:
         load_settings(f, {})
-    assert "keyring" in str(info.value) and "sk_live_123" not in str(info.value)
+    assert "keyring" in str(info.value)
+    assert "sk_live_123" not in str(info.value)
 
 
 def test_default_config_file_is_valid_and_secret_free(tmp_path: Path):
@@ -119,4 +124,5 @@ def test_secrets_live_in_the_keyring_and_env_wins(isolated_home: Path):
 def test_public_dump_holds_no_secret(isolated_home: Path):
     SecretStore(env={}).set("elevenlabs-api-key", "sk-very-secret")
     dump = repr(load_settings().public_dump())
-    assert "sk-very-secret" not in dump and "llm" in dump
+    assert "sk-very-secret" not in dump
+    assert "llm" in dump

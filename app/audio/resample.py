@@ -30,7 +30,8 @@ def to_mono(samples: npt.NDArray[np.int16], channels: int) -> npt.NDArray[np.int
         return samples
     usable = len(samples) - len(samples) % channels
     frames = samples[:usable].reshape(-1, channels).astype(np.int32)
-    return frames.mean(axis=1).astype(np.int16)
+    mixed: npt.NDArray[np.int16] = frames.mean(axis=1).astype(np.int16)
+    return mixed
 
 
 def resample_array(
@@ -42,7 +43,7 @@ def resample_array(
         return x
     if dst_rate < src_rate:
         x = np.convolve(x, _lowpass(0.5 * dst_rate / src_rate * 0.92), mode="same")
-    n_out = int(round(len(x) * dst_rate / src_rate))
+    n_out = round(len(x) * dst_rate / src_rate)
     t_out = np.arange(n_out) * (src_rate / dst_rate)
     out: npt.NDArray[np.float64] = np.interp(t_out, np.arange(len(x)), x)
     return out
@@ -71,9 +72,7 @@ class StreamResampler:
         self._hist = np.zeros(0, dtype=np.float64)
         self._pos = 0.0  # next output position, in input samples, relative to _hist start
         self._step = src_rate / dst_rate
-        self._filter = (
-            _lowpass(0.5 * dst_rate / src_rate * 0.92) if dst_rate < src_rate else None
-        )
+        self._filter = _lowpass(0.5 * dst_rate / src_rate * 0.92) if dst_rate < src_rate else None
 
     def process(self, samples: npt.NDArray[np.int16]) -> npt.NDArray[np.int16]:
         if self.src_rate == self.dst_rate:
@@ -96,4 +95,5 @@ class StreamResampler:
         keep_from = max(0, int(np.floor(self._pos)) - _TAPS)
         self._hist = x[keep_from:]
         self._pos -= keep_from
-        return np.clip(np.round(out), -32768, 32767).astype(np.int16)
+        result: npt.NDArray[np.int16] = np.clip(np.round(out), -32768, 32767).astype(np.int16)
+        return result

@@ -223,8 +223,9 @@ class VoicePipeline:
                 self._emit(ToolCallStarted(call.name, dict(call.arguments)))
                 result = await self._tools.call(call)
                 self._emit(ToolCallFinished(call.name, result.ok, result.content))
-                records.append(ToolCallRecord(call.name, dict(call.arguments), result.ok,
-                                              result.content))
+                records.append(
+                    ToolCallRecord(call.name, dict(call.arguments), result.ok, result.content)
+                )
                 messages.append(ChatMessage("tool", result.content, tool_name=call.name))
         reply = "".join(parts).strip()
         if self._options.stream_sentences:
@@ -257,8 +258,13 @@ class VoicePipeline:
         await speaker.finish()
         timings = self._timings(clock, endpoint_ms, asr_ms, speaker.first_audio_at)
         result = TurnResult(
-            turn_id, transcript, reply, tuple(records or ()), timings,
-            error_code=exc.code, error_message=exc.message,
+            turn_id,
+            transcript,
+            reply,
+            tuple(records or ()),
+            timings,
+            error_code=exc.code,
+            error_message=exc.message,
         )
         self._emit(TurnFinished(result))
         return result

@@ -47,11 +47,7 @@ class ToolRegistry:
             log.warning("model asked for unknown tool %s", call.name)
             return _error(call.name, f"no tool named {call.name!r}; known: {self.names()}")
         spec, handler = entry
-        missing = [
-            key
-            for key in spec.parameters.get("required", [])
-            if key not in call.arguments
-        ]
+        missing = [key for key in spec.parameters.get("required", []) if key not in call.arguments]
         if missing:
             return _error(call.name, f"missing required argument(s): {', '.join(missing)}")
         try:

@@ -56,13 +56,15 @@ def words(text: str) -> list[ChatDelta]:
 
 async def test_text_turn_speaks_each_sentence_in_order():
     voice = ScriptedVoice()
-    pipe, rec, sink = make(ScriptedChat(words("It is sunny today. Take a hat with you. Bye now!")),
-                           voice=voice)
+    pipe, rec, sink = make(
+        ScriptedChat(words("It is sunny today. Take a hat with you. Bye now!")), voice=voice
+    )
     result = await pipe.run_text("weather?")
     assert result.reply == "It is sunny today. Take a hat with you. Bye now!"
     assert voice.spoken == ["It is sunny today.", "Take a hat with you.", "Bye now!"]
     assert [e.text for e in rec.of(SentenceReady)] == voice.spoken
-    assert sink.rate == 16_000 and len(sink.pcm) == 3 * 20
+    assert sink.rate == 16_000
+    assert len(sink.pcm) == 3 * 20
     assert result.timings.first_audio_ms is not None
     assert result.timings.llm_first_token_ms is not None
     assert result.timings.total_ms >= result.timings.first_audio_ms
@@ -71,8 +73,9 @@ async def test_text_turn_speaks_each_sentence_in_order():
 
 async def test_first_sentence_is_spoken_while_the_model_is_still_writing():
     gate = asyncio.Event()
-    chat = ScriptedChat([ChatDelta("First sentence here. "), gate, ChatDelta("Second one."),
-                         ChatDelta(done=True)])
+    chat = ScriptedChat(
+        [ChatDelta("First sentence here. "), gate, ChatDelta("Second one."), ChatDelta(done=True)]
+    )
     pipe, rec, sink = make(chat)
     turn = asyncio.create_task(pipe.run_text("hi"))
     await sink.written.wait()  # audio went out although the model is held mid-reply
@@ -85,8 +88,9 @@ async def test_first_sentence_is_spoken_while_the_model_is_still_writing():
 
 async def test_sequential_mode_speaks_only_after_the_whole_reply():
     gate = asyncio.Event()
-    chat = ScriptedChat([ChatDelta("First sentence here. "), gate, ChatDelta("Second one."),
-                         ChatDelta(done=True)])
+    chat = ScriptedChat(
+        [ChatDelta("First sentence here. "), gate, ChatDelta("Second one."), ChatDelta(done=True)]
+    )
     voice = ScriptedVoice()
     pipe, rec, sink = make(chat, voice=voice, stream=False)
     turn = asyncio.create_task(pipe.run_text("hi"))
@@ -134,18 +138,19 @@ async def test_llm_failure_ends_the_turn_cleanly_and_says_so():
     result = await pipe.run_text("hello")
     assert result.error_code == "llm-unreachable"
     failed = rec.of(TurnFailed)
-    assert failed and failed[0].code == "llm-unreachable"
+    assert failed
+    assert failed[0].code == "llm-unreachable"
     assert voice.spoken == ["Sorry, I can't reach the language model right now."]
     # the pipeline keeps working for the next turn
     ok = await pipe.run_text("again")
-    assert ok.error_code is None and ok.reply == "Okay."
+    assert ok.error_code is None
+    assert ok.reply == "Okay."
 
 
 async def test_voice_turn_transcribes_then_answers_and_remembers():
     conversation = Conversation("sys", 4)
     chat = ScriptedChat(words("Hello there."), words("Still here."))
-    pipe, rec, _ = make(chat, transcriber=ScriptedTranscriber("hi hark"),
-                        conversation=conversation)
+    pipe, rec, _ = make(chat, transcriber=ScriptedTranscriber("hi hark"), conversation=conversation)
     utt = Utterance(b"\0\0" * 16000, start_s=0.0, end_s=1.0, detected_s=1.45)
     result = await pipe.run_voice(utt)
     assert result.transcript == "hi hark"
@@ -162,7 +167,8 @@ async def test_empty_transcript_makes_no_llm_request():
     chat = ScriptedChat()
     pipe, _, _ = make(chat, transcriber=ScriptedTranscriber(""))
     result = await pipe.run_voice(Utterance(b"\0\0" * 800, 0.0, 0.05, 0.5))
-    assert result.reply == "" and chat.requests == []
+    assert result.reply == ""
+    assert chat.requests == []
 
 
 async def test_asr_failure_is_a_failed_turn():

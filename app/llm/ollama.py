@@ -1,0 +1,410 @@
+"""Hark's chat model: an Ollama server reached over HTTP(S), streamed as it writes.
+
+The reply is read line by line (NDJSON) while Ollama is still generating, so the pipeline can
+start speaking the first sentence long before the last token. Every failure comes out as an
+:class:`~app.core.errors.LlmError` with a stable code and a message that says what to do:
+
+=====================  ===================================================================
+``llm-unreachable``    no connection (refused, DNS, TLS); names the host and the settings
+``llm-timeout``        no connection, or no next chunk, within ``timeout_s``
+``llm-model-missing``  the model is not on the server (``ollama pull MODEL``)
+``llm-auth``           401/403 from the server or its proxy: the API key is wrong or missing
+``llm-server-error``   any other error Ollama reports, before or in the middle of a stream
+``llm-stream-cut``     the stream ended before Ollama's ``done`` object
+``llm-bad-tool-call``  the model asked for a tool in a shape that cannot be read
+``llm-ca-cert``        the pinned certificate file (``llm.ca_cert``) cannot be used
+=====================  ===================================================================
+
+TLS pinning: ``llm.ca_cert`` names a PEM file that becomes the *only* trust anchor. When that
+PEM is a single certificate that is not a CA, it is the server's own self-signed certificate
+(what the Hark GPU server presents). Such a certificate cannot sign any other, so only a server
+holding its private key can complete the handshake: the pin itself is the proof of identity.
+The server is reached by a bare IP address that its certificate need not name, so the hostname
+check is switched off in that case only. A pinned CA (or a bundle) keeps the hostname check.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import ssl
+from collections.abc import AsyncIterator, Mapping, Sequence
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import certifi
+import httpx
+
+from app.config import LlmSettings
+from app.core.errors import LlmError
+from app.core.types import BackendStatus, ChatDelta, ChatMessage, ToolCall, ToolSpec
+
+log = logging.getLogger(__name__)
+
+_HOST_HINT = "Set HARK_LLM__HOST or OLLAMA_HOST."
+
+
+def _display_host(url: str) -> str:
+    """The host URL without any user:password part, safe for messages and logs."""
+    parts = urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return url
+    netloc = parts.hostname or ""
+    if parts.port is not None:
+        netloc = f"{netloc}:{parts.port}"
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+
+@functools.cache
+def _public_ssl_context() -> ssl.SSLContext:
+    """The usual public-CA trust (certifi's bundle, as httpx uses), built once per process:
+    loading it takes ~0.1 s, and every OllamaChat without a pin can share it."""
+    return ssl.create_default_context(cafile=certifi.where())
+
+
+def pinned_ssl_context(pem: str) -> ssl.SSLContext:
+    """An SSL context that trusts only ``pem`` (see the module docstring for the hostname rule).
+
+    Raises ``ssl.SSLError`` (or ``ValueError``) when the text holds no usable certificate.
+    """
+    ctx = ssl.create_default_context(cadata=pem)
+    stats = ctx.cert_store_stats()
+    if stats.get("x509", 0) == 1 and stats.get("x509_ca", 0) == 0:
+        # A self-signed leaf: only its own key holder can match it, whatever the host name.
+        ctx.check_hostname = False
+    return ctx
+
+
+def _is_tls_error(exc: BaseException) -> bool:
+    seen: set[int] = set()
+    cur: BaseException | None = exc
+    while cur is not None and id(cur) not in seen:
+        if isinstance(cur, ssl.SSLError) or "SSL" in str(cur) or "certificate" in str(cur):
+            return True
+        seen.add(id(cur))
+        cur = cur.__cause__ or cur.__context__
+    return False
+
+
+def _error_text(body: bytes) -> str:
+    """Ollama's ``{"error": ...}`` message, or the raw body (trimmed) when it is not JSON."""
+    text = body.decode("utf-8", errors="replace").strip()
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return text[:300]
+    if isinstance(data, Mapping) and isinstance(data.get("error"), str):
+        return str(data["error"])
+    return text[:300]
+
+
+def _is_json_error(body: bytes) -> bool:
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return False
+    return isinstance(data, Mapping) and "error" in data
+
+
+def _parse_tool_calls(raw: Any) -> tuple[ToolCall, ...]:
+    if not isinstance(raw, list):
+        raise LlmError(
+            "llm-bad-tool-call", f"the model sent tool_calls that are not a list: {raw!r}"
+        )
+    calls: list[ToolCall] = []
+    for item in raw:
+        function = item.get("function") if isinstance(item, Mapping) else None
+        name = function.get("name") if isinstance(function, Mapping) else None
+        if not isinstance(function, Mapping) or not isinstance(name, str) or not name:
+            raise LlmError(
+                "llm-bad-tool-call", f"the model sent a tool call without a name: {item!r}"
+            )
+        args: Any = function.get("arguments") or {}
+        if isinstance(args, str):
+            # Some servers (and OpenAI-style proxies) send the arguments as JSON text.
+            try:
+                args = json.loads(args) if args.strip() else {}
+            except ValueError as exc:
+                raise LlmError(
+                    "llm-bad-tool-call",
+                    f"the model called {name} with arguments that are not JSON: {args[:200]!r}",
+                ) from exc
+        if not isinstance(args, Mapping):
+            raise LlmError(
+                "llm-bad-tool-call",
+                f"the model called {name} with arguments that are not an object: {args!r}",
+            )
+        calls.append(ToolCall(name=name, arguments=dict(args)))
+    return tuple(calls)
+
+
+class OllamaChat:
+    """:class:`~app.core.ports.ChatModel` over Ollama's ``/api/chat`` (streaming, tools).
+
+    ``token`` is sent as ``Authorization: Bearer`` (the Hark server's API key) and never
+    logged. Pass ``client`` to share or inject an ``httpx.AsyncClient`` (its TLS settings are
+    then the caller's); otherwise one is built from ``settings`` and closed by :meth:`aclose`.
+    """
+
+    def __init__(
+        self,
+        settings: LlmSettings,
+        token: str | None = None,
+        client: httpx.AsyncClient | None = None,
+    ) -> None:
+        self._settings = settings
+        self._host = settings.host.rstrip("/")
+        self._shown_host = _display_host(self._host)
+        self._headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self._timeout = httpx.Timeout(settings.timeout_s)
+        self._setup_error: LlmError | None = None
+        self._owns_client = client is None
+        if client is None:
+            verify = _public_ssl_context()
+            if settings.ca_cert is not None:
+                try:
+                    verify = pinned_ssl_context(settings.ca_cert.read_text(encoding="ascii"))
+                except (OSError, ValueError, ssl.SSLError) as exc:
+                    self._setup_error = LlmError(
+                        "llm-ca-cert",
+                        f"the pinned certificate {settings.ca_cert} cannot be used ({exc}). "
+                        "Point llm.ca_cert at the server's PEM certificate, or remove the "
+                        "setting to use the system's certificates.",
+                    )
+                    log.warning("LLM certificate pin unusable: %s", exc)
+            client = httpx.AsyncClient(verify=verify, timeout=self._timeout)
+        self._client = client
+
+    @property
+    def host(self) -> str:
+        return self._shown_host
+
+    @property
+    def model(self) -> str:
+        return self._settings.model
+
+    async def aclose(self) -> None:
+        """Close the HTTP client if this object made it."""
+        if self._owns_client:
+            await self._client.aclose()
+
+    # --- chat ----------------------------------------------------------------------------------
+
+    def _chat_body(
+        self, messages: Sequence[ChatMessage], tools: Sequence[ToolSpec]
+    ) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "model": self._settings.model,
+            "messages": [m.to_wire() for m in messages],
+            "stream": True,
+        }
+        if tools:
+            body["tools"] = [t.to_wire() for t in tools]
+        if self._settings.temperature is not None:
+            body["options"] = {"temperature": self._settings.temperature}
+        if self._settings.keep_alive is not None:
+            body["keep_alive"] = self._settings.keep_alive
+        return body
+
+    async def stream_chat(
+        self, messages: Sequence[ChatMessage], tools: Sequence[ToolSpec]
+    ) -> AsyncIterator[ChatDelta]:
+        """Stream the reply: text pieces, tool calls, then one ``ChatDelta(done=True)``.
+
+        Raises :class:`LlmError` only; cancelling the consumer closes the HTTP stream.
+        """
+        if self._setup_error is not None:
+            raise LlmError(self._setup_error.code, self._setup_error.message)
+        body = self._chat_body(messages, tools)
+        started = False
+        try:
+            async with self._client.stream(
+                "POST",
+                f"{self._host}/api/chat",
+                json=body,
+                headers=self._headers,
+                timeout=self._timeout,
+            ) as response:
+                if response.status_code >= 300:  # redirects are not followed: say so
+                    raise self._status_error(response.status_code, await response.aread())
+                started = True
+                async for line in response.aiter_lines():
+                    if not line.strip():
+                        continue
+                    for delta in self._parse_line(line):
+                        yield delta
+                        if delta.done:
+                            return
+            raise LlmError(
+                "llm-stream-cut",
+                f"Ollama at {self._shown_host} ended the reply before it was finished. "
+                "Try again; if it keeps happening, check the server's log.",
+            )
+        except httpx.TimeoutException as exc:
+            raise self._timeout_error(exc, started) from exc
+        except (httpx.RemoteProtocolError, httpx.ReadError) as exc:
+            if started:
+                raise LlmError(
+                    "llm-stream-cut",
+                    f"the connection to Ollama at {self._shown_host} broke in the middle of "
+                    f"the reply ({exc or type(exc).__name__}). Try again.",
+                ) from exc
+            raise self._unreachable(exc) from exc
+        except (httpx.HTTPError, httpx.InvalidURL, httpx.StreamError, OSError) as exc:
+            raise self._unreachable(exc) from exc
+
+    def _parse_line(self, line: str) -> list[ChatDelta]:
+        try:
+            obj = json.loads(line)
+        except ValueError as exc:
+            raise LlmError(
+                "llm-server-error",
+                f"Ollama at {self._shown_host} sent a line that is not JSON: {line[:200]!r}. "
+                "Is HARK_LLM__HOST pointing at an Ollama server?",
+            ) from exc
+        if not isinstance(obj, Mapping):
+            raise LlmError(
+                "llm-server-error",
+                f"Ollama at {self._shown_host} sent an unexpected line: {line[:200]!r}",
+            )
+        if "error" in obj:
+            raise LlmError(
+                "llm-server-error",
+                f"Ollama at {self._shown_host} failed while writing the reply: {obj['error']}",
+            )
+        deltas: list[ChatDelta] = []
+        message = obj.get("message")
+        if isinstance(message, Mapping):
+            content = message.get("content")
+            if isinstance(content, str) and content:
+                deltas.append(ChatDelta(content=content))
+            if message.get("tool_calls"):
+                deltas.append(ChatDelta(tool_calls=_parse_tool_calls(message["tool_calls"])))
+        if obj.get("done") is True:
+            log.debug(
+                "LLM reply done: reason=%s eval_count=%s eval_ms=%.0f",
+                obj.get("done_reason"),
+                obj.get("eval_count"),
+                (obj.get("eval_duration") or 0) / 1e6,
+            )
+            deltas.append(ChatDelta(done=True))
+        return deltas
+
+    # --- health --------------------------------------------------------------------------------
+
+    async def check(self) -> BackendStatus:
+        """Reachable, authorised, and the configured model pulled? Never raises."""
+        if self._setup_error is not None:
+            return BackendStatus(False, self._setup_error.code, self._setup_error.message)
+        try:
+            response = await self._client.get(
+                f"{self._host}/api/tags", headers=self._headers, timeout=self._timeout
+            )
+            if response.status_code >= 300:  # redirects are not followed: say so
+                raise self._status_error(response.status_code, response.content)
+            data = response.json()
+        except httpx.TimeoutException as exc:
+            return self._status(self._timeout_error(exc, False))
+        except (httpx.HTTPError, httpx.InvalidURL, OSError) as exc:
+            return self._status(self._unreachable(exc))
+        except LlmError as exc:
+            return self._status(exc)
+        except ValueError:
+            return self._status(
+                LlmError(
+                    "llm-server-error",
+                    f"{self._shown_host} answered /api/tags with something that is not JSON. "
+                    f"Is it an Ollama server? {_HOST_HINT}",
+                )
+            )
+        names = [
+            str(m.get("name") or m.get("model"))
+            for m in (data.get("models") or [] if isinstance(data, Mapping) else [])
+            if isinstance(m, Mapping)
+        ]
+        if not model_available(self._settings.model, names):
+            have = ", ".join(names) if names else "none"
+            return self._status(
+                LlmError(
+                    "llm-model-missing",
+                    f"Ollama at {self._shown_host} does not have the model "
+                    f"{self._settings.model} (it has: {have}). Run `ollama pull "
+                    f"{self._settings.model}` there, or set HARK_LLM__MODEL to one it has.",
+                )
+            )
+        log.info("LLM ready: model=%s host=%s", self._settings.model, self._shown_host)
+        return BackendStatus(
+            True, "llm-ready", f"{self._settings.model} on {self._shown_host} is ready"
+        )
+
+    @staticmethod
+    def _status(error: LlmError) -> BackendStatus:
+        return BackendStatus(False, error.code, error.message)
+
+    # --- error mapping -------------------------------------------------------------------------
+
+    def _unreachable(self, exc: Exception) -> LlmError:
+        detail = str(exc) or type(exc).__name__
+        if _is_tls_error(exc):
+            pin = self._settings.ca_cert
+            trust = f"the pinned certificate {pin}" if pin else "the system's certificates"
+            detail = (
+                f"the TLS handshake failed: the server's certificate does not match {trust} "
+                f"({detail})"
+            )
+        return LlmError(
+            "llm-unreachable",
+            f"Ollama at {self._shown_host} did not answer: {detail}. Is `ollama serve` "
+            f"running? {_HOST_HINT}",
+        )
+
+    def _timeout_error(self, exc: httpx.TimeoutException, started: bool) -> LlmError:
+        limit = self._settings.timeout_s
+        if isinstance(exc, httpx.ConnectTimeout):
+            what = f"did not accept a connection within {limit:g} s"
+        elif started:
+            what = f"stopped sending the reply for more than {limit:g} s"
+        else:
+            what = f"did not start answering within {limit:g} s"
+        return LlmError(
+            "llm-timeout",
+            f"Ollama at {self._shown_host} {what}. The server may be overloaded or still "
+            "loading the model; try again, or raise HARK_LLM__TIMEOUT_S.",
+        )
+
+    def _status_error(self, status: int, body: bytes) -> LlmError:
+        text = _error_text(body)
+        host = self._shown_host
+        if status in (401, 403):
+            return LlmError(
+                "llm-auth",
+                f"{host} refused the request (HTTP {status}: {text or 'unauthorized'}). Check "
+                "the server API key: `hark secret set llm-token` (or HARK_LLM_TOKEN).",
+            )
+        if status == 404 and _is_json_error(body):
+            model = self._settings.model
+            return LlmError(
+                "llm-model-missing",
+                f"Ollama at {host} does not have the model {model} ({text}). Run "
+                f"`ollama pull {model}` there, or set HARK_LLM__MODEL to one it has.",
+            )
+        if status == 404:
+            return LlmError(
+                "llm-server-error",
+                f"{host} has no Ollama API (HTTP 404: {text}). Is it an Ollama server? "
+                f"{_HOST_HINT}",
+            )
+        return LlmError(
+            "llm-server-error", f"Ollama at {host} answered HTTP {status}: {text or 'no detail'}"
+        )
+
+
+def model_available(model: str, names: Sequence[str]) -> bool:
+    """Whether ``model`` is among ``names``; a name without a tag means ``name:latest``."""
+
+    def norm(name: str) -> str:
+        return name if ":" in name.rsplit("/", 1)[-1] else f"{name}:latest"
+
+    wanted = norm(model)
+    return any(norm(n) == wanted for n in names)

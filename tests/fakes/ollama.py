@@ -1,0 +1,622 @@
+"""A fake Ollama server that speaks the real wire protocol, scriptable per test.
+
+Hark's tests cannot run a real Ollama, so this server stands in for it: the same paths
+(``/api/chat``, ``/api/tags``, ``/api/version``, ``/api/show``), the same JSON shapes, NDJSON
+streamed in HTTP/1.1 chunks one token per line, the same error bodies and status codes. The
+contract test (``tests/fakes/test_ollama_contract.py``) checks it with the official ``ollama``
+client so it cannot drift from what the real server sends.
+
+Usage::
+
+    with FakeOllama(models=["llama3.2:3b"]) as fake:
+        fake.reply("Hello there.")                          # next chat turn: streamed text
+        fake.reply_tool_call("calendar_list", {"day": "today"})  # the turn after: a tool call
+        settings = LlmSettings(host=fake.url)
+        ...
+        assert fake.requests[0]["messages"][-1]["content"] == "hi"
+
+Scripted turns are consumed in order, one per ``/api/chat`` request; with nothing queued the
+fake answers ``"You said: <last user message>."``. Scripting: :meth:`FakeOllama.reply`,
+:meth:`~FakeOllama.reply_tool_call`, :meth:`~FakeOllama.reply_tool_calls`,
+:meth:`~FakeOllama.fail` (an HTTP error), :meth:`~FakeOllama.fail_mid_stream` (an
+``{"error"}`` line), :meth:`~FakeOllama.cut_stream_after` (no ``done``),
+:meth:`~FakeOllama.add_model`. What arrived: ``requests`` (chat bodies), ``calls``
+(``"POST /api/chat"``...), ``headers``, ``pending``, :meth:`~FakeOllama.wait_for_requests`.
+
+Timing: ``first_token_delay_s`` is waited before the first chunk (and the response headers,
+as Ollama sends them with the first token), ``token_delay_s`` between chunks; both can be
+changed between requests. The waiting simulates the model (it ends at once on ``stop()``); a
+test that needs to act *between* chunks passes a ``threading.Event`` as ``gate`` instead.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import re
+import socket
+import ssl
+import threading
+from collections import deque
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+DEFAULT_MODELS = ("llama3.2:3b",)
+GATE_TIMEOUT_S = 10.0
+"""How long a gated stream waits for its gate before going on (so a forgotten gate never
+hangs a test run)."""
+
+_TOKEN_RE = re.compile(r"\s*[\w'’]+|\s*[^\w\s]|\s+")
+
+
+def tokenize(text: str) -> list[str]:
+    """Split ``text`` like a model's tokens: words with their leading space, punctuation apart.
+
+    ``"".join(tokenize(t)) == t`` always holds.
+    """
+    return _TOKEN_RE.findall(text)
+
+
+def normalize_model(name: str) -> str:
+    """Ollama's rule: a model named without a tag means ``name:latest``."""
+    last = name.rsplit("/", 1)[-1]
+    return name if ":" in last else f"{name}:latest"
+
+
+@dataclass
+class ScriptedTurn:
+    """One scripted answer to one ``/api/chat`` request (see the ``FakeOllama`` methods)."""
+
+    text: str | None = None
+    """Reply text; ``None`` means the default reply computed from the request."""
+    tool_calls: Sequence[tuple[str, Any]] = ()
+    """(name, arguments) pairs; arguments is a mapping, or a string sent verbatim as JSON text."""
+    status: int | None = None
+    """An HTTP error status to answer with instead of a reply."""
+    error: str | None = None
+    """The ``{"error": ...}`` message, for ``status`` or for an error in the stream."""
+    error_after: int | None = None
+    """Send this many token chunks, then an ``{"error": ...}`` line, then end the stream."""
+    cut_after: int | None = None
+    """Send this many token chunks, then drop the connection (no ``done``, no last chunk)."""
+    clean_cut: bool = False
+    """With ``cut_after``: end the HTTP body properly, only without a ``done`` object."""
+    gate: threading.Event | None = None
+    gate_after: int = 1
+    """With ``gate``: after this many chunks, wait until the test sets the gate."""
+
+
+@dataclass
+class _State:
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    changed: threading.Condition = field(init=False)
+    script: deque[ScriptedTurn] = field(default_factory=deque)
+    requests: list[dict[str, Any]] = field(default_factory=list)
+    calls: list[str] = field(default_factory=list)
+    headers: list[dict[str, str]] = field(default_factory=list)
+    gates: list[threading.Event] = field(default_factory=list)
+    gate_timeouts: int = 0
+
+    def __post_init__(self) -> None:
+        self.changed = threading.Condition(self.lock)
+
+
+class FakeOllama:
+    """A protocol-faithful Ollama server on ``127.0.0.1`` (a free port), in a thread.
+
+    ``models``: what ``/api/tags`` lists and ``/api/chat`` accepts (others answer 404).
+    ``token``: when set, every ``/api/*`` request needs ``Authorization: Bearer <token>``
+    (the Hark server's proxy rule), else 401. ``ssl_context``: serve https with it.
+    ``port``: a fixed port (0, the default, picks a free one).
+    """
+
+    def __init__(
+        self,
+        models: Iterable[str] = DEFAULT_MODELS,
+        *,
+        token: str | None = None,
+        first_token_delay_s: float = 0.0,
+        token_delay_s: float = 0.0,
+        ssl_context: ssl.SSLContext | None = None,
+        port: int = 0,
+        version: str = "0.6.8",
+    ) -> None:
+        self.models: list[str] = list(models)
+        self.token = token
+        self.first_token_delay_s = first_token_delay_s
+        self.token_delay_s = token_delay_s
+        self.version = version
+        self._ssl = ssl_context
+        self._port = port
+        self._state = _State()
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+        self._stopping = threading.Event()
+
+    # --- lifecycle ---------------------------------------------------------------------------
+
+    def start(self) -> FakeOllama:
+        """Bind and serve in a background thread; returns self."""
+        if self._server is not None:
+            raise RuntimeError("FakeOllama is already running")
+        self._stopping.clear()
+        server = _Server(("127.0.0.1", self._port), _Handler)
+        server.fake = self
+        server.ssl_context = self._ssl
+        self._server = server
+        self._thread = threading.Thread(
+            target=server.serve_forever, kwargs={"poll_interval": 0.01}, name="fake-ollama"
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving: release gates, close open connections, join every thread."""
+        server, thread = self._server, self._thread
+        if server is None or thread is None:
+            return
+        self._stopping.set()  # ends simulated latency at once
+        with self._state.lock:
+            for gate in self._state.gates:
+                gate.set()
+        server.shutdown()
+        server.close_connections()
+        server.server_close()  # joins the handler threads
+        thread.join()
+        self._server = self._thread = None
+
+    def __enter__(self) -> FakeOllama:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def port(self) -> int:
+        if self._server is None:
+            raise RuntimeError("FakeOllama is not running; call start() first")
+        return int(self._server.server_address[1])
+
+    @property
+    def url(self) -> str:
+        """Base URL, e.g. ``http://127.0.0.1:40123`` (``https`` with an ``ssl_context``)."""
+        scheme = "https" if self._ssl is not None else "http"
+        return f"{scheme}://127.0.0.1:{self.port}"
+
+    # --- scripting ---------------------------------------------------------------------------
+
+    def reply(self, text: str, *, gate: threading.Event | None = None, gate_after: int = 1) -> None:
+        """Queue a text reply, streamed token by token (see :func:`tokenize`).
+
+        With ``gate``, the stream pauses after ``gate_after`` chunks until the gate is set.
+        """
+        self.enqueue(ScriptedTurn(text=text, gate=gate, gate_after=gate_after))
+
+    def reply_tool_call(
+        self, name: str, arguments: Mapping[str, Any] | str, *, content: str = ""
+    ) -> None:
+        """Queue a turn where the model calls one tool (``content`` is text streamed before).
+
+        ``arguments`` as a ``str`` is sent verbatim as a JSON string, as some servers do.
+        """
+        self.reply_tool_calls([(name, arguments)], content=content)
+
+    def reply_tool_calls(
+        self, calls: Sequence[tuple[str, Mapping[str, Any] | str]], *, content: str = ""
+    ) -> None:
+        """Queue a turn with several tool calls in one message."""
+        self.enqueue(ScriptedTurn(text=content, tool_calls=list(calls)))
+
+    def fail(self, status: int, message: str) -> None:
+        """Queue an HTTP error: ``status`` with the body ``{"error": message}``."""
+        self.enqueue(ScriptedTurn(status=status, error=message))
+
+    def fail_mid_stream(self, after_tokens: int, message: str, text: str | None = None) -> None:
+        """Queue a reply that sends ``after_tokens`` chunks, then ``{"error": message}``."""
+        self.enqueue(ScriptedTurn(text=text, error=message, error_after=after_tokens))
+
+    def cut_stream_after(
+        self, n_tokens: int, text: str | None = None, *, clean: bool = False
+    ) -> None:
+        """Queue a reply whose stream stops after ``n_tokens`` chunks, never sending ``done``.
+
+        By default the connection drops mid-body (an upstream crash); ``clean=True`` ends the
+        HTTP body properly (a proxy that gave up).
+        """
+        self.enqueue(ScriptedTurn(text=text, cut_after=n_tokens, clean_cut=clean))
+
+    def enqueue(self, turn: ScriptedTurn) -> None:
+        """Queue any scripted turn (the helpers above cover the usual cases)."""
+        with self._state.lock:
+            self._state.script.append(turn)
+            if turn.gate is not None:
+                self._state.gates.append(turn.gate)
+
+    def add_model(self, name: str) -> None:
+        """Make a model available, as ``ollama pull`` would."""
+        with self._state.lock:
+            self.models.append(name)
+
+    # --- what the fake received ----------------------------------------------------------------
+
+    @property
+    def requests(self) -> list[dict[str, Any]]:
+        """The JSON bodies of the ``/api/chat`` requests received so far (a copy)."""
+        with self._state.lock:
+            return list(self._state.requests)
+
+    @property
+    def calls(self) -> list[str]:
+        """Every request line received so far, as ``"METHOD /path"``."""
+        with self._state.lock:
+            return list(self._state.calls)
+
+    @property
+    def headers(self) -> list[dict[str, str]]:
+        """The headers (lower-case names) of every request, in the order of ``calls``."""
+        with self._state.lock:
+            return list(self._state.headers)
+
+    @property
+    def pending(self) -> int:
+        """How many scripted turns are still queued."""
+        with self._state.lock:
+            return len(self._state.script)
+
+    @property
+    def gate_timeouts(self) -> int:
+        """How many gated streams gave up waiting (a test that forgot to set its gate, or a
+        client that did not read the first chunks before the rest were sent)."""
+        with self._state.lock:
+            return self._state.gate_timeouts
+
+    def wait_for_requests(self, n: int, timeout: float = 5.0) -> list[dict[str, Any]]:
+        """Block until ``n`` chat requests have arrived; raise ``TimeoutError`` otherwise."""
+        with self._state.changed:
+            if not self._state.changed.wait_for(lambda: len(self._state.requests) >= n, timeout):
+                raise TimeoutError(f"FakeOllama got {len(self._state.requests)} of {n} requests")
+            return list(self._state.requests)
+
+    # --- internals used by the handler ---------------------------------------------------------
+
+    def _record(self, call: str, headers: dict[str, str], body: dict[str, Any] | None) -> None:
+        with self._state.changed:
+            self._state.calls.append(call)
+            self._state.headers.append(headers)
+            if body is not None:
+                self._state.requests.append(body)
+            self._state.changed.notify_all()
+
+    def _next_turn(self) -> ScriptedTurn:
+        with self._state.lock:
+            return self._state.script.popleft() if self._state.script else ScriptedTurn()
+
+    def _pause(self, seconds: float) -> None:
+        """Simulated model latency; cut short when the fake stops."""
+        if seconds > 0:
+            self._stopping.wait(seconds)
+
+    def _wait_gate(self, gate: threading.Event) -> None:
+        if not gate.wait(GATE_TIMEOUT_S):
+            with self._state.lock:
+                self._state.gate_timeouts += 1
+
+    def _has_model(self, name: str) -> bool:
+        with self._state.lock:
+            return normalize_model(name) in {normalize_model(m) for m in self.models}
+
+    def _model_list(self) -> list[str]:
+        with self._state.lock:
+            return list(self.models)
+
+
+def default_reply(body: Mapping[str, Any]) -> str:
+    """What the fake says with nothing scripted: ``You said: <last user message>.``"""
+    for msg in reversed(body.get("messages") or []):
+        if isinstance(msg, Mapping) and msg.get("role") == "user":
+            return f"You said: {str(msg.get('content', '')).strip().rstrip('.')}."
+    return "Hello."
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _digest(name: str) -> str:
+    return hashlib.sha256(name.encode()).hexdigest()
+
+
+def _details(name: str) -> dict[str, Any]:
+    family = re.split(r"[\d:.]", name, maxsplit=1)[0] or "llama"
+    return {
+        "parent_model": "",
+        "format": "gguf",
+        "family": family,
+        "families": [family],
+        "parameter_size": "3.2B",
+        "quantization_level": "Q4_K_M",
+    }
+
+
+class _Server(ThreadingHTTPServer):
+    """Joins its handler threads on close, and can cut every open connection."""
+
+    daemon_threads = False
+    block_on_close = True
+    fake: FakeOllama
+    ssl_context: ssl.SSLContext | None
+
+    def server_bind(self) -> None:
+        self._open: set[socket.socket] = set()
+        self._open_lock = threading.Lock()
+        super().server_bind()
+
+    def track(self, sock: socket.socket, alive: bool) -> None:
+        with self._open_lock:
+            (self._open.add if alive else self._open.discard)(sock)
+
+    def close_connections(self) -> None:
+        with self._open_lock:
+            for sock in list(self._open):
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """Clients hanging up (or failing the TLS handshake) are normal here: stay quiet."""
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "FakeOllama"
+    sys_version = ""
+    timeout = 30
+    server: _Server
+
+    def setup(self) -> None:
+        sock: socket.socket = self.request
+        if self.server.ssl_context is not None:
+            sock.settimeout(self.timeout)
+            # On a failed handshake wrap_socket closes the socket and raises (handled quietly).
+            sock = self.server.ssl_context.wrap_socket(sock, server_side=True)
+        self.request = self._sock = sock
+        self.server.track(sock, True)
+        super().setup()
+
+    def finish(self) -> None:
+        try:
+            super().finish()
+        finally:
+            self.server.track(self._sock, False)
+            if isinstance(self._sock, ssl.SSLSocket):
+                # The server closes only the plain socket it accepted, which TLS took over.
+                self._sock.close()
+
+    def log_message(self, format: str, *args: Any) -> None:  # quiet
+        pass
+
+    # --- routing -------------------------------------------------------------------------------
+
+    def do_HEAD(self) -> None:
+        self._send_text(200, "")
+
+    def do_GET(self) -> None:
+        self._route("GET")
+
+    def do_POST(self) -> None:
+        self._route("POST")
+
+    def do_DELETE(self) -> None:
+        self._route("DELETE")
+
+    def _route(self, method: str) -> None:
+        fake = self.server.fake
+        raw = self._read_body()
+        headers = {k.lower(): v for k, v in self.headers.items()}
+        path = self.path.split("?", 1)[0]
+        body: dict[str, Any] | None = None
+        parse_error: str | None = None
+        if raw:
+            try:
+                parsed = json.loads(raw)
+            except ValueError as exc:
+                parse_error = f"invalid character in request body: {exc}"
+            else:
+                if isinstance(parsed, dict):
+                    body = parsed
+                else:
+                    parse_error = "json: cannot unmarshal request body into a JSON object"
+        fake._record(f"{method} {path}", headers, body if path == "/api/chat" else None)
+
+        if path == "/" and method == "GET":
+            return self._send_text(200, "Ollama is running")
+        needs_token = fake.token is not None and path.startswith("/api/")
+        if needs_token and headers.get("authorization") != f"Bearer {fake.token}":
+            return self._send_error(401, "unauthorized")
+        routes = {
+            ("POST", "/api/chat"): self._chat,
+            ("GET", "/api/tags"): self._tags,
+            ("GET", "/api/version"): self._version,
+            ("POST", "/api/show"): self._show,
+        }
+        handler = routes.get((method, path))
+        if handler is None:
+            return self._send_text(404, "404 page not found")
+        if parse_error is not None:
+            return self._send_error(400, parse_error)
+        handler(body or {})
+
+    def _read_body(self) -> bytes:
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length else b""
+
+    # --- endpoints -----------------------------------------------------------------------------
+
+    def _tags(self, _body: dict[str, Any]) -> None:
+        models = [
+            {
+                "name": name,
+                "model": name,
+                "modified_at": "2025-05-01T10:20:30.123456+02:00",
+                "size": 2_019_393_189,
+                "digest": _digest(name),
+                "details": _details(name),
+            }
+            for name in self.server.fake._model_list()
+        ]
+        self._send_json(200, {"models": models})
+
+    def _version(self, _body: dict[str, Any]) -> None:
+        self._send_json(200, {"version": self.server.fake.version})
+
+    def _show(self, body: dict[str, Any]) -> None:
+        name = str(body.get("model") or body.get("name") or "")
+        if not name:
+            return self._send_error(400, "model is required")
+        if not self.server.fake._has_model(name):
+            return self._send_error(404, f"model '{name}' not found")
+        self._send_json(
+            200,
+            {
+                "modelfile": f"FROM {name}\n",
+                "parameters": 'stop "<|eot_id|>"',
+                "template": "{{ .Prompt }}",
+                "details": _details(name),
+                "model_info": {"general.architecture": "llama"},
+                "capabilities": ["completion", "tools"],
+                "modified_at": "2025-05-01T10:20:30.123456+02:00",
+            },
+        )
+
+    def _chat(self, body: dict[str, Any]) -> None:
+        fake = self.server.fake
+        model = body.get("model")
+        if not isinstance(model, str) or not model:
+            return self._send_error(400, "model is required")
+        messages = body.get("messages", [])
+        if not isinstance(messages, list) or not all(isinstance(m, dict) for m in messages):
+            return self._send_error(400, "messages must be a list of message objects")
+        if not fake._has_model(model):
+            return self._send_error(404, f"model '{model}' not found")
+        turn = fake._next_turn()
+        if turn.status is not None:
+            return self._send_error(turn.status, turn.error or "error")
+        text = default_reply(body) if turn.text is None else turn.text
+        pieces = tokenize(text)
+        tool_calls = [_wire_tool_call(i, n, a) for i, (n, a) in enumerate(turn.tool_calls)]
+        if body.get("stream", True) is False:
+            return self._chat_whole(model, text, tool_calls, len(pieces))
+        self._chat_stream(model, pieces, tool_calls, turn)
+
+    def _chat_whole(
+        self, model: str, text: str, tool_calls: list[dict[str, Any]], n_tokens: int
+    ) -> None:
+        fake = self.server.fake
+        fake._pause(fake.first_token_delay_s + fake.token_delay_s * max(0, n_tokens - 1))
+        message: dict[str, Any] = {"role": "assistant", "content": text}
+        if tool_calls:
+            message["tool_calls"] = tool_calls
+        self._send_json(200, _final(model, message, n_tokens))
+
+    def _chat_stream(
+        self,
+        model: str,
+        pieces: list[str],
+        tool_calls: list[dict[str, Any]],
+        turn: ScriptedTurn,
+    ) -> None:
+        fake = self.server.fake
+        chunks: list[dict[str, Any]] = [
+            _chunk(model, {"role": "assistant", "content": p}) for p in pieces
+        ]
+        if tool_calls:
+            chunks.append(
+                _chunk(model, {"role": "assistant", "content": "", "tool_calls": tool_calls})
+            )
+        stop_at = len(chunks)
+        for limit in (turn.cut_after, turn.error_after):
+            if limit is not None:
+                stop_at = min(stop_at, limit)
+
+        fake._pause(fake.first_token_delay_s)
+        self.send_response(200)
+        self.send_header("Content-Type", "application/x-ndjson")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        for i, obj in enumerate(chunks[:stop_at]):
+            if i > 0:
+                fake._pause(fake.token_delay_s)
+            if turn.gate is not None and i == turn.gate_after:
+                fake._wait_gate(turn.gate)
+            self._write_chunk(obj)
+        if turn.error_after is not None:
+            self._write_chunk({"error": turn.error or "error"})
+        elif turn.cut_after is not None:
+            if not turn.clean_cut:
+                self.wfile.flush()
+                self.close_connection = True
+                self._sock.shutdown(socket.SHUT_RDWR)
+                return
+        else:
+            self._write_chunk(_final(model, {"role": "assistant", "content": ""}, len(pieces)))
+        self.wfile.write(b"0\r\n\r\n")
+        self.wfile.flush()
+
+    # --- writing -------------------------------------------------------------------------------
+
+    def _write_chunk(self, obj: Mapping[str, Any]) -> None:
+        data = json.dumps(obj, separators=(",", ":")).encode() + b"\n"
+        self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
+        self.wfile.flush()
+
+    def _send_json(self, status: int, obj: Mapping[str, Any]) -> None:
+        data = json.dumps(obj).encode()
+        self._send_bytes(status, data, "application/json; charset=utf-8")
+
+    def _send_error(self, status: int, message: str) -> None:
+        self._send_json(status, {"error": message})
+
+    def _send_text(self, status: int, text: str) -> None:
+        self._send_bytes(status, text.encode(), "text/plain; charset=utf-8")
+
+    def _send_bytes(self, status: int, data: bytes, content_type: str) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(data)
+        self.wfile.flush()
+
+
+def _wire_tool_call(index: int, name: str, arguments: Mapping[str, Any] | str) -> dict[str, Any]:
+    # Ollama's ToolCallFunction has `index` with omitempty: absent for the first call.
+    function: dict[str, Any] = {"name": name, "arguments": arguments}
+    if not isinstance(arguments, str):
+        function["arguments"] = dict(arguments)
+    if index:
+        function = {"index": index, **function}
+    return {"function": function}
+
+
+def _chunk(model: str, message: dict[str, Any]) -> dict[str, Any]:
+    return {"model": model, "created_at": _now(), "message": message, "done": False}
+
+
+def _final(model: str, message: dict[str, Any], eval_count: int) -> dict[str, Any]:
+    return {
+        "model": model,
+        "created_at": _now(),
+        "message": message,
+        "done_reason": "stop",
+        "done": True,
+        "total_duration": 1_234_567_890,
+        "load_duration": 12_345_678,
+        "prompt_eval_count": 26,
+        "prompt_eval_duration": 123_456_789,
+        "eval_count": max(1, eval_count),
+        "eval_duration": 987_654_321,
+    }
