@@ -51,7 +51,11 @@ _SPOKEN_FAILURE = {
 
 @dataclass(frozen=True, slots=True)
 class PipelineOptions:
-    """How a turn runs; ``stream_sentences=False`` waits for the whole reply (for comparison)."""
+    """How a turn runs.
+
+    ``stream_sentences=False`` is the classic sequential pipeline, kept for comparison: the
+    whole reply is written, then voiced in full, then played.
+    """
 
     stream_sentences: bool = True
     max_tool_rounds: int = 4
@@ -159,7 +163,14 @@ class VoicePipeline:
                 self._emit(TurnFinished(result))
                 return result
         assert text is not None
-        speaker = _Speaker(self._voice, self._sink, self._emit, clock, endpoint_ms)
+        speaker = _Speaker(
+            self._voice,
+            self._sink,
+            self._emit,
+            clock,
+            endpoint_ms,
+            sequential=not self._options.stream_sentences,
+        )
         records: list[ToolCallRecord] = []
         reply = ""
         try:
@@ -202,19 +213,21 @@ class VoicePipeline:
             calls: list[ToolCall] = []
             round_text: list[str] = []
             offer_tools = specs if _round < self._options.max_tool_rounds else []
-            async for delta in self._chat.stream_chat(messages, offer_tools):
-                if delta.content:
-                    if clock.first_token is None:
-                        clock.first_token = clock.now()
-                        self._emit(
-                            StageTimed(Stage.LLM, (clock.first_token - clock.llm_start) * 1000)
-                        )
-                    round_text.append(delta.content)
-                    self._emit(ReplyTextReceived(delta.content))
-                    if self._options.stream_sentences:
-                        for sentence in splitter.feed(delta.content):
-                            speaker.say(sentence)
-                calls.extend(delta.tool_calls)
+            stream = self._chat.stream_chat(messages, offer_tools)
+            async with contextlib.aclosing(stream):
+                async for delta in stream:
+                    if delta.content:
+                        if clock.first_token is None:
+                            clock.first_token = clock.now()
+                            self._emit(
+                                StageTimed(Stage.LLM, (clock.first_token - clock.llm_start) * 1000)
+                            )
+                        round_text.append(delta.content)
+                        self._emit(ReplyTextReceived(delta.content))
+                        if self._options.stream_sentences:
+                            for sentence in splitter.feed(delta.content):
+                                speaker.say(sentence)
+                    calls.extend(delta.tool_calls)
             parts.extend(round_text)
             if not calls:
                 break
@@ -304,7 +317,10 @@ class _Speaker:
         emit: Emit,
         clock: _Clock,
         lead_ms: float | None,
+        *,
+        sequential: bool = False,
     ) -> None:
+        self._sequential = sequential
         self._voice = voice
         self._sink = sink
         self._emit = emit
@@ -349,15 +365,14 @@ class _Speaker:
         try:
             while (sentence := await self._queue.get()) is not None:
                 asked = self._clock.now()
+                audio = voice.synthesize(sentence)
                 try:
-                    async for chunk in voice.synthesize(sentence):
-                        if not self._started:
-                            self._emit(StageTimed(Stage.TTS, (self._clock.now() - asked) * 1000))
-                            await self._sink.start(voice.sample_rate)
-                            self._started = True
-                        await self._sink.write(chunk)
-                        if not self._announced:
-                            self._announce()
+                    async with contextlib.aclosing(audio):
+                        if self._sequential:
+                            await self._play([c async for c in audio], asked)
+                        else:
+                            async for chunk in audio:
+                                await self._play([chunk], asked)
                 except TtsError as exc:
                     self._voice_failed = True
                     log.warning("voice failed, going on in text only: %s", exc.code)
@@ -368,6 +383,17 @@ class _Speaker:
         except asyncio.CancelledError:
             self._sink.stop()
             raise
+
+    async def _play(self, chunks: list[bytes], asked: float) -> None:
+        assert self._voice is not None
+        for chunk in chunks:
+            if not self._started:
+                self._emit(StageTimed(Stage.TTS, (self._clock.now() - asked) * 1000))
+                await self._sink.start(self._voice.sample_rate)
+                self._started = True
+            await self._sink.write(chunk)
+            if not self._announced:
+                self._announce()
 
     def _announce(self) -> None:
         self._announced = True

@@ -7,7 +7,7 @@ the core and the tests depend only on these shapes. Blocking adapters do their w
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
 from typing import Protocol
 
 from app.core.events import Event, SpeechStarted
@@ -65,8 +65,12 @@ class ChatModel(Protocol):
 
     def stream_chat(
         self, messages: Sequence[ChatMessage], tools: Sequence[ToolSpec]
-    ) -> AsyncIterator[ChatDelta]:
-        """Stream the reply to ``messages``; raises ``LlmError`` with a code on failure."""
+    ) -> AsyncGenerator[ChatDelta, None]:
+        """Stream the reply to ``messages``; raises ``LlmError`` with a code on failure.
+
+        An async generator, so that a caller who stops early can ``aclose()`` it and the
+        request ends at once.
+        """
         ...
 
     async def check(self) -> BackendStatus:
@@ -93,8 +97,11 @@ class Synthesizer(Protocol):
     @property
     def sample_rate(self) -> int: ...
 
-    def synthesize(self, text: str) -> AsyncIterator[bytes]:
-        """Yield PCM chunks as soon as they are made; raises ``TtsError`` on failure."""
+    def synthesize(self, text: str) -> AsyncGenerator[bytes, None]:
+        """Yield PCM chunks as soon as they are made; raises ``TtsError`` on failure.
+
+        Callers that stop early (barge-in) ``aclose()`` it, which stops the worker at once.
+        """
         ...
 
 

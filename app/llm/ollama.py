@@ -29,7 +29,7 @@ import functools
 import json
 import logging
 import ssl
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, Mapping, Sequence
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -209,7 +209,7 @@ class OllamaChat:
 
     async def stream_chat(
         self, messages: Sequence[ChatMessage], tools: Sequence[ToolSpec]
-    ) -> AsyncIterator[ChatDelta]:
+    ) -> AsyncGenerator[ChatDelta, None]:
         """Stream the reply: text pieces, tool calls, then one ``ChatDelta(done=True)``.
 
         Raises :class:`LlmError` only; cancelling the consumer closes the HTTP stream.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, Sequence
 
 from app.core.errors import LlmError, TtsError
 from app.core.events import Event
@@ -25,7 +25,7 @@ class ScriptedChat:
 
     async def stream_chat(
         self, messages: Sequence[ChatMessage], tools: Sequence[ToolSpec]
-    ) -> AsyncIterator[ChatDelta]:
+    ) -> AsyncGenerator[ChatDelta, None]:
         self.requests.append((list(messages), [t.name for t in tools]))
         script = self._rounds.pop(0) if self._rounds else [ChatDelta("Okay."), ChatDelta(done=True)]
         for item in script:
@@ -64,7 +64,7 @@ class ScriptedVoice:
         self.spoken: list[str] = []
         self.fail_with = fail_with
 
-    async def synthesize(self, text: str) -> AsyncIterator[bytes]:
+    async def synthesize(self, text: str) -> AsyncGenerator[bytes, None]:
         if self.fail_with:
             raise self.fail_with
         self.spoken.append(text)

@@ -1,0 +1,337 @@
+"""The ``hark`` command line: ask, listen, doctor, config, secret.
+
+Every command reads the settings once and passes them down. Errors that a user can fix are
+printed as one clear message (no traceback) with exit status 2; ``--debug`` shows the traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+from app import __version__
+from app.config import SECRET_NAMES, SecretStore, Settings, config_path, load_settings
+from app.core.errors import AudioError, ConfigError, HarkError
+from app.core.events import (
+    BackendStatusChanged,
+    Event,
+    NoticeRaised,
+    ReplyTextReceived,
+    SpeechStarted,
+    ToolCallStarted,
+    TranscriptReady,
+    TurnFailed,
+    TurnFinished,
+    TurnResult,
+)
+from app.core.types import Utterance
+
+log = logging.getLogger("hark")
+
+EXIT_USAGE = 2
+EXIT_TURN_FAILED = 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="hark",
+        description="Hark: a voice assistant that you own. Talk to it; it answers out loud.",
+    )
+    p.add_argument("--version", action="version", version=f"hark {__version__}")
+    p.add_argument("-v", "--verbose", action="count", default=0, help="more log output")
+    p.add_argument("--debug", action="store_true", help="show tracebacks")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    ask = sub.add_parser("ask", help="one turn from text or a WAV file")
+    src = ask.add_mutually_exclusive_group(required=True)
+    src.add_argument("text", nargs="?", help="what to ask")
+    src.add_argument("--wav", type=Path, help="a WAV file with the spoken request (any rate)")
+    ask.add_argument("--json", action="store_true", help="print one JSON object")
+    ask.add_argument("--out", type=Path, help="write the spoken reply to this WAV file")
+    ask.add_argument("--no-voice", action="store_true", help="text reply only")
+
+    listen = sub.add_parser("listen", help="talk through the microphone, turn after turn")
+    listen.add_argument(
+        "--push-to-talk",
+        action="store_true",
+        help="press Enter to talk instead of always listening",
+    )
+    listen.add_argument(
+        "--no-barge-in",
+        action="store_true",
+        help="don't let new speech interrupt Hark (speakers without echo cancellation)",
+    )
+    listen.add_argument("--device", help="microphone name or index (overrides the settings)")
+    listen.add_argument("--no-voice", action="store_true", help="text replies only")
+
+    doctor = sub.add_parser("doctor", help="check audio, models, server and keyring")
+    doctor.add_argument("--json", action="store_true", help="print the checks as JSON")
+
+    config = sub.add_parser("config", help="show or create the settings file")
+    config.add_argument("action", choices=["show", "path", "init"])
+
+    secret = sub.add_parser("secret", help="store API keys in the OS keyring")
+    secret.add_argument("action", choices=["set", "delete", "status"])
+    secret.add_argument("name", nargs="?", choices=sorted(SECRET_NAMES))
+    return p
+
+
+def run() -> None:
+    """Console-script entry point."""
+    sys.exit(main())
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    level = logging.WARNING - 10 * min(args.verbose, 2)
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    if args.command is None:
+        build_parser().print_help()
+        print('\nStart with `hark doctor`, then `hark ask "what time is it?"` or `hark listen`.')
+        return 0
+    try:
+        settings = load_settings()
+        return _dispatch(args, settings)
+    except HarkError as exc:
+        if args.debug:
+            raise
+        print(f"hark: {exc.message}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("", file=sys.stderr)
+        return 130
+
+
+def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
+    if args.command == "ask":
+        return asyncio.run(_ask(args, settings))
+    if args.command == "listen":
+        return asyncio.run(_listen(args, settings))
+    if args.command == "doctor":
+        from app.doctor import run_doctor
+
+        return asyncio.run(run_doctor(settings, as_json=args.json))
+    if args.command == "config":
+        return _config(args.action, settings)
+    if args.command == "secret":
+        return _secret(args.action, args.name)
+    raise AssertionError(args.command)
+
+
+class _Printer:
+    """Shows engine events in a terminal; quiet on stdout when JSON is wanted."""
+
+    def __init__(self, json_mode: bool) -> None:
+        self.json_mode = json_mode
+        self._replying = False
+
+    @property
+    def out(self) -> TextIO:
+        return sys.stdout
+
+    @property
+    def err(self) -> TextIO:
+        return sys.stderr
+
+    def __call__(self, event: Event) -> None:
+        if isinstance(event, (NoticeRaised | BackendStatusChanged, TurnFailed)):
+            self._end_line()
+            print(f"hark: {event.message}", file=self.err)
+        elif self.json_mode:
+            return
+        elif isinstance(event, SpeechStarted):
+            print("… listening", file=self.err)
+        elif isinstance(event, TranscriptReady):
+            print(f"you: {event.text or '(nothing heard)'}", file=self.out)
+        elif isinstance(event, ToolCallStarted):
+            self._end_line()
+            print(f"  [{event.name}]", file=self.err)
+        elif isinstance(event, ReplyTextReceived):
+            if not self._replying:
+                print("hark: ", end="", file=self.out)
+                self._replying = True
+            print(event.text, end="", file=self.out, flush=True)
+        elif isinstance(event, TurnFinished):
+            self._end_line()
+
+    def _end_line(self) -> None:
+        if self._replying:
+            print(file=self.out)
+            self._replying = False
+
+    def progress(self, message: str) -> None:
+        print(f"\r{message}", end="", file=self.err, flush=True)
+
+
+def _result_json(result: TurnResult, audio_out: Path | None) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "transcript": result.transcript,
+        "reply": result.reply,
+        "tool_calls": [
+            {"name": c.name, "arguments": c.arguments, "ok": c.ok, "result": c.result}
+            for c in result.tool_calls
+        ],
+        "timings_ms": result.timings.as_dict(),
+        "audio_out": str(audio_out) if audio_out is not None else None,
+    }
+    if result.error_code:
+        data["error"] = {"code": result.error_code, "message": result.error_message}
+    return data
+
+
+async def _ask(args: argparse.Namespace, settings: Settings) -> int:
+    from app.runtime import build_engine
+
+    printer = _Printer(args.json)
+    utterance = None
+    if args.wav is not None:
+        utterance = await _utterance_from_wav(args.wav, settings)
+    speak = not args.no_voice
+    engine = build_engine(
+        settings,
+        printer,
+        out=args.out,
+        speak=speak,
+        with_asr=utterance is not None,
+        progress=printer.progress,
+    )
+    try:
+        if utterance is not None:
+            result = await engine.pipeline.run_voice(utterance)
+        else:
+            result = await engine.pipeline.run_text(args.text)
+    finally:
+        await engine.aclose()
+    audio_out = args.out if args.out is not None and args.out.exists() else None
+    if args.json:
+        print(json.dumps(_result_json(result, audio_out), ensure_ascii=False))
+    elif utterance is not None and not result.transcript:
+        print("hark: no words were recognised in that recording.", file=sys.stderr)
+    return EXIT_TURN_FAILED if result.error_code else 0
+
+
+async def _utterance_from_wav(path: Path, settings: Settings) -> Utterance:
+    """The speech in a WAV file as one utterance (several pauses are joined)."""
+    from app.audio.capture import WavFileSource
+    from app.audio.vad import Endpointer, utterances
+
+    source = WavFileSource(path, trailing_silence_ms=settings.audio.hangover_ms + 300)
+    found = [u async for u in utterances(source, Endpointer.from_settings(settings.audio))]
+    if not found:
+        raise AudioError(
+            "audio-no-speech",
+            f"no speech was found in {path}; check that it is a recording of a voice "
+            "(try playing it) and not silence.",
+        )
+    first, last = found[0], found[-1]
+    pcm = b"".join(u.pcm for u in found)
+    return Utterance(pcm, first.start_s, last.end_s, last.detected_s)
+
+
+async def _listen(args: argparse.Namespace, settings: Settings) -> int:
+    from app.audio.capture import MicrophoneSource
+    from app.audio.vad import Endpointer
+    from app.core.engine import ListenLoop
+    from app.llm.health import LlmMonitor
+    from app.runtime import build_engine
+
+    printer = _Printer(False)
+    engine = build_engine(
+        settings, lambda e: emit(e), speak=not args.no_voice, progress=printer.progress
+    )
+    load = getattr(engine.transcriber, "load", None)
+    if load is not None:
+        print("Loading the speech model…", file=sys.stderr)
+        await load()
+        print("\r", end="", file=sys.stderr)
+
+    def emit(event: Event) -> None:
+        printer(event)
+        if isinstance(event, TurnFailed) and event.code in ("llm-unreachable", "llm-timeout"):
+            monitor.report_failure(event.code, event.message)
+
+    monitor = LlmMonitor(engine.chat, printer, settings.llm.retry_interval_s)
+    monitor_task = asyncio.create_task(monitor.run())
+    device = args.device if args.device is not None else settings.audio.input_device
+    source = MicrophoneSource(_device_arg(device))
+    loop_ = ListenLoop(
+        source,
+        Endpointer.from_settings(settings.audio),
+        engine.pipeline,
+        emit,
+        barge_in=not args.no_barge_in,
+        push_to_talk=args.push_to_talk,
+    )
+    if args.push_to_talk:
+        print("Press Enter, then speak; Ctrl-C quits.", file=sys.stderr)
+        _watch_enter(loop_)
+    else:
+        print("Listening — just speak. Ctrl-C quits.", file=sys.stderr)
+    try:
+        await loop_.run()
+    finally:
+        monitor_task.cancel()
+        await engine.aclose()
+    return 0
+
+
+def _watch_enter(loop_: Any) -> None:
+    """Arm one utterance per Enter key press (stdin read on the event loop)."""
+    aio = asyncio.get_running_loop()
+
+    def on_line() -> None:
+        if not sys.stdin.readline():
+            aio.remove_reader(sys.stdin)
+            return
+        loop_.arm()
+        print("… speak now", file=sys.stderr)
+
+    aio.add_reader(sys.stdin, on_line)
+
+
+def _device_arg(device: str | int | None) -> str | int | None:
+    if isinstance(device, str) and device.isdigit():
+        return int(device)
+    return device
+
+
+def _config(action: str, settings: Settings) -> int:
+    from app.config import write_default_config
+
+    path = config_path()
+    if action == "path":
+        print(path)
+    elif action == "show":
+        print(f"# {path}{'' if path.exists() else ' (not created yet: defaults)'}")
+        print(json.dumps(settings.public_dump(), indent=2))
+    else:
+        if path.exists():
+            raise ConfigError("config-exists", f"{path} already exists; edit it instead.")
+        write_default_config(path)
+        print(f"wrote {path}")
+    return 0
+
+
+def _secret(action: str, name: str | None) -> int:
+    store = SecretStore()
+    names = [name] if name else sorted(SECRET_NAMES)
+    if action == "status":
+        for n in names:
+            print(f"{n}: {store.source(n) or 'not set'}")
+        return 0
+    if name is None:
+        raise ConfigError("secret-name-missing", f"name the secret: one of {', '.join(names)}")
+    if action == "set":
+        value = getpass.getpass(f"{name}: ") if sys.stdin.isatty() else sys.stdin.readline()
+        store.set(name, value)
+        print(f"{name} stored in the keyring")
+    else:
+        print(f"{name} {'deleted' if store.delete(name) else 'was not set'}")
+    return 0

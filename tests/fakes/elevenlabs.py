@@ -1,0 +1,464 @@
+"""A local stand-in for the ElevenLabs text-to-speech API, speaking its real wire protocol.
+
+``POST /v1/text-to-speech/{voice_id}/stream?output_format=pcm_16000`` with the ``xi-api-key``
+header and a JSON body ``{"text", "model_id", ...}`` answers raw little-endian int16 PCM,
+streamed with chunked transfer encoding in several pieces (``chunk_bytes`` each, optionally
+``chunk_delay_s`` apart). ``POST /v1/text-to-speech/{voice_id}`` answers the same audio in one
+body. Only the ``pcm_*`` output formats are served (the service's default is MP3, so a request
+without ``output_format`` gets a 422 here rather than audio Hark could not play).
+
+Errors use the service's shapes: 401 ``{"detail": {"status": "invalid_api_key", ...}}``, 429
+with ``Retry-After`` and ``too_many_concurrent_requests``, ``quota_exceeded`` bodies, 422 with
+a validation ``detail`` list for a bad body, 404 ``voice_not_found``.
+``tests/tts/test_elevenlabs_contract.py`` drives the fake with the official SDK so it cannot
+drift from what the SDK sends and expects.
+
+The audio is deterministic: a 440 Hz tone, ``ms_per_char`` milliseconds per character of text,
+so a test can compute exactly what it should hear (:meth:`FakeElevenLabs.pcm_for`).
+
+Usage (pipeline tests and benchmarks can do the same; ``chunk_delay_s`` simulates latency)::
+
+    with FakeElevenLabs() as fake:          # accepts DEFAULT_KEY; change fake.valid_keys
+        voice = ElevenLabsVoice(ElevenLabsSettings(base_url=fake.url), DEFAULT_KEY)
+        ...
+        fake.fail_next(429)                 # the next request gets a 429
+        resume = fake.hold_after_first_chunk()   # next stream pauses after its first chunk
+        fake.requests[-1].body["text"]      # what was asked for (the key is never recorded)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import math
+import re
+import socket
+import threading
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+DEFAULT_KEY = "test-elevenlabs-key"
+PCM_RATES = {
+    "pcm_8000": 8000,
+    "pcm_16000": 16000,
+    "pcm_22050": 22050,
+    "pcm_24000": 24000,
+    "pcm_44100": 44100,
+    "pcm_48000": 48000,
+}
+_PATH = re.compile(r"^/v1/text-to-speech/(?P<voice>[^/]+)(?P<stream>/stream)?$")
+
+INVALID_KEY_BODY = {"detail": {"status": "invalid_api_key", "message": "Invalid API key"}}
+RATE_LIMIT_BODY = {
+    "detail": {
+        "status": "too_many_concurrent_requests",
+        "message": "Too many concurrent requests. Your current subscription is limited to 2 "
+        "concurrent requests.",
+    }
+}
+QUOTA_BODY = {
+    "detail": {
+        "status": "quota_exceeded",
+        "message": "This request exceeds your quota of 10000. You have 3 credits remaining, "
+        "while 50 credits are required for this request.",
+    }
+}
+SERVER_ERROR_BODY = {
+    "detail": {"status": "internal_server_error", "message": "An internal error occurred."}
+}
+
+
+@dataclass
+class RecordedRequest:
+    """One request as the fake saw it. The API key itself is never kept: only whether it was
+    sent and valid (``headers["xi-api-key"]`` reads ``"<redacted>"``)."""
+
+    method: str
+    path: str
+    query: dict[str, str]
+    headers: dict[str, str]
+    body: Any
+    voice_id: str | None
+    key_valid: bool
+    status: int = 0
+    bytes_sent: int = 0
+    """Audio bytes handed to the connection so far."""
+    completed: bool = False
+    """True once all the audio was handed to the connection (a client that hung up early
+    leaves it False)."""
+    done: threading.Event = field(default_factory=threading.Event, repr=False)
+    """Set when the fake finished with this request, however it ended."""
+
+
+@dataclass
+class _Failure:
+    status: int
+    body: Any
+    headers: dict[str, str]
+
+
+class FakeElevenLabs:
+    """The fake server; start it with ``with`` (or :meth:`start` / :meth:`stop`).
+
+    Attributes a test may change at any time: ``valid_keys``, ``chunk_bytes``,
+    ``chunk_delay_s``, ``ms_per_char``, ``voices`` (None: every voice id exists).
+    """
+
+    def __init__(
+        self,
+        *,
+        valid_keys: Iterable[str] = (DEFAULT_KEY,),
+        chunk_bytes: int = 4096,
+        chunk_delay_s: float = 0.0,
+        ms_per_char: float = 40.0,
+        voices: Iterable[str] | None = None,
+    ) -> None:
+        self.valid_keys: set[str] = set(valid_keys)
+        self.chunk_bytes = chunk_bytes
+        self.chunk_delay_s = chunk_delay_s
+        self.ms_per_char = ms_per_char
+        self.voices: set[str] | None = set(voices) if voices is not None else None
+        self.requests: list[RecordedRequest] = []
+        self._lock = threading.Lock()
+        self._failures: list[_Failure] = []
+        self._holds: list[threading.Event] = []
+        self._all_holds: list[threading.Event] = []
+        self._drops = 0
+        self._stalls: list[float] = []
+        self._stopping = threading.Event()
+        self._request_seen = threading.Condition(self._lock)
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+
+    # --- lifecycle ---------------------------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        """Base URL to give the SDK or ``ElevenLabsSettings.base_url``."""
+        if self._server is None:
+            raise RuntimeError("the fake ElevenLabs server is not running")
+        port = self._server.server_address[1]
+        return f"http://127.0.0.1:{port}"
+
+    def start(self) -> FakeElevenLabs:
+        server = _Server(("127.0.0.1", 0), _Handler)
+        server.fake = self
+        self._server = server
+        self._thread = threading.Thread(
+            target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="fake-elevenlabs"
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving, release anything held, close open connections and join all threads."""
+        server, self._server = self._server, None
+        if server is None:
+            return
+        self._stopping.set()
+        with self._lock:
+            for event in self._all_holds:
+                event.set()
+        server.shutdown()
+        server.close_connections()
+        server.server_close()  # joins the handler threads
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def __enter__(self) -> FakeElevenLabs:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # --- scripting ---------------------------------------------------------------------------
+
+    def fail_next(
+        self, status: int, body: Any = None, headers: Mapping[str, str] | None = None
+    ) -> None:
+        """The next request (whatever it is) gets this error answer instead.
+
+        Without a body, the service's usual one for that status is sent; a 429 without headers
+        carries ``Retry-After: 1``. Calls queue up: two calls fail the next two requests.
+        """
+        if body is None:
+            body = {401: INVALID_KEY_BODY, 429: RATE_LIMIT_BODY}.get(status, SERVER_ERROR_BODY)
+        if headers is not None:
+            hdrs = dict(headers)
+        else:
+            hdrs = {"Retry-After": "1"} if status == 429 else {}
+        with self._lock:
+            self._failures.append(_Failure(status, body, hdrs))
+
+    def quota_exceeded_next(self, status: int = 401) -> None:
+        """The next request is refused because the account's character quota is used up."""
+        self.fail_next(status, QUOTA_BODY)
+
+    def hold_after_first_chunk(self) -> threading.Event:
+        """The next stream sends its first chunk, then waits until the returned event is set
+        (or the fake stops) before sending the rest."""
+        event = threading.Event()
+        with self._lock:
+            self._holds.append(event)
+            self._all_holds.append(event)
+        return event
+
+    def drop_after_first_chunk(self) -> None:
+        """The next stream sends its first chunk, then closes the connection mid-body."""
+        with self._lock:
+            self._drops += 1
+
+    def stall_next(self, seconds: float) -> None:
+        """The next request waits this long (or until the fake stops) before answering."""
+        with self._lock:
+            self._stalls.append(seconds)
+
+    def wait_for_requests(self, count: int, timeout: float = 5.0) -> list[RecordedRequest]:
+        """Block until at least ``count`` requests arrived; returns the recorded list."""
+        with self._request_seen:
+            if not self._request_seen.wait_for(lambda: len(self.requests) >= count, timeout):
+                raise TimeoutError(f"only {len(self.requests)} of {count} requests arrived")
+            return list(self.requests)
+
+    # --- audio -------------------------------------------------------------------------------
+
+    def pcm_for(self, text: str, output_format: str = "pcm_16000") -> bytes:
+        """Exactly the PCM the fake answers for ``text`` in ``output_format``."""
+        return tone_pcm(text, PCM_RATES[output_format], self.ms_per_char)
+
+    # --- used by the handler ------------------------------------------------------------------
+
+    def _record(self, request: RecordedRequest) -> None:
+        with self._request_seen:
+            self.requests.append(request)
+            self._request_seen.notify_all()
+
+    def _take_script(self) -> tuple[_Failure | None, float]:
+        with self._lock:
+            failure = self._failures.pop(0) if self._failures else None
+            stall = self._stalls.pop(0) if self._stalls else 0.0
+            return failure, stall
+
+    def _take_stream_script(self) -> tuple[threading.Event | None, bool]:
+        with self._lock:
+            hold = self._holds.pop(0) if self._holds else None
+            drop = self._drops > 0
+            if drop:
+                self._drops -= 1
+            return hold, drop
+
+
+def tone_pcm(text: str, sample_rate: int, ms_per_char: float = 40.0) -> bytes:
+    """A 440 Hz tone at a third of full scale, ``ms_per_char`` ms per character of ``text``."""
+    n = round(sample_rate * ms_per_char / 1000.0 * len(text))
+    t = np.arange(n, dtype=np.float64) / sample_rate
+    samples = np.round(np.sin(2 * math.pi * 440.0 * t) * 10000.0).astype("<i2")
+    return samples.tobytes()
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = False
+    block_on_close = True
+    fake: FakeElevenLabs
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._open: set[socket.socket] = set()
+        self._open_lock = threading.Lock()
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        with self._open_lock:
+            self._open.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request: Any) -> None:
+        with self._open_lock:
+            self._open.discard(request)
+        super().shutdown_request(request)
+
+    def close_connections(self) -> None:
+        with self._open_lock:
+            sockets = list(self._open)
+        for sock in sockets:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: _Server
+
+    def log_message(self, format: str, *args: Any) -> None:
+        log.debug("fake elevenlabs: %s", format % args)
+
+    def do_GET(self) -> None:
+        self._discard_body()
+        self._send_json(404, {"detail": "Not Found"})
+
+    def do_POST(self) -> None:
+        fake = self.server.fake
+        parts = urlsplit(self.path)
+        query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+        match = _PATH.match(parts.path)
+        key = self.headers.get("xi-api-key")
+        headers = {k.lower(): v for k, v in self.headers.items()}
+        if "xi-api-key" in headers:
+            headers["xi-api-key"] = "<redacted>"
+        raw = self._read_body()
+        try:
+            body: Any = json.loads(raw) if raw else None
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            body = raw.decode("latin-1")
+        request = RecordedRequest(
+            method="POST",
+            path=parts.path,
+            query=query,
+            headers=headers,
+            body=body,
+            voice_id=match.group("voice") if match else None,
+            key_valid=key is not None and key in fake.valid_keys,
+        )
+        fake._record(request)
+        try:
+            self._answer(fake, request, match)
+        finally:
+            request.done.set()
+
+    # --- answers -----------------------------------------------------------------------------
+
+    def _answer(
+        self, fake: FakeElevenLabs, request: RecordedRequest, match: re.Match[str] | None
+    ) -> None:
+        failure, stall = fake._take_script()
+        if stall:
+            fake._stopping.wait(stall)
+        if failure is not None:
+            self._send_json(failure.status, failure.body, failure.headers, request)
+            return
+        if match is None:
+            self._send_json(404, {"detail": "Not Found"}, request=request)
+            return
+        if not request.key_valid:
+            self._send_json(401, INVALID_KEY_BODY, request=request)
+            return
+        problems = _validate(request.body, request.query)
+        if problems:
+            self._send_json(422, {"detail": problems}, request=request)
+            return
+        if fake.voices is not None and request.voice_id not in fake.voices:
+            body = {
+                "detail": {
+                    "status": "voice_not_found",
+                    "message": f"A voice with the voice_id {request.voice_id} was not found.",
+                }
+            }
+            self._send_json(404, body, request=request)
+            return
+        pcm = fake.pcm_for(request.body["text"], request.query["output_format"])
+        if match.group("stream"):
+            self._stream(fake, request, pcm)
+        else:
+            request.completed = True
+            self._send(200, pcm, {"Content-Type": "audio/pcm"}, request)
+
+    def _stream(self, fake: FakeElevenLabs, request: RecordedRequest, pcm: bytes) -> None:
+        hold, drop = fake._take_stream_script()
+        request.status = 200
+        self.send_response(200)
+        self.send_header("Content-Type", "audio/pcm")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.send_header("request-id", f"fake-{len(fake.requests)}")
+        self.end_headers()
+        size = max(1, fake.chunk_bytes)
+        try:
+            for index, start in enumerate(range(0, len(pcm), size)):
+                if index > 0 and fake.chunk_delay_s:
+                    fake._stopping.wait(fake.chunk_delay_s)
+                if index == 1 and hold is not None:
+                    hold.wait(timeout=30)
+                piece = pcm[start : start + size]
+                request.bytes_sent += len(piece)  # counted first: a client may read at once
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(piece), piece))
+                if drop:
+                    self.close_connection = True
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                    return
+            request.completed = True  # all audio is out; only the terminator is left
+            self.wfile.write(b"0\r\n\r\n")
+        except OSError:  # the client hung up: that is what an early stop looks like
+            self.close_connection = True
+
+    def _send_json(
+        self,
+        status: int,
+        body: Any,
+        headers: Mapping[str, str] | None = None,
+        request: RecordedRequest | None = None,
+    ) -> None:
+        data = json.dumps(body).encode() if not isinstance(body, bytes) else body
+        all_headers = {"Content-Type": "application/json", **(headers or {})}
+        self._send(status, data, all_headers, request)
+
+    def _send(
+        self,
+        status: int,
+        data: bytes,
+        headers: Mapping[str, str],
+        request: RecordedRequest | None,
+    ) -> None:
+        self.send_response(status)
+        for name, value in headers.items():
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        if request is not None:
+            request.status = status
+            request.bytes_sent = len(data)
+        try:
+            self.wfile.write(data)
+        except OSError:
+            self.close_connection = True
+
+    def _read_body(self) -> bytes:
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length else b""
+
+    def _discard_body(self) -> None:
+        self._read_body()
+
+
+def _validate(body: Any, query: Mapping[str, str]) -> list[dict[str, Any]]:
+    """FastAPI-style validation errors, as ElevenLabs returns them with HTTP 422."""
+    problems: list[dict[str, Any]] = []
+    if not isinstance(body, dict):
+        return [{"loc": ["body"], "msg": "field required", "type": "value_error.missing"}]
+    if "text" not in body:
+        problems.append(
+            {"loc": ["body", "text"], "msg": "field required", "type": "value_error.missing"}
+        )
+    elif not isinstance(body["text"], str):
+        problems.append(
+            {"loc": ["body", "text"], "msg": "str type expected", "type": "type_error.str"}
+        )
+    if "model_id" in body and not isinstance(body["model_id"], str):
+        problems.append(
+            {"loc": ["body", "model_id"], "msg": "str type expected", "type": "type_error.str"}
+        )
+    fmt = query.get("output_format", "mp3_44100_128")  # the service's default
+    if fmt not in PCM_RATES:
+        problems.append(
+            {
+                "loc": ["query", "output_format"],
+                "msg": f"this fake serves raw PCM only ({', '.join(PCM_RATES)}), not {fmt}",
+                "type": "value_error",
+            }
+        )
+    return problems
