@@ -1,0 +1,1 @@
+"""The desktop GUI: the only package that imports Qt (PySide6)."""

@@ -1,0 +1,1 @@
+"""Creating, watching and stopping the Hark server on a rented GPU."""

@@ -1,0 +1,1 @@
+"""The Hark server: Whisper + the Ollama API behind one authenticated endpoint."""
