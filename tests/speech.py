@@ -31,6 +31,15 @@ _voice_lock = threading.Lock()
 
 
 @lru_cache(maxsize=1)
+def _deterministic() -> Any:
+    """Piper's generator adds random noise by default; without it a phrase always gives the
+    same samples, so tests that measure speech bounds cannot flake."""
+    from piper import SynthesisConfig
+
+    return SynthesisConfig(noise_scale=0.0, noise_w_scale=0.0)
+
+
+@lru_cache(maxsize=1)
 def _voice() -> Any:
     """Load the Piper voice once per process (about half a second)."""
     with _voice_lock:
@@ -50,7 +59,7 @@ def speak_native(text: str) -> tuple[bytes, int]:
         raise ValueError("speak_native needs some text to say")
     voice = _voice()
     with _voice_lock:  # one ONNX session; keep concurrent callers from interleaving
-        chunks = list(voice.synthesize(text))
+        chunks = list(voice.synthesize(text, syn_config=_deterministic()))
     if not chunks:
         raise ValueError(f"Piper produced no audio for {text!r}")
     rate = int(chunks[0].sample_rate)

@@ -108,7 +108,7 @@ class VoicePipeline:
         """Stop the current turn now: silence the voice and stop generating. Loop thread only."""
         if self._task is None or self._task.done():
             return
-        self._cancel_reasons[self._turn_id] = reason
+        self._cancel_reasons.setdefault(self._turn_id, reason)
         self._sink.stop()
         self._task.cancel()
 

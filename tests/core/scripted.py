@@ -7,7 +7,7 @@ import time
 from collections.abc import AsyncGenerator, Sequence
 
 from app.core.errors import LlmError, TtsError
-from app.core.events import Event
+from app.core.events import Event, TurnFinished
 from app.core.types import BackendStatus, ChatDelta, ChatMessage, ToolSpec, Transcript
 
 
@@ -108,13 +108,16 @@ class MemorySink:
 
 
 class Recorder:
-    """Collects emitted events."""
+    """Collects emitted events; ``finished`` is set when a turn finishes."""
 
     def __init__(self) -> None:
         self.events: list[Event] = []
+        self.finished = asyncio.Event()
 
     def __call__(self, event: Event) -> None:
         self.events.append(event)
+        if isinstance(event, TurnFinished):
+            self.finished.set()
 
     def of(self, kind: type) -> list[Event]:
         return [e for e in self.events if isinstance(e, kind)]
