@@ -69,6 +69,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="don't let new speech interrupt Hark (speakers without echo cancellation)",
     )
     listen.add_argument("--device", help="microphone name or index (overrides the settings)")
+    listen.add_argument(
+        "--wav",
+        type=Path,
+        help="listen to a recording instead of the microphone (played in real "
+        "time; Hark stops at its end)",
+    )
     listen.add_argument("--no-voice", action="store_true", help="text replies only")
 
     doctor = sub.add_parser("doctor", help="check audio, models, server and keyring")
@@ -92,6 +98,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     level = logging.WARNING - 10 * min(args.verbose, 2)
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    if args.verbose < 2:  # a line per HTTP request only in debug output
+        logging.getLogger("httpx").setLevel(logging.WARNING)
+        logging.getLogger("faster_whisper").setLevel(logging.WARNING)
     if args.command is None:
         build_parser().print_help()
         print('\nStart with `hark doctor`, then `hark ask "what time is it?"` or `hark listen`.')
@@ -131,6 +140,7 @@ class _Printer:
     def __init__(self, json_mode: bool) -> None:
         self.json_mode = json_mode
         self._replying = False
+        self._progress_open = False
 
     @property
     def out(self) -> TextIO:
@@ -167,7 +177,13 @@ class _Printer:
             self._replying = False
 
     def progress(self, message: str) -> None:
-        print(f"\r{message}", end="", file=self.err, flush=True)
+        """Percent updates overwrite one line; other steps get a line each."""
+        if "%" in message:
+            print(f"\r{message}\033[K", end="", file=self.err, flush=True)
+            self._progress_open = True
+        else:
+            print(("\n" if self._progress_open else "") + message, file=self.err, flush=True)
+            self._progress_open = False
 
 
 def _result_json(result: TurnResult, audio_out: Path | None) -> dict[str, Any]:
@@ -236,9 +252,10 @@ async def _utterance_from_wav(path: Path, settings: Settings) -> Utterance:
 
 
 async def _listen(args: argparse.Namespace, settings: Settings) -> int:
-    from app.audio.capture import MicrophoneSource
+    from app.audio.capture import MicrophoneSource, WavFileSource
     from app.audio.vad import Endpointer
     from app.core.engine import ListenLoop
+    from app.core.ports import FrameSource
     from app.llm.health import LlmMonitor
     from app.runtime import build_engine
 
@@ -248,9 +265,7 @@ async def _listen(args: argparse.Namespace, settings: Settings) -> int:
     )
     load = getattr(engine.transcriber, "load", None)
     if load is not None:
-        print("Loading the speech model…", file=sys.stderr)
         await load()
-        print("\r", end="", file=sys.stderr)
 
     def emit(event: Event) -> None:
         printer(event)
@@ -259,8 +274,14 @@ async def _listen(args: argparse.Namespace, settings: Settings) -> int:
 
     monitor = LlmMonitor(engine.chat, printer, settings.llm.retry_interval_s)
     monitor_task = asyncio.create_task(monitor.run())
-    device = args.device if args.device is not None else settings.audio.input_device
-    source = MicrophoneSource(_device_arg(device))
+    source: FrameSource
+    if args.wav is not None:
+        source = WavFileSource(
+            args.wav, realtime=True, trailing_silence_ms=settings.audio.hangover_ms + 300
+        )
+    else:
+        device = args.device if args.device is not None else settings.audio.input_device
+        source = MicrophoneSource(_device_arg(device))
     loop_ = ListenLoop(
         source,
         Endpointer.from_settings(settings.audio),
@@ -272,7 +293,7 @@ async def _listen(args: argparse.Namespace, settings: Settings) -> int:
     if args.push_to_talk:
         print("Press Enter, then speak; Ctrl-C quits.", file=sys.stderr)
         _watch_enter(loop_)
-    else:
+    elif args.wav is None:
         print("Listening — just speak. Ctrl-C quits.", file=sys.stderr)
     try:
         await loop_.run()

@@ -7,6 +7,7 @@ same way.
 
 from __future__ import annotations
 
+import inspect
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -38,10 +39,14 @@ class Engine:
     closers: list[Callable[[], object]] = field(default_factory=list)
 
     async def aclose(self) -> None:
+        """Release connections, devices and files; a failure to close one never stops the rest."""
         for close in self.closers:
-            result = close()
-            if hasattr(result, "__await__"):
-                await result
+            try:
+                result = close()
+                if inspect.isawaitable(result):
+                    await result
+            except Exception:
+                log.warning("closing %r failed", close, exc_info=True)
 
 
 def build_transcriber(settings: Settings, progress: Callable[[str], None] | None) -> Transcriber:
@@ -112,7 +117,8 @@ def build_engine(
         ),
     )
     engine = Engine(settings, pipeline, chat, tools, conversation, sink, transcriber, voice)
-    aclose = getattr(chat, "aclose", None)
-    if aclose is not None:
-        engine.closers.append(aclose)
+    for part, method in ((chat, "aclose"), (voice, "close"), (sink, "aclose")):
+        close = getattr(part, method, None)
+        if close is not None:
+            engine.closers.append(close)
     return engine

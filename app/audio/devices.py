@@ -181,6 +181,37 @@ def choose_format(
     )
 
 
+def open_format(
+    spec: str | int | None,
+    direction: Direction,
+    *,
+    wanted_rate: int,
+    force_rate: int | None = None,
+    force_channels: int | None = None,
+) -> tuple[DeviceInfo, int, int]:
+    """The device a setting names and the (rate, channels) to open it with, asking PortAudio."""
+    sd = load_sounddevice()
+    dev = find_device(spec, direction)
+    check = sd.check_input_settings if direction == "input" else sd.check_output_settings
+
+    def supports(rate: int, channels: int) -> bool:
+        try:
+            check(device=dev.index, channels=channels, dtype="int16", samplerate=rate)
+        except Exception:
+            return False
+        return True
+
+    rate, channels = choose_format(
+        supports,
+        wanted_rate=wanted_rate,
+        default_rate=dev.default_samplerate,
+        max_channels=dev.max_input_channels if direction == "input" else dev.max_output_channels,
+        force_rate=force_rate,
+        force_channels=force_channels,
+    )
+    return dev, rate, channels
+
+
 def find_device(spec: str | int | None, direction: Direction) -> DeviceInfo:
     """The device a setting names, or the system default one; ``AudioError`` when none fits."""
     devices = list_devices()

@@ -19,7 +19,7 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
-from app.audio.devices import DeviceInfo, choose_format, find_device, load_sounddevice
+from app.audio.devices import DeviceInfo, load_sounddevice, open_format
 from app.audio.resample import StreamResampler
 from app.core.errors import AudioError
 
@@ -96,23 +96,8 @@ class SoundDevicePlayer:
 
     def _open_stream(self, sample_rate: int) -> Any:
         sd = load_sounddevice()
-        dev = find_device(self._spec, "output")
-
-        def supports(rate: int, channels: int) -> bool:
-            try:
-                sd.check_output_settings(
-                    device=dev.index, channels=channels, dtype="int16", samplerate=rate
-                )
-            except Exception:
-                return False
-            return True
-
-        rate, channels = choose_format(
-            supports,
-            wanted_rate=sample_rate,
-            default_rate=dev.default_samplerate,
-            max_channels=dev.max_output_channels,
-            force_rate=self._force_rate,
+        dev, rate, channels = open_format(
+            self._spec, "output", wanted_rate=sample_rate, force_rate=self._force_rate
         )
         self.device, self.device_rate, self._channels = dev, rate, channels
         self._resampler = StreamResampler(sample_rate, rate) if rate != sample_rate else None

@@ -1,8 +1,14 @@
 """The listening loop: microphone frames → endpointer → turns, with barge-in.
 
-Runs on the engine's event loop. While Hark is speaking, new speech from the user (or a call to
-:meth:`ListenLoop.interrupt`) stops the reply at once. Listening can be paused (the tray's
-"Pause listening", or push-to-talk mode where frames count only while armed).
+Runs on the engine's event loop. What new speech does depends on where the running turn is:
+
+- Hark is speaking: barge-in, the reply stops at once (or, with barge-in off, the microphone is
+  ignored while Hark speaks, so that it cannot answer its own voice from the loudspeakers);
+- Hark is still transcribing or thinking: the user simply went on after a pause, so that turn
+  is dropped and its audio is joined to the new utterance: nothing said is lost.
+
+Listening can be paused (the tray's "Pause listening"), and in push-to-talk mode frames count
+only while armed.
 """
 
 from __future__ import annotations
@@ -41,6 +47,8 @@ class ListenLoop:
         self._armed = not push_to_talk
         self._paused = False
         self._turns: set[asyncio.Task[object]] = set()
+        self._current: Utterance | None = None
+        self._carry: Utterance | None = None
         self.turns_started = 0
 
     @property
@@ -77,11 +85,12 @@ class ListenLoop:
             async for frame in self._source.frames():
                 if not self.armed:
                     continue
+                if not self._barge_in and self._pipeline.speaking:
+                    self._endpointer.reset()  # half-duplex: don't hear ourselves
+                    continue
                 for item in self._endpointer.feed(frame):
                     if isinstance(item, SpeechStarted):
-                        self._emit(item)
-                        if self._barge_in and self._pipeline.busy:
-                            self.interrupt("barge-in")
+                        self._on_speech_started(item)
                     else:
                         self._start_turn(item)
             last = self._endpointer.flush()
@@ -95,10 +104,31 @@ class ListenLoop:
             with contextlib.suppress(Exception):
                 await self._source.aclose()
 
+    def _on_speech_started(self, event: SpeechStarted) -> None:
+        self._emit(event)
+        if not self._pipeline.busy:
+            return
+        if self._pipeline.speaking:
+            self.interrupt("barge-in")
+        else:
+            self._carry = self._current
+            self.interrupt("continued speech")
+
     def _start_turn(self, utterance: Utterance) -> None:
         if self._push_to_talk:
             self._armed = False
+        if self._carry is not None:
+            utterance = join(self._carry, utterance)
+            self._carry = None
+        self._current = utterance
         self.turns_started += 1
         task: asyncio.Task[object] = asyncio.create_task(self._pipeline.run_voice(utterance))
         self._turns.add(task)
         task.add_done_callback(self._turns.discard)
+
+
+def join(first: Utterance, then: Utterance) -> Utterance:
+    """One utterance from two separated by a pause (the pause itself is not kept)."""
+    return Utterance(
+        first.pcm + then.pcm, first.start_s, then.end_s, then.detected_s, then.sample_rate
+    )

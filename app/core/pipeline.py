@@ -99,10 +99,20 @@ class VoicePipeline:
         self._turn_id = 0
         self._task: asyncio.Task[TurnResult] | None = None
         self._cancel_reasons: dict[int, str] = {}
+        self._audible = False
 
     @property
     def busy(self) -> bool:
+        """A turn is running (transcribing, thinking or speaking)."""
         return self._task is not None and not self._task.done()
+
+    @property
+    def speaking(self) -> bool:
+        """The running turn has started to play its reply."""
+        return self.busy and self._audible
+
+    def _mark_audible(self) -> None:
+        self._audible = True
 
     def cancel(self, reason: str = "barge-in") -> None:
         """Stop the current turn now: silence the voice and stop generating. Loop thread only."""
@@ -129,6 +139,7 @@ class VoicePipeline:
         self._turn_id += 1
         turn_id = self._turn_id
         clock = _Clock(self._now)
+        self._audible = False
         task = asyncio.create_task(self._turn(turn_id, clock, text, utterance))
         self._task = task
         try:
@@ -170,6 +181,7 @@ class VoicePipeline:
             clock,
             endpoint_ms,
             sequential=not self._options.stream_sentences,
+            on_audio=self._mark_audible,
         )
         records: list[ToolCallRecord] = []
         reply = ""
@@ -264,7 +276,9 @@ class VoicePipeline:
     ) -> TurnResult:
         log.warning("turn %d failed at %s: %s", turn_id, stage, exc.code)
         self._emit(TurnFailed(turn_id, stage, exc.code, exc.message))
-        speaker = _Speaker(self._voice, self._sink, self._emit, clock, endpoint_ms)
+        speaker = _Speaker(
+            self._voice, self._sink, self._emit, clock, endpoint_ms, on_audio=self._mark_audible
+        )
         spoken = _SPOKEN_FAILURE.get(stage)
         if spoken:
             speaker.say(spoken)
@@ -319,8 +333,10 @@ class _Speaker:
         lead_ms: float | None,
         *,
         sequential: bool = False,
+        on_audio: Callable[[], None] | None = None,
     ) -> None:
         self._sequential = sequential
+        self._on_audio = on_audio
         self._voice = voice
         self._sink = sink
         self._emit = emit
@@ -397,5 +413,7 @@ class _Speaker:
 
     def _announce(self) -> None:
         self._announced = True
+        if self._on_audio is not None:
+            self._on_audio()
         at = self._sink.first_sample_at or self._clock.now()
         self._emit(AudioStarted(self._lead_ms + (at - self._clock.start) * 1000))

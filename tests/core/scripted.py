@@ -46,9 +46,11 @@ class ScriptedTranscriber:
         self.text = text
         self.error = error
         self.calls = 0
+        self.heard_s: list[float] = []
 
     async def transcribe(self, pcm: bytes, sample_rate: int) -> Transcript:
         self.calls += 1
+        self.heard_s.append(len(pcm) / 2 / sample_rate)
         if self.error:
             raise self.error
         return Transcript(self.text, "en", len(pcm) / 2 / sample_rate)

@@ -37,6 +37,7 @@ class StagedSource:
     def __init__(self, first: bytes, then: asyncio.Event | None = None, second: bytes = b""):
         self.first, self.then, self.second = first, then, second
         self.closed = False
+        self.done = asyncio.Event()
 
     async def frames(self) -> AsyncGenerator[bytes, None]:
         for f in frames(self.first):
@@ -45,19 +46,22 @@ class StagedSource:
             await self.then.wait()
         for f in frames(self.second):
             yield f
+        self.done.set()
 
     async def aclose(self) -> None:
         self.closed = True
 
 
-def pipeline(chat: ScriptedChat, sink: MemorySink, rec: Recorder) -> VoicePipeline:
+def pipeline(
+    chat: ScriptedChat, sink: MemorySink, rec: Recorder, asr: ScriptedTranscriber | None = None
+) -> VoicePipeline:
     return VoicePipeline(
         chat=chat,
         tools=ToolRegistry(),
         conversation=Conversation("sys", 2),
         sink=sink,
         emit=rec,
-        transcriber=ScriptedTranscriber("hello"),
+        transcriber=asr or ScriptedTranscriber("hello"),
         voice=ScriptedVoice(),
     )
 
@@ -92,17 +96,38 @@ async def test_speaking_while_hark_talks_interrupts_it():
     assert source.closed
 
 
-async def test_a_new_utterance_replaces_a_turn_still_thinking():
-    a = speech_clip("Turn on the lights.", 0.3, 0.8).pcm
-    b = speech_clip("No, turn them off.", 0.3, 0.8).pcm
-    gate = asyncio.Event()  # the model is still thinking about the first request
+async def test_going_on_after_a_pause_joins_the_two_utterances():
+    a = speech_clip("Turn on the lights", 0.3, 0.8).pcm
+    b = speech_clip("in the kitchen, please.", 0.3, 0.8).pcm
+    gate = asyncio.Event()  # the model is still thinking about the first part
     chat = ScriptedChat([gate], [ChatDelta("Done."), ChatDelta(done=True)])
-    rec, sink = Recorder(), MemorySink()
+    rec, sink, asr = Recorder(), MemorySink(), ScriptedTranscriber("hello")
     source = StagedSource(a, then=chat.waiting, second=b)  # speak again while it thinks
-    loop = ListenLoop(source, Endpointer(), pipeline(chat, sink, rec), rec)
+    loop = ListenLoop(source, Endpointer(), pipeline(chat, sink, rec, asr), rec)
     await loop.run()
     assert [e.result.cancelled for e in rec.of(TurnFinished)] == [True, False]
+    assert [c.reason for c in rec.of(TurnCancelled)] == ["continued speech"]
+    first_s, joined_s = asr.heard_s
+    assert joined_s > first_s + 1.0  # the second turn heard both parts
     assert not gate.is_set()
+
+
+async def test_without_barge_in_hark_does_not_hear_itself_speak():
+    a = speech_clip("Tell me a story.", 0.3, 0.8).pcm
+    echo = speech_clip("Once upon a time there was a fox.", 0.3, 0.8).pcm
+    rec, sink = Recorder(), MemorySink()
+    sink.release = asyncio.Event()  # Hark goes on speaking until released
+    source = StagedSource(a, then=sink.written, second=echo)
+    loop = ListenLoop(
+        source, Endpointer(), pipeline(ScriptedChat(), sink, rec), rec, barge_in=False
+    )
+    run = asyncio.create_task(loop.run())
+    await source.done.wait()
+    sink.release.set()
+    await run
+    assert loop.turns_started == 1
+    assert rec.of(TurnCancelled) == []
+    assert len(rec.of(SpeechStarted)) == 1
 
 
 async def test_push_to_talk_ignores_speech_until_armed():
