@@ -9,15 +9,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from app.asr.download import known_model_names, progress_tqdm
 from app.asr.local import (
     SILENCE_DBFS,
     LocalWhisper,
     choose_language,
     keep_segment,
-    known_model_names,
     loudest_frame_dbfs,
     normalise,
-    progress_tqdm,
     resolve_device,
 )
 from app.config import AsrSettings
