@@ -196,7 +196,7 @@ def check_keyring() -> Check:
             f"no usable keyring: {type(exc).__name__}",
             "install GNOME Keyring or KWallet, or use environment variables",
         )
-    if "fail" in backend.lower() or "null" in backend.lower():
+    if any(word in backend.lower() for word in ("fail", "null", "plaintext")):
         return Check(
             "keyring",
             "warn",

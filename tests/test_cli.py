@@ -164,7 +164,8 @@ def test_doctor_reports_the_llm_and_fails_when_it_is_down(
     checks = {c["name"]: c for c in json.loads(out)["checks"]}
     assert checks["language model"]["status"] == "ok"
     assert checks["local voice"]["status"] == "ok"
-    assert checks["keyring"]["status"] == "ok"
+    assert checks["keyring"]["status"] == "warn"  # the tests' file keyring is not encrypted
+    assert "PlaintextKeyring" in checks["keyring"]["detail"]
     monkeypatch.setenv("HARK_LLM__HOST", f"http://127.0.0.1:{unused_tcp_port}")
     code, out, _ = run(capsys, "doctor")
     assert code == 1
