@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from app.core.conversation import Conversation
-from app.core.errors import HarkError, LlmError, TtsError
+from app.core.errors import AudioError, HarkError, LlmError, TtsError
 from app.core.events import (
     AudioStarted,
     NoticeRaised,
@@ -389,13 +389,17 @@ class _Speaker:
                         else:
                             async for chunk in audio:
                                 await self._play([chunk], asked)
-                except TtsError as exc:
+                except (TtsError, AudioError) as exc:  # no voice or no speaker: text only
                     self._voice_failed = True
-                    log.warning("voice failed, going on in text only: %s", exc.code)
+                    log.warning("cannot speak, going on in text only: %s", exc.code)
                     self._emit(NoticeRaised(exc.code, exc.message))
                     break
             if self._started:
-                await self._sink.drain()
+                try:
+                    await self._sink.drain()
+                except AudioError as exc:
+                    log.warning("playback failed: %s", exc.code)
+                    self._emit(NoticeRaised(exc.code, exc.message))
         except asyncio.CancelledError:
             self._sink.stop()
             raise

@@ -77,7 +77,8 @@ class ScriptedVoice:
 class MemorySink:
     """An AudioSink that keeps everything; ``drain`` waits on ``release`` when one is set."""
 
-    def __init__(self) -> None:
+    def __init__(self, fail_with: Exception | None = None) -> None:
+        self.fail_with = fail_with
         self.pcm = bytearray()
         self.rate: int | None = None
         self.stopped = 0
@@ -86,6 +87,8 @@ class MemorySink:
         self._first: float | None = None
 
     async def start(self, sample_rate: int) -> None:
+        if self.fail_with is not None:
+            raise self.fail_with
         self.rate = sample_rate
         self._first = None
 

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from app.core.conversation import Conversation
-from app.core.errors import AsrError, TtsError
+from app.core.errors import AsrError, AudioError, TtsError
 from app.core.events import (
     AudioStarted,
     NoticeRaised,
@@ -186,6 +186,15 @@ async def test_voice_failure_leaves_a_text_reply_and_a_notice():
     assert result.reply == "One sentence. Two sentences here."
     assert [n.code for n in rec.of(NoticeRaised)] == ["tts-elevenlabs-auth"]
     assert result.timings.first_audio_ms is None
+
+
+async def test_no_speaker_leaves_a_text_reply_and_a_notice():
+    pipe, rec, sink = make(ScriptedChat(words("Hello there. How are you?")))
+    sink.fail_with = AudioError("audio-no-output-device", "No output device was found.")
+    result = await pipe.run_text("hi")
+    assert result.error_code is None
+    assert result.reply == "Hello there. How are you?"
+    assert [n.code for n in rec.of(NoticeRaised)] == ["audio-no-output-device"]
 
 
 async def test_cancel_stops_playback_and_generation_at_once():
