@@ -125,6 +125,32 @@ class TtsSettings(_Section):
     elevenlabs: ElevenLabsSettings = Field(default_factory=ElevenLabsSettings)
 
 
+class RemoteSettings(_Section):
+    """A Hark server (your GPU box, or `hark server` elsewhere) that does ASR and the LLM.
+
+    When ``url`` is set, speech recognition and the language model go through it, over TLS
+    pinned to ``ca_cert`` and with the server's API key from the keyring (``server-api-key``).
+    """
+
+    url: str | None = None
+    """e.g. ``https://203.0.113.7:41234``; unset means everything runs on this computer."""
+    ca_cert: Path | None = None
+    """The server's certificate (PEM) to pin; needed for a self-signed server."""
+    fallback_to_local_asr: bool = True
+    """Transcribe on this computer while the server is unreachable or still provisioning."""
+    timeout_s: float = Field(default=30.0, gt=0, le=600)
+    retry_attempts: int = Field(default=4, ge=0, le=20)
+    retry_backoff_s: float = Field(default=1.0, gt=0, le=60)
+    """First wait between retries; it doubles each time (capped by a Retry-After answer)."""
+
+    @field_validator("url")
+    @classmethod
+    def _url_is_url(cls, v: str | None) -> str | None:
+        if v is None or not v.strip():
+            return None
+        return _check_http_url(v, "https://203.0.113.7:41234")
+
+
 class Settings(_Section):
     """All of Hark's settings: one object per process, passed down from the entry point."""
 
@@ -132,6 +158,7 @@ class Settings(_Section):
     asr: AsrSettings = Field(default_factory=AsrSettings)
     llm: LlmSettings = Field(default_factory=LlmSettings)
     tts: TtsSettings = Field(default_factory=TtsSettings)
+    remote: RemoteSettings = Field(default_factory=RemoteSettings)
 
     def public_dump(self) -> dict[str, Any]:
         """The settings as plain data, for ``hark config show`` (holds no secret by design)."""

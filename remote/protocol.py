@@ -1,0 +1,69 @@
+"""What the Hark server and its clients agree on: paths, headers, error bodies, states.
+
+Kept free of heavy imports so that the desktop app (``app.asr.remote``, ``app.llm``) can use it
+without pulling in the server's dependencies.
+
+Error bodies of Hark's own routes follow OpenAI's shape, so OpenAI clients read them:
+``{"error": {"message": "...", "type": "...", "code": "..."}}``. Routes passed through to
+Ollama keep Ollama's shape: ``{"error": "..."}``.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+TRANSCRIPTIONS_PATH = "/v1/audio/transcriptions"
+HEALTH_PATH = "/healthz"
+STATUS_PATH = "/status"
+
+OLLAMA_PASSTHROUGH = (
+    ("POST", "/api/chat"),
+    ("POST", "/api/generate"),
+    ("GET", "/api/tags"),
+    ("POST", "/api/show"),
+    ("GET", "/api/ps"),
+    ("GET", "/api/version"),
+    ("POST", "/api/pull"),
+    ("POST", "/v1/chat/completions"),
+    ("GET", "/v1/models"),
+)
+"""The Ollama routes the server forwards (method, path); everything else of Ollama stays
+private (no delete, no create, no push)."""
+
+AUTH_HEADER = "Authorization"
+BEARER = "Bearer"
+
+RESPONSE_FORMATS = ("json", "text", "verbose_json", "srt", "vtt")
+
+
+class Provisioning(StrEnum):
+    """Where a freshly started server is on its way to ready (shown in ``/status``)."""
+
+    STARTING = "starting"
+    PULLING_MODEL = "pulling-model"
+    READY = "ready"
+    FAILED = "failed"
+
+
+class ErrorCode(StrEnum):
+    """Stable codes in the server's error bodies."""
+
+    UNAUTHORIZED = "unauthorized"
+    RATE_LIMITED = "rate-limited"
+    BUSY = "busy"
+    PROVISIONING = "provisioning"
+    UPSTREAM_DOWN = "upstream-unavailable"
+    UPSTREAM_CUT = "upstream-stream-cut"
+    BAD_AUDIO = "bad-audio"
+    UNSUPPORTED_MEDIA = "unsupported-media-type"
+    TOO_LARGE = "too-large"
+    BAD_REQUEST = "bad-request"
+    INTERNAL = "internal-error"
+
+
+def error_body(
+    code: ErrorCode | str, message: str, kind: str = "invalid_request_error"
+) -> dict[str, Any]:
+    """An OpenAI-shaped error body."""
+    return {"error": {"message": message, "type": kind, "code": str(code)}}
