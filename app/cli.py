@@ -1,4 +1,4 @@
-"""The ``hark`` command line: ask, listen, doctor, config, secret.
+"""The ``hark`` command line: ask, listen, doctor, config, secret, server.
 
 Every command reads the settings once and passes them down. Errors that a user can fix are
 printed as one clear message (no traceback) with exit status 2; ``--debug`` shows the traceback.
@@ -86,7 +86,50 @@ def build_parser() -> argparse.ArgumentParser:
     secret = sub.add_parser("secret", help="store API keys in the OS keyring")
     secret.add_argument("action", choices=["set", "delete", "status"])
     secret.add_argument("name", nargs="?", choices=sorted(SECRET_NAMES))
+    _add_server_parser(sub)
     return p
+
+
+def _add_server_parser(sub: Any) -> None:
+    server = sub.add_parser(
+        "server",
+        help="run the Hark server (Whisper + the Ollama API) behind TLS on this machine",
+        description="Run the Hark server: Whisper and the Ollama API behind one port, with an "
+        "API key and TLS (Caddy). Ctrl-C stops it.",
+    )
+    server.add_argument("--listen", metavar="HOST:PORT", help="e.g. 0.0.0.0:8443")
+    server.add_argument(
+        "--api-key-file", type=Path, metavar="FILE", help="API keys, one per line (chmod 600)"
+    )
+    server.add_argument("--tls-cert", type=Path, metavar="C", help="certificate (PEM) to serve")
+    server.add_argument("--tls-key", type=Path, metavar="K", help="its private key (PEM)")
+    server.add_argument(
+        "--domain", metavar="NAME", help="get certificates for NAME automatically (ACME)"
+    )
+    server.add_argument("--acme-email", metavar="EMAIL", help="contact for the ACME account")
+    server.add_argument(
+        "--no-tls", action="store_true", help="plain HTTP, on a loopback address only"
+    )
+    server.add_argument(
+        "--insecure-public",
+        action="store_true",
+        help="allow --no-tls on a public address (the API key travels in clear text)",
+    )
+    server.add_argument("--ollama-url", metavar="URL", help="default http://127.0.0.1:11434")
+    server.add_argument("--whisper-model", metavar="NAME_OR_DIR", help="default: auto")
+    server.add_argument("--data-dir", type=Path, metavar="DIR", help="Caddy's storage")
+    server.add_argument(
+        "--startup-timeout", type=float, default=120.0, metavar="S", help="default 120"
+    )
+    server.add_argument(
+        "--make-key", type=Path, metavar="FILE", help="write a new API key file, then exit"
+    )
+    server.add_argument(
+        "--make-cert",
+        type=Path,
+        metavar="DIR",
+        help="write a self-signed certificate + key (for --listen's address), then exit",
+    )
 
 
 def run() -> None:
@@ -131,7 +174,42 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         return _config(args.action, settings)
     if args.command == "secret":
         return _secret(args.action, args.name)
+    if args.command == "server":
+        return _server(args)
     raise AssertionError(args.command)
+
+
+def _server(args: argparse.Namespace) -> int:
+    """``hark server``: make a key/certificate, or run the server stack until Ctrl-C."""
+    from remote.server import run as server_run
+
+    if args.make_key is not None or args.make_cert is not None:
+        if args.make_key is not None:
+            server_run.make_key(args.make_key, sys.stdout)
+        if args.make_cert is not None:
+            server_run.make_cert(args.make_cert, args.listen, sys.stdout)
+        return 0
+    if args.listen is None or args.api_key_file is None:
+        raise ConfigError(
+            "server-args-missing",
+            "give --listen HOST:PORT and --api-key-file FILE (see `hark server --help`).",
+        )
+    if args.verbose == 0:
+        logging.getLogger().setLevel(logging.INFO)  # a server shows its requests and state
+    return server_run.serve(
+        args.listen,
+        args.api_key_file,
+        tls_cert=args.tls_cert,
+        tls_key=args.tls_key,
+        no_tls=args.no_tls,
+        ollama_url=args.ollama_url,
+        whisper_model=args.whisper_model,
+        domain=args.domain,
+        acme_email=args.acme_email,
+        insecure_public=args.insecure_public,
+        data_dir=args.data_dir,
+        startup_timeout_s=args.startup_timeout,
+    )
 
 
 class _Printer:

@@ -19,11 +19,18 @@ import os
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 import platformdirs
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+)
 
 from app.core.errors import ConfigError
 
@@ -32,6 +39,10 @@ log = logging.getLogger(__name__)
 APP_NAME = "hark"
 ENV_PREFIX = "HARK_"
 CONFIG_ENV = "HARK_CONFIG"
+
+
+UserPath = Annotated[Path, AfterValidator(lambda p: p.expanduser())]
+"""A path setting; ``~`` means the user's home, as in a shell."""
 
 
 class _Section(BaseModel):
@@ -72,7 +83,7 @@ class AsrSettings(_Section):
     beam_size: int = Field(default=1, ge=1, le=10)
     no_speech_threshold: float = Field(default=0.6, ge=0.0, le=1.0)
     cpu_threads: int = Field(default=0, ge=0)
-    download_root: Path | None = None
+    download_root: UserPath | None = None
     """Where downloaded models are kept; default: Hark's cache directory."""
 
 
@@ -82,12 +93,12 @@ class LlmSettings(_Section):
     host: str = "http://localhost:11434"
     model: str = "llama3.2:3b"
     timeout_s: float = Field(default=30.0, gt=0, le=600)
-    ca_cert: Path | None = None
+    ca_cert: UserPath | None = None
     """A PEM certificate to pin for an https host (the Hark server's self-signed one)."""
     temperature: float | None = Field(default=None, ge=0.0, le=2.0)
     keep_alive: str | None = None
     history_turns: int = Field(default=6, ge=0, le=50)
-    system_prompt_file: Path | None = None
+    system_prompt_file: UserPath | None = None
     max_tool_rounds: int = Field(default=4, ge=1, le=10)
     retry_interval_s: float = Field(default=30.0, gt=0)
 
@@ -116,7 +127,7 @@ class TtsSettings(_Section):
 
     engine: Literal["elevenlabs", "piper", "espeak", "none"] = "elevenlabs"
     fallback: Literal["piper", "espeak", "none"] = "piper"
-    piper_voice: Path | None = None
+    piper_voice: UserPath | None = None
     """A Piper voice ``.onnx`` (its ``.onnx.json`` beside it); default: the bundled voice."""
     espeak_voice: str = "en-us"
     speed: float = Field(default=1.0, gt=0.2, le=4.0)
@@ -134,7 +145,7 @@ class RemoteSettings(_Section):
 
     url: str | None = None
     """e.g. ``https://203.0.113.7:41234``; unset means everything runs on this computer."""
-    ca_cert: Path | None = None
+    ca_cert: UserPath | None = None
     """The server's certificate (PEM) to pin; needed for a self-signed server."""
     fallback_to_local_asr: bool = True
     """Transcribe on this computer while the server is unreachable or still provisioning."""
@@ -244,7 +255,7 @@ def _explain(exc: ValidationError, origin: Mapping[str, str], file: Path) -> str
     return "Invalid settings:\n" + "\n".join(lines)
 
 
-def load_settings(path: Path | None = None, env: Mapping[str, str] | None = None) -> Settings:
+def load_settings(path: UserPath | None = None, env: Mapping[str, str] | None = None) -> Settings:
     """Read the TOML file (if any) and the environment; raise ``ConfigError`` if invalid."""
     env = os.environ if env is None else env
     file = path or config_path(env)
@@ -311,6 +322,12 @@ fallback = "piper"                # used when the hosted voice fails
 [audio]
 # input_device = "USB"            # a device name (part of it) or index; `hark doctor` lists them
 hangover_ms = 450
+
+[remote]
+# A Hark server does ASR and the LLM (its key: `hark secret set server-api-key`).
+# url = "https://203.0.113.7:41234"
+# ca_cert = "~/.config/hark/server.pem"  # the server's certificate, pinned
+fallback_to_local_asr = true
 """
 
 

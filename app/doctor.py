@@ -9,12 +9,13 @@ from __future__ import annotations
 import json
 import shutil
 import sys
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from app.config import SecretStore, Settings, backend_description, config_path
 from app.core.errors import HarkError
+from remote.protocol import AUTH_HEADER, BEARER, HEALTH_PATH, STATUS_PATH
 
 Status = Literal["ok", "warn", "fail"]
 _MARK = {"ok": "✓", "warn": "!", "fail": "✗"}
@@ -80,6 +81,22 @@ def check_audio(settings: Settings) -> list[Check]:
 
 
 def check_asr(settings: Settings) -> Check:
+    """The local Whisper model; with a Hark server it only matters as the fallback."""
+    check = _check_local_asr(settings)
+    if settings.remote.url is None:
+        return check
+    if not settings.remote.fallback_to_local_asr:
+        return Check("speech model", "ok", "on the Hark server (no local fallback)")
+    return replace(
+        check,
+        name="local speech model",
+        detail=f"{check.detail}; used while the Hark server is out of reach",
+        status="warn" if check.status == "fail" else check.status,
+        required=False,
+    )
+
+
+def _check_local_asr(settings: Settings) -> Check:
     model = settings.asr.model
     path = Path(model).expanduser()
     if path.is_dir() or "/" in model or model.startswith("."):
@@ -107,21 +124,171 @@ def check_asr(settings: Settings) -> Check:
 
 async def check_llm(settings: Settings, secrets: SecretStore) -> Check:
     from app.llm.ollama import OllamaChat
+    from app.runtime import build_chat, chat_settings
 
-    chat = OllamaChat(settings.llm, token=secrets.get("llm-token"))
+    chat = build_chat(settings, secrets)
     try:
         status = await chat.check()
     finally:
-        await chat.aclose()
-    where = f"{settings.llm.model} at {settings.llm.host}"
+        if isinstance(chat, OllamaChat):
+            await chat.aclose()
+    llm = chat_settings(settings)
+    where = f"{llm.model} at {llm.host}"
     if status.ok:
         return Check("language model", "ok", where)
+    remote = settings.remote.url is not None
     fix = {
-        "llm-model-missing": f"ollama pull {settings.llm.model}",
-        "llm-unreachable": "start Ollama (`ollama serve`) or set HARK_LLM__HOST / OLLAMA_HOST",
-        "llm-auth": "store the server's key: hark secret set llm-token",
+        "llm-model-missing": f"ollama pull {llm.model}"
+        + (" (on the server), or set llm.model to a model it has" if remote else ""),
+        "llm-unreachable": "see the Hark server check above"
+        if remote
+        else "start Ollama (`ollama serve`) or set HARK_LLM__HOST / OLLAMA_HOST",
+        "llm-auth": "store the server's key: hark secret set "
+        + ("server-api-key" if remote else "llm-token"),
     }.get(status.code, "")
     return Check("language model", "fail", status.message, fix)
+
+
+_SERVER = "Hark server"
+_KEY_FIX = "hark secret set server-api-key (the key the server was started with)"
+
+
+async def check_remote(settings: Settings, secrets: SecretStore) -> Check:
+    """Reach the Hark server over the pinned TLS: is it there, is the key right, is it ready?
+
+    ``/healthz`` needs no key, so an unreachable server and a refused key are told apart.
+    """
+    import ssl
+
+    import httpx
+
+    from app.llm.ollama import pinned_ssl_context
+
+    remote = settings.remote
+    base = (remote.url or "").rstrip("/")
+    verify: ssl.SSLContext | bool = True
+    if remote.ca_cert is not None:
+        try:
+            verify = pinned_ssl_context(remote.ca_cert.expanduser().read_text(encoding="ascii"))
+        except (OSError, ValueError, ssl.SSLError) as exc:
+            return Check(
+                _SERVER,
+                "fail",
+                f"the pinned certificate {remote.ca_cert} cannot be used ({exc})",
+                "point remote.ca_cert (HARK_REMOTE__CA_CERT) at the server's PEM certificate",
+            )
+    key = secrets.get("server-api-key")
+    async with httpx.AsyncClient(verify=verify, timeout=min(remote.timeout_s, 15.0)) as client:
+        try:
+            health = await client.get(f"{base}{HEALTH_PATH}")
+            answer = (
+                await client.get(f"{base}{STATUS_PATH}", headers={AUTH_HEADER: f"{BEARER} {key}"})
+                if key
+                else None
+            )
+        except (httpx.HTTPError, OSError) as exc:
+            return _unreachable(base, remote.ca_cert, exc)
+    if health.status_code not in (200, 503) or not _is_json(health):
+        return Check(
+            _SERVER,
+            "fail",
+            f"{base} answered {HEALTH_PATH} with HTTP {health.status_code}: not a Hark server",
+            "check remote.url (HARK_REMOTE__URL): the address and port of the Hark server",
+        )
+    if answer is None:
+        return Check(_SERVER, "fail", f"{base} is up, but no API key is stored", _KEY_FIX)
+    if answer.status_code in (401, 403):
+        return Check(_SERVER, "fail", f"{base} refused the API key (wrong key)", _KEY_FIX)
+    if answer.status_code != 200 or not _is_json(answer):
+        return Check(
+            _SERVER,
+            "fail",
+            f"{base} answered {STATUS_PATH} with HTTP {answer.status_code}",
+            "see the server's log",
+        )
+    return _judge_status(answer.json(), settings.llm.model)
+
+
+def _is_json(response: Any) -> bool:
+    try:
+        return isinstance(response.json(), dict)
+    except ValueError:
+        return False
+
+
+def _unreachable(base: str, pin: Path | None, exc: Exception) -> Check:
+    detail = str(exc) or type(exc).__name__
+    if "SSL" in detail or "certificate" in detail:
+        trust = f"the pinned certificate {pin}" if pin else "the system's certificates"
+        return Check(
+            _SERVER,
+            "fail",
+            f"TLS to {base} failed: its certificate does not match {trust} ({detail})",
+            "set remote.ca_cert (HARK_REMOTE__CA_CERT) to the certificate this server presents",
+        )
+    return Check(
+        _SERVER,
+        "fail",
+        f"unreachable: {base} did not answer ({detail})",
+        "check that the server is running and remote.url (HARK_REMOTE__URL) has its address "
+        "and port",
+    )
+
+
+def _obj(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _judge_status(data: dict[str, Any], model: str) -> Check:
+    """What ``/status`` says, in one line: ready, provisioning (with progress), or broken."""
+    prov = _obj(data.get("provisioning"))
+    state = str(prov.get("state") or "ready")
+    if state in ("starting", "pulling-model"):
+        progress = prov.get("progress")
+        what = str(prov.get("detail") or state)
+        if isinstance(progress, int | float):
+            what += f" {round(progress * 100)} %"
+        return Check(
+            _SERVER,
+            "warn",
+            f"provisioning: {what}",
+            "wait until it is done (run `hark doctor` again to follow it); speech is "
+            "transcribed on this computer meanwhile",
+            required=False,
+        )
+    if state == "failed":
+        return Check(
+            _SERVER,
+            "fail",
+            f"provisioning failed: {prov.get('detail') or 'no detail'}",
+            "see the server's log; redeploy it",
+        )
+    ollama, whisper = _obj(data.get("ollama")), _obj(data.get("whisper"))
+    if not ollama.get("reachable"):
+        return Check(
+            _SERVER, "fail", "up, but its Ollama is not running", "restart the server (or its box)"
+        )
+    models = [str(m) for m in ollama.get("models") or []]
+    from app.llm.ollama import model_available
+
+    if not model_available(model, models):
+        return Check(
+            _SERVER,
+            "fail",
+            f"up, but it has no {model} (it has: {', '.join(models) or 'none'})",
+            f"pull it there (`ollama pull {model}`), or set llm.model to a model it has",
+        )
+    if whisper.get("state") == "failed":
+        return Check(
+            _SERVER,
+            "fail",
+            f"up, but its Whisper model failed to load: {whisper.get('detail') or 'no detail'}",
+            "see the server's log; check HARK_SERVER__WHISPER_MODEL there",
+        )
+    gpus = data.get("gpu") or []
+    gpu = str(_obj(gpus[0]).get("name") or "GPU") if isinstance(gpus, list) and gpus else "no GPU"
+    asr = "Whisper loaded" if whisper.get("loaded") else "Whisper loads on first use"
+    return Check(_SERVER, "ok", f"ok ({gpu}, {model} ready, {asr})")
 
 
 def check_tts(settings: Settings, secrets: SecretStore) -> list[Check]:
@@ -212,6 +379,8 @@ async def collect(settings: Settings) -> list[Check]:
     checks = [check_config(settings)]
     checks += check_audio(settings)
     checks.append(check_asr(settings))
+    if settings.remote.url is not None:
+        checks.append(await check_remote(settings, secrets))
     checks.append(await check_llm(settings, secrets))
     checks += check_tts(settings, secrets)
     checks.append(check_keyring())

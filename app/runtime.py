@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from app.config import SecretStore, Settings
+from app.config import LlmSettings, SecretStore, Settings
 from app.core.conversation import Conversation
 from app.core.events import NoticeRaised
 from app.core.pipeline import PipelineOptions, VoicePipeline
@@ -49,16 +49,76 @@ class Engine:
                 log.warning("closing %r failed", close, exc_info=True)
 
 
-def build_transcriber(settings: Settings, progress: Callable[[str], None] | None) -> Transcriber:
-    from app.asr.local import LocalWhisper
+def _notice(emit: Emit | None) -> Callable[[str, str], None] | None:
+    if emit is None:
+        return None
 
-    return LocalWhisper(settings.asr, progress=progress)
+    def notice(code: str, message: str) -> None:
+        emit(NoticeRaised(code, message))
+
+    return notice
+
+
+def build_transcriber(
+    settings: Settings,
+    progress: Callable[[str], None] | None,
+    *,
+    secrets: SecretStore | None = None,
+    emit: Emit | None = None,
+) -> Transcriber:
+    """Speech recognition: the Hark server when ``remote.url`` is set, else this computer.
+
+    With a server and ``remote.fallback_to_local_asr``, the local model stands in while the
+    server is unreachable or busy; it is only built (and loaded) the first time that happens.
+    Notices about retries and the fallback go out as ``NoticeRaised`` through ``emit``.
+    """
+
+    def local() -> Transcriber:
+        from app.asr.local import LocalWhisper
+
+        return LocalWhisper(settings.asr, progress=progress)
+
+    if settings.remote.url is None:
+        return local()
+
+    from app.asr.remote import RemoteWhisper
+
+    secrets = secrets or SecretStore()
+    notice = _notice(emit)
+    remote = RemoteWhisper(
+        settings.remote, settings.asr, secrets.get("server-api-key"), on_notice=notice
+    )
+    log.info("ASR on the Hark server at %s", settings.remote.url)
+    if not settings.remote.fallback_to_local_asr:
+        return remote
+
+    from app.asr.fallback import FallbackTranscriber
+
+    return FallbackTranscriber(remote, local, notice)
+
+
+def chat_settings(settings: Settings) -> LlmSettings:
+    """The LLM settings in effect: ``llm`` as written, or pointed at the Hark server."""
+    if settings.remote.url is None:
+        return settings.llm
+    pin = settings.remote.ca_cert
+    return settings.llm.model_copy(
+        update={"host": settings.remote.url, "ca_cert": pin.expanduser() if pin else None}
+    )
 
 
 def build_chat(settings: Settings, secrets: SecretStore) -> ChatModel:
+    """The chat model: Ollama as configured, or Ollama behind the Hark server (its API key)."""
     from app.llm.ollama import OllamaChat
 
-    return OllamaChat(settings.llm, token=secrets.get("llm-token"))
+    if settings.remote.url is None:
+        return OllamaChat(settings.llm, token=secrets.get("llm-token"))
+    log.info("LLM on the Hark server at %s", settings.remote.url)
+    return OllamaChat(
+        chat_settings(settings),
+        token=secrets.get("server-api-key"),
+        auth_hint="`hark secret set server-api-key` (or HARK_SERVER_API_KEY)",
+    )
 
 
 def build_voice(settings: Settings, secrets: SecretStore, emit: Emit) -> Synthesizer | None:
@@ -102,7 +162,9 @@ def build_engine(
     )
     voice = build_voice(settings, secrets, emit) if (speak or out is not None) else None
     sink = sink or build_sink(settings, out, speak and voice is not None)
-    transcriber = build_transcriber(settings, progress) if with_asr else None
+    transcriber = (
+        build_transcriber(settings, progress, secrets=secrets, emit=emit) if with_asr else None
+    )
     pipeline = VoicePipeline(
         chat=chat,
         tools=tools,
@@ -117,7 +179,8 @@ def build_engine(
         ),
     )
     engine = Engine(settings, pipeline, chat, tools, conversation, sink, transcriber, voice)
-    for part, method in ((chat, "aclose"), (voice, "close"), (sink, "aclose")):
+    parts = ((chat, "aclose"), (transcriber, "aclose"), (voice, "close"), (sink, "aclose"))
+    for part, method in parts:
         close = getattr(part, method, None)
         if close is not None:
             engine.closers.append(close)

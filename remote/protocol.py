@@ -59,6 +59,9 @@ class ErrorCode(StrEnum):
     UNSUPPORTED_MEDIA = "unsupported-media-type"
     TOO_LARGE = "too-large"
     BAD_REQUEST = "bad-request"
+    NOT_FOUND = "not-found"
+    METHOD_NOT_ALLOWED = "method-not-allowed"
+    WHISPER_UNAVAILABLE = "whisper-unavailable"
     INTERNAL = "internal-error"
 
 

@@ -126,3 +126,12 @@ def test_public_dump_holds_no_secret(isolated_home: Path):
     dump = repr(load_settings().public_dump())
     assert "sk-very-secret" not in dump
     assert "llm" in dump
+
+
+def test_paths_expand_the_home_directory(tmp_path: Path, isolated_home: Path):
+    env = {"HARK_REMOTE__URL": "https://203.0.113.7:41234", "HARK_REMOTE__CA_CERT": "~/s.pem"}
+    s = load_settings(tmp_path / "none.toml", env)
+    assert s.remote.ca_cert == isolated_home / "s.pem"
+    assert s.remote.url == "https://203.0.113.7:41234"
+    with pytest.raises(ConfigError, match=r"remote\.url"):
+        load_settings(tmp_path / "none.toml", {"HARK_REMOTE__URL": "203.0.113.7:41234"})

@@ -96,7 +96,22 @@ def _error_text(body: bytes) -> str:
         return text[:300]
     if isinstance(data, Mapping) and isinstance(data.get("error"), str):
         return str(data["error"])
+    if isinstance(data, Mapping) and isinstance(data.get("error"), Mapping):
+        message = data["error"].get("message")  # the Hark server's own (OpenAI-shaped) errors
+        if isinstance(message, str):
+            return message
     return text[:300]
+
+
+def _error_code(body: bytes) -> str | None:
+    """The code of a Hark server error body (``{"error": {"code": ...}}``), if any."""
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return None
+    error = data.get("error") if isinstance(data, Mapping) else None
+    code = error.get("code") if isinstance(error, Mapping) else None
+    return code if isinstance(code, str) else None
 
 
 def _is_json_error(body: bytes) -> bool:
@@ -152,8 +167,11 @@ class OllamaChat:
         settings: LlmSettings,
         token: str | None = None,
         client: httpx.AsyncClient | None = None,
+        *,
+        auth_hint: str = "`hark secret set llm-token` (or HARK_LLM_TOKEN)",
     ) -> None:
         self._settings = settings
+        self._auth_hint = auth_hint
         self._host = settings.host.rstrip("/")
         self._shown_host = _display_host(self._host)
         self._headers = {"Authorization": f"Bearer {token}"} if token else {}
@@ -380,7 +398,13 @@ class OllamaChat:
             return LlmError(
                 "llm-auth",
                 f"{host} refused the request (HTTP {status}: {text or 'unauthorized'}). Check "
-                "the server API key: `hark secret set llm-token` (or HARK_LLM_TOKEN).",
+                f"the server API key: {self._auth_hint}.",
+            )
+        if status == 503 and _error_code(body) == "provisioning":
+            return LlmError(
+                "llm-provisioning",
+                f"the Hark server at {host} is still setting up ({text}); Hark will use it "
+                "as soon as it is ready.",
             )
         if status == 404 and _is_json_error(body):
             model = self._settings.model

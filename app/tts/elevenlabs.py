@@ -119,7 +119,7 @@ class ElevenLabsVoice:
                     raise TtsError(
                         "tts-elevenlabs-missing",
                         "The ElevenLabs SDK is not installed; run `pip install elevenlabs` "
-                        "or choose another voice (tts.engine = \"piper\").",
+                        'or choose another voice (tts.engine = "piper").',
                     ) from exc
                 self._http = httpx.Client(
                     timeout=httpx.Timeout(self._timeout_s), follow_redirects=True
@@ -210,8 +210,7 @@ def _api_error(status: int, body: object, headers: object) -> TtsError:
             return TtsError(
                 "tts-elevenlabs-auth",
                 "The ElevenLabs quota of this API key is used up; wait for it to renew, "
-                "upgrade the plan, or use the local voice (tts.engine = \"piper\")."
-                + said_part,
+                'upgrade the plan, or use the local voice (tts.engine = "piper").' + said_part,
             )
         return TtsError(
             "tts-elevenlabs-auth",
@@ -224,8 +223,7 @@ def _api_error(status: int, body: object, headers: object) -> TtsError:
         what = "quota is used up" if quota else "is rate limiting Hark"
         return TtsError(
             "tts-elevenlabs-rate-limited",
-            f"ElevenLabs {what} (HTTP 429){when}. Hark will try it again later."
-            + said_part,
+            f"ElevenLabs {what} (HTTP 429){when}. Hark will try it again later." + said_part,
         )
     if status >= 500:
         return TtsError(

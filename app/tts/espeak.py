@@ -52,9 +52,12 @@ class EspeakVoice:
             proc = await asyncio.create_subprocess_exec(
                 self._binary,
                 "--stdout",
-                "-b", "1",  # the input is UTF-8
-                "-v", self._voice,
-                "-s", str(self._wpm),
+                "-b",
+                "1",  # the input is UTF-8
+                "-v",
+                self._voice,
+                "-s",
+                str(self._wpm),
                 stdin=asyncio.subprocess.PIPE,
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.PIPE,
@@ -66,9 +69,7 @@ class EspeakVoice:
                 "`sudo apt-get install espeak-ng` (or choose another voice: tts.engine).",
             ) from exc
         except OSError as exc:
-            raise TtsError(
-                "tts-espeak-failed", f"could not start {self._binary}: {exc}"
-            ) from exc
+            raise TtsError("tts-espeak-failed", f"could not start {self._binary}: {exc}") from exc
         assert proc.stdin is not None
         assert proc.stdout is not None
         assert proc.stderr is not None

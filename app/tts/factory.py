@@ -20,9 +20,7 @@ from app.tts.piper import PiperLocalVoice
 log = logging.getLogger(__name__)
 
 
-def build_local_voice(
-    engine: Literal["piper", "espeak"], settings: TtsSettings
-) -> Synthesizer:
+def build_local_voice(engine: Literal["piper", "espeak"], settings: TtsSettings) -> Synthesizer:
     """A local voice by name; raises ``TtsError`` if Piper's voice files are missing."""
     if engine == "piper":
         return PiperLocalVoice(settings.piper_voice, settings.speed)

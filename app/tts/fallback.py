@@ -134,9 +134,7 @@ class FallbackVoice:
         finally:
             await aclose_iterator(chunks)
 
-    async def _speak_fallback(
-        self, voice: Synthesizer, text: str
-    ) -> AsyncGenerator[bytes, None]:
+    async def _speak_fallback(self, voice: Synthesizer, text: str) -> AsyncGenerator[bytes, None]:
         """The fallback's audio at the primary's rate."""
         resampler = (
             StreamResampler(voice.sample_rate, self.sample_rate)

@@ -110,7 +110,7 @@ class PiperLocalVoice:
                     raise TtsError(
                         "tts-piper-missing",
                         "Piper is not installed; run `pip install piper-tts` or choose "
-                        "another voice (tts.engine = \"espeak\").",
+                        'another voice (tts.engine = "espeak").',
                     ) from exc
                 try:
                     self._voice = PiperVoice.load(

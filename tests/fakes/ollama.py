@@ -1,10 +1,12 @@
 """A fake Ollama server that speaks the real wire protocol, scriptable per test.
 
 Hark's tests cannot run a real Ollama, so this server stands in for it: the same paths
-(``/api/chat``, ``/api/tags``, ``/api/version``, ``/api/show``), the same JSON shapes, NDJSON
-streamed in HTTP/1.1 chunks one token per line, the same error bodies and status codes. The
-contract test (``tests/fakes/test_ollama_contract.py``) checks it with the official ``ollama``
-client so it cannot drift from what the real server sends.
+(``/api/chat``, ``/api/tags``, ``/api/version``, ``/api/show``, and the OpenAI-compatible
+``/v1/chat/completions`` and ``/v1/models``), the same JSON shapes, NDJSON streamed in HTTP/1.1
+chunks one token per line (server-sent events ``data: {...}`` ending with ``data: [DONE]`` on
+``/v1``), the same error bodies and status codes. The contract test
+(``tests/fakes/test_ollama_contract.py``) checks it with the official ``ollama`` and ``openai``
+clients so it cannot drift from what the real server sends.
 
 Usage::
 
@@ -15,7 +17,8 @@ Usage::
         ...
         assert fake.requests[0]["messages"][-1]["content"] == "hi"
 
-Scripted turns are consumed in order, one per ``/api/chat`` request; with nothing queued the
+Scripted turns are consumed in order, one per chat request (``/api/chat`` or
+``/v1/chat/completions``); with nothing queued the
 fake answers ``"You said: <last user message>."``. Scripting: :meth:`FakeOllama.reply`,
 :meth:`~FakeOllama.reply_tool_call`, :meth:`~FakeOllama.reply_tool_calls`,
 :meth:`~FakeOllama.fail` (an HTTP error), :meth:`~FakeOllama.fail_mid_stream` (an
@@ -245,7 +248,8 @@ class FakeOllama:
 
     @property
     def requests(self) -> list[dict[str, Any]]:
-        """The JSON bodies of the ``/api/chat`` requests received so far (a copy)."""
+        """The JSON bodies of the chat requests (``/api/chat``, ``/v1/chat/completions``)
+        received so far (a copy)."""
         with self._state.lock:
             return list(self._state.requests)
 
@@ -374,6 +378,7 @@ class _Handler(BaseHTTPRequestHandler):
     server_version = "FakeOllama"
     sys_version = ""
     timeout = 30
+    disable_nagle_algorithm = True  # as Ollama (Go sets TCP_NODELAY): no 40 ms ACK stalls
     server: _Server
 
     def setup(self) -> None:
@@ -429,11 +434,11 @@ class _Handler(BaseHTTPRequestHandler):
                     body = parsed
                 else:
                     parse_error = "json: cannot unmarshal request body into a JSON object"
-        fake._record(f"{method} {path}", headers, body if path == "/api/chat" else None)
+        fake._record(f"{method} {path}", headers, body if path in _CHAT_PATHS else None)
 
         if path == "/" and method == "GET":
             return self._send_text(200, "Ollama is running")
-        needs_token = fake.token is not None and path.startswith("/api/")
+        needs_token = fake.token is not None and path.startswith(("/api/", "/v1/"))
         if needs_token and headers.get("authorization") != f"Bearer {fake.token}":
             return self._send_error(401, "unauthorized")
         routes = {
@@ -441,11 +446,15 @@ class _Handler(BaseHTTPRequestHandler):
             ("GET", "/api/tags"): self._tags,
             ("GET", "/api/version"): self._version,
             ("POST", "/api/show"): self._show,
+            ("POST", "/v1/chat/completions"): self._v1_chat,
+            ("GET", "/v1/models"): self._v1_models,
         }
         handler = routes.get((method, path))
         if handler is None:
             return self._send_text(404, "404 page not found")
         if parse_error is not None:
+            if path.startswith("/v1/"):
+                return self._send_openai_error(400, parse_error)
             return self._send_error(400, parse_error)
         handler(body or {})
 
@@ -528,7 +537,6 @@ class _Handler(BaseHTTPRequestHandler):
         tool_calls: list[dict[str, Any]],
         turn: ScriptedTurn,
     ) -> None:
-        fake = self.server.fake
         chunks: list[dict[str, Any]] = [
             _chunk(model, {"role": "assistant", "content": p}) for p in pieces
         ]
@@ -541,19 +549,39 @@ class _Handler(BaseHTTPRequestHandler):
             if limit is not None:
                 stop_at = min(stop_at, limit)
 
+        self._stream(
+            "application/x-ndjson",
+            [_ndjson(obj) for obj in chunks[:stop_at]],
+            turn,
+            tail=[_ndjson(_final(model, {"role": "assistant", "content": ""}, len(pieces)))],
+            error=_ndjson({"error": turn.error or "error"}),
+        )
+
+    def _stream(
+        self,
+        content_type: str,
+        pieces: list[bytes],
+        turn: ScriptedTurn,
+        *,
+        tail: list[bytes],
+        error: bytes,
+    ) -> None:
+        """Send ``pieces`` one HTTP chunk each (with the fake's delays and the turn's gate),
+        then ``tail`` — or ``error``, or a cut, as the turn says."""
+        fake = self.server.fake
         fake._pause(fake.first_token_delay_s)
         self.send_response(200)
-        self.send_header("Content-Type", "application/x-ndjson")
+        self.send_header("Content-Type", content_type)
         self.send_header("Transfer-Encoding", "chunked")
         self.end_headers()
-        for i, obj in enumerate(chunks[:stop_at]):
+        for i, piece in enumerate(pieces):
             if i > 0:
                 fake._pause(fake.token_delay_s)
             if turn.gate is not None and i == turn.gate_after:
                 fake._wait_gate(turn.gate)
-            self._write_chunk(obj)
+            self._write_raw_chunk(piece)
         if turn.error_after is not None:
-            self._write_chunk({"error": turn.error or "error"})
+            self._write_raw_chunk(error)
         elif turn.cut_after is not None:
             if not turn.clean_cut:
                 self.wfile.flush()
@@ -561,16 +589,94 @@ class _Handler(BaseHTTPRequestHandler):
                 self._sock.shutdown(socket.SHUT_RDWR)
                 return
         else:
-            self._write_chunk(_final(model, {"role": "assistant", "content": ""}, len(pieces)))
+            for piece in tail:
+                self._write_raw_chunk(piece)
         self.wfile.write(b"0\r\n\r\n")
         self.wfile.flush()
 
+    # --- the OpenAI-compatible API (/v1) ---------------------------------------------------------
+
+    def _v1_models(self, _body: dict[str, Any]) -> None:
+        models = [
+            {
+                "id": name,
+                "object": "model",
+                "created": _CREATED,
+                "owned_by": name.split("/", 1)[0] if "/" in name else "library",
+            }
+            for name in self.server.fake._model_list()
+        ]
+        self._send_json(200, {"object": "list", "data": models})
+
+    def _v1_chat(self, body: dict[str, Any]) -> None:
+        fake = self.server.fake
+        model = body.get("model")
+        if not isinstance(model, str) or not model:
+            return self._send_openai_error(400, "model is required")
+        messages = body.get("messages", [])
+        if not isinstance(messages, list) or not all(isinstance(m, dict) for m in messages):
+            return self._send_openai_error(400, "messages must be a list of message objects")
+        if not fake._has_model(model):
+            return self._send_openai_error(404, f"model '{model}' not found")
+        turn = fake._next_turn()
+        if turn.status is not None:
+            return self._send_openai_error(turn.status, turn.error or "error")
+        text = default_reply(body) if turn.text is None else turn.text
+        pieces = tokenize(text)
+        calls = [_openai_tool_call(i, n, a) for i, (n, a) in enumerate(turn.tool_calls)]
+        finish = "tool_calls" if calls else "stop"
+        completion_id = f"chatcmpl-{_digest(_now())[:6]}"
+        if not body.get("stream", False):
+            message: dict[str, Any] = {"role": "assistant", "content": text}
+            if calls:
+                message["tool_calls"] = calls
+            fake._pause(fake.first_token_delay_s + fake.token_delay_s * max(0, len(pieces) - 1))
+            return self._send_json(
+                200,
+                {
+                    **_completion_head(completion_id, model, "chat.completion"),
+                    "choices": [{"index": 0, "message": message, "finish_reason": finish}],
+                    "usage": _usage(len(pieces)),
+                },
+            )
+        deltas: list[dict[str, Any]] = [{"role": "assistant", "content": p} for p in pieces]
+        if calls:
+            deltas.append({"role": "assistant", "content": "", "tool_calls": calls})
+        stop_at = len(deltas)
+        for limit in (turn.cut_after, turn.error_after):
+            if limit is not None:
+                stop_at = min(stop_at, limit)
+        head = _completion_head(completion_id, model, "chat.completion.chunk")
+
+        def event(delta: dict[str, Any], finish_reason: str | None) -> bytes:
+            choice = {"index": 0, "delta": delta, "finish_reason": finish_reason}
+            return _sse({**head, "choices": [choice]})
+
+        tail = [event({"role": "assistant", "content": ""}, finish)]
+        options = body.get("stream_options")
+        if isinstance(options, dict) and options.get("include_usage"):
+            tail.append(_sse({**head, "choices": [], "usage": _usage(len(pieces))}))
+        tail.append(b"data: [DONE]\n\n")
+        error = {"message": turn.error or "error", "type": "api_error", "param": None, "code": None}
+        self._stream(
+            "text/event-stream",
+            [event(d, None) for d in deltas[:stop_at]],
+            turn,
+            tail=tail,
+            error=_sse({"error": error}),
+        )
+
     # --- writing -------------------------------------------------------------------------------
 
-    def _write_chunk(self, obj: Mapping[str, Any]) -> None:
-        data = json.dumps(obj, separators=(",", ":")).encode() + b"\n"
+    def _write_raw_chunk(self, data: bytes) -> None:
         self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
         self.wfile.flush()
+
+    def _send_openai_error(self, status: int, message: str) -> None:
+        # Ollama's openai.NewError: the type follows the status; param and code stay null.
+        kind = {400: "invalid_request_error", 404: "not_found_error"}.get(status, "api_error")
+        error = {"message": message, "type": kind, "param": None, "code": None}
+        self._send_json(status, {"error": error})
 
     def _send_json(self, status: int, obj: Mapping[str, Any]) -> None:
         data = json.dumps(obj).encode()
@@ -590,6 +696,44 @@ class _Handler(BaseHTTPRequestHandler):
         if self.command != "HEAD":
             self.wfile.write(data)
         self.wfile.flush()
+
+
+_CHAT_PATHS = frozenset({"/api/chat", "/v1/chat/completions"})
+_CREATED = 1_714_551_630
+
+
+def _ndjson(obj: Mapping[str, Any]) -> bytes:
+    return json.dumps(obj, separators=(",", ":")).encode() + b"\n"
+
+
+def _sse(obj: Mapping[str, Any]) -> bytes:
+    return b"data: " + json.dumps(obj, separators=(",", ":")).encode() + b"\n\n"
+
+
+def _completion_head(completion_id: str, model: str, kind: str) -> dict[str, Any]:
+    return {
+        "id": completion_id,
+        "object": kind,
+        "created": int(datetime.now(UTC).timestamp()),
+        "model": model,
+        "system_fingerprint": "fp_ollama",
+    }
+
+
+def _usage(n_tokens: int) -> dict[str, int]:
+    completion = max(1, n_tokens)
+    return {"prompt_tokens": 26, "completion_tokens": completion, "total_tokens": 26 + completion}
+
+
+def _openai_tool_call(index: int, name: str, arguments: Mapping[str, Any] | str) -> dict[str, Any]:
+    # Ollama's OpenAI layer sends the arguments as a JSON string, with a random call id.
+    text = arguments if isinstance(arguments, str) else json.dumps(dict(arguments))
+    return {
+        "id": f"call_{_digest(f'{name}{index}{_now()}')[:8]}",
+        "index": index,
+        "type": "function",
+        "function": {"name": name, "arguments": text},
+    }
 
 
 def _wire_tool_call(index: int, name: str, arguments: Mapping[str, Any] | str) -> dict[str, Any]:

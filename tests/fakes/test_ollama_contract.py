@@ -6,12 +6,15 @@ the fake, not the test.
 
 from __future__ import annotations
 
+import json
 import ssl
 import threading
 from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import ollama
+import openai
 import pytest
 
 from tests.fakes.ollama import FakeOllama, tokenize
@@ -250,3 +253,98 @@ def test_gate_holds_the_stream_until_set(fake: FakeOllama, client: ollama.Client
     rest = [p.message.content for p in stream]
     assert rest[:-1] == [" second", " third"]
     assert fake.gate_timeouts == 0
+
+
+# --- the OpenAI-compatible API (/v1), checked with the official openai client ------------------
+
+
+@pytest.fixture
+def oai(fake: FakeOllama) -> Iterator[openai.OpenAI]:
+    c = openai.OpenAI(api_key="ollama", base_url=f"{fake.url}/v1", timeout=10, max_retries=0)
+    yield c
+    c.close()
+
+
+def test_openai_models_list(oai: openai.OpenAI) -> None:
+    models = list(oai.models.list())
+    assert [m.id for m in models] == [MODEL, "qwen2.5:latest"]
+    assert all(m.object == "model" and m.owned_by == "library" for m in models)
+    assert all(m.created > 0 for m in models)
+
+
+def test_openai_chat_whole(fake: FakeOllama, oai: openai.OpenAI) -> None:
+    fake.reply("Bonjour à tous.")
+    resp = oai.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": "salut"}])
+    assert resp.object == "chat.completion"
+    assert resp.choices[0].message.content == "Bonjour à tous."
+    assert resp.choices[0].finish_reason == "stop"
+    assert resp.usage is not None
+    assert resp.usage.completion_tokens == len(tokenize("Bonjour à tous."))
+    assert fake.requests[-1]["messages"] == [{"role": "user", "content": "salut"}]
+
+
+def test_openai_chat_streams_deltas_then_done(fake: FakeOllama, oai: openai.OpenAI) -> None:
+    fake.reply("It is sunny in Paris.")
+    stream = oai.chat.completions.create(
+        model=MODEL,
+        messages=[{"role": "user", "content": "weather?"}],
+        stream=True,
+        stream_options={"include_usage": True},
+    )
+    chunks = list(stream)
+    text_chunks = [c for c in chunks if c.choices and c.choices[0].delta.content]
+    assert [c.choices[0].delta.content for c in text_chunks] == tokenize("It is sunny in Paris.")
+    finals = [c for c in chunks if c.choices and c.choices[0].finish_reason]
+    assert [c.choices[0].finish_reason for c in finals] == ["stop"]
+    assert chunks[-1].usage is not None
+    assert chunks[-1].choices == []
+    assert len({c.id for c in chunks}) == 1
+
+
+def test_openai_tool_call_whole_and_streamed(fake: FakeOllama, oai: openai.OpenAI) -> None:
+    fake.reply_tool_call("get_weather", {"city": "Paris"})
+    fake.reply_tool_call("get_weather", {"city": "Oslo"})
+    msgs: Any = [{"role": "user", "content": "weather in Paris?"}]
+    tools: Any = [WEATHER_TOOL]
+    whole = oai.chat.completions.create(model=MODEL, messages=msgs, tools=tools)
+    call = whole.choices[0].message.tool_calls
+    assert call is not None
+    assert whole.choices[0].finish_reason == "tool_calls"
+    assert call[0].type == "function"
+    assert call[0].function.name == "get_weather"
+    assert json.loads(call[0].function.arguments) == {"city": "Paris"}
+    assert call[0].id.startswith("call_")
+    streamed = list(
+        oai.chat.completions.create(model=MODEL, messages=msgs, tools=tools, stream=True)
+    )
+    calls = [tc for c in streamed if c.choices for tc in c.choices[0].delta.tool_calls or []]
+    assert len(calls) == 1
+    assert calls[0].function is not None
+    assert calls[0].function.name == "get_weather"
+    assert json.loads(calls[0].function.arguments or "") == {"city": "Oslo"}
+    assert [c.choices[0].finish_reason for c in streamed if c.choices][-1] == "tool_calls"
+
+
+def test_openai_unknown_model_is_not_found(oai: openai.OpenAI) -> None:
+    with pytest.raises(openai.NotFoundError) as info:
+        oai.chat.completions.create(model="mistral:7b", messages=[{"role": "user", "content": "x"}])
+    assert info.value.status_code == 404
+    body: Any = info.value.body
+    assert body["type"] == "not_found_error"
+    assert "mistral:7b" in body["message"]
+
+
+def _collect_openai(oai: openai.OpenAI, into: list[str]) -> None:
+    for chunk in oai.chat.completions.create(
+        model=MODEL, messages=[{"role": "user", "content": "x"}], stream=True
+    ):
+        into.append(chunk.choices[0].delta.content or "")
+
+
+def test_openai_error_in_the_middle_of_a_stream(fake: FakeOllama, oai: openai.OpenAI) -> None:
+    fake.fail_mid_stream(2, "model runner crashed", "one two three")
+    got: list[str] = []
+    with pytest.raises(openai.APIError) as info:
+        _collect_openai(oai, got)
+    assert got == ["one", " two"]
+    assert "model runner crashed" in info.value.message

@@ -356,3 +356,38 @@ async def test_missing_or_wrong_token_is_an_auth_error(token: str | None) -> Non
     assert "API key" in status.message
     assert err.code == "llm-auth"
     assert "401" in err.message
+
+
+async def test_hark_server_errors_read_as_plain_messages() -> None:
+    """The Hark server's own errors are OpenAI-shaped; a provisioning 503 gets its own code."""
+    import httpx
+
+    from app.config import LlmSettings
+    from app.core.errors import LlmError
+    from app.core.types import ChatMessage
+    from app.llm.ollama import OllamaChat
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.headers.get("authorization") != "Bearer right":
+            body = {"error": {"message": "missing or wrong API key", "code": "unauthorized"}}
+            return httpx.Response(401, json=body)
+        body = {"error": {"message": "pulling llama3.1:8b (42 %)", "code": "provisioning"}}
+        return httpx.Response(503, json=body, headers={"Retry-After": "10"})
+
+    settings = LlmSettings(host="https://hark.example:8443")
+    for token, code, words in (
+        ("wrong", "llm-auth", ["missing or wrong API key", "server-api-key"]),
+        ("right", "llm-provisioning", ["still setting up", "pulling llama3.1:8b"]),
+    ):
+        client = httpx.AsyncClient(transport=httpx.MockTransport(handler))
+        chat = OllamaChat(
+            settings, token=token, client=client, auth_hint="`hark secret set server-api-key`"
+        )
+        with pytest.raises(LlmError) as info:
+            async for _ in chat.stream_chat([ChatMessage("user", "hi")], []):
+                pass
+        await client.aclose()
+        assert info.value.code == code
+        for word in words:
+            assert word in info.value.message
+        assert '{"error"' not in info.value.message

@@ -94,10 +94,17 @@ async def test_missing_program_says_how_to_install(tmp_path: Path) -> None:
 def _wav_header(rate: int, channels: int, bogus: int = 0x7FFFF000) -> bytes:
     fmt = struct.pack("<HHIIHH", 1, channels, rate, rate * 2 * channels, 2 * channels, 16)
     return (
-        b"RIFF" + struct.pack("<I", bogus) + b"WAVE"
-        + b"fmt " + struct.pack("<I", len(fmt)) + fmt
-        + b"LIST" + struct.pack("<I", 3) + b"abc\0"  # an odd-sized extra chunk, padded
-        + b"data" + struct.pack("<I", bogus)
+        b"RIFF"
+        + struct.pack("<I", bogus)
+        + b"WAVE"
+        + b"fmt "
+        + struct.pack("<I", len(fmt))
+        + fmt
+        + b"LIST"
+        + struct.pack("<I", 3)
+        + b"abc\0"  # an odd-sized extra chunk, padded
+        + b"data"
+        + struct.pack("<I", bogus)
     )
 
 

@@ -121,7 +121,10 @@ def test_importing_app_tts_loads_no_heavy_library() -> None:
         "print(heavy); sys.exit(1 if heavy else 0)"
     )
     result = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=60,
         cwd=Path(__file__).resolve().parents[2],
     )
     assert result.returncode == 0, result.stdout + result.stderr
