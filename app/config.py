@@ -39,6 +39,8 @@ log = logging.getLogger(__name__)
 APP_NAME = "hark"
 ENV_PREFIX = "HARK_"
 CONFIG_ENV = "HARK_CONFIG"
+SERVER_ENV_PREFIX = "HARK_SERVER__"
+"""Read by ``hark server`` (remote.server.settings), not by the desktop app."""
 
 
 UserPath = Annotated[Path, AfterValidator(lambda p: p.expanduser())]
@@ -211,6 +213,8 @@ def _env_overrides(env: Mapping[str, str]) -> tuple[dict[str, Any], dict[str, st
     for name, raw in env.items():
         if not name.startswith(ENV_PREFIX) or "__" not in name or name == CONFIG_ENV:
             continue
+        if name.startswith(SERVER_ENV_PREFIX):  # the Hark server's own settings
+            continue
         path = [p.lower() for p in name[len(ENV_PREFIX) :].split("__")]
         if not all(path):
             continue
@@ -247,7 +251,9 @@ def _explain(exc: ValidationError, origin: Mapping[str, str], file: Path) -> str
     lines = []
     for err in exc.errors():
         where = ".".join(str(p) for p in err["loc"])
-        source = origin.get(where, f"{file}")
+        source = origin.get(where) or next(
+            (o for key, o in origin.items() if key.startswith(where + ".")), str(file)
+        )
         msg = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
             msg = "unknown setting (check the spelling; `hark config show` lists them all)"

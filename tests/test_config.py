@@ -135,3 +135,11 @@ def test_paths_expand_the_home_directory(tmp_path: Path, isolated_home: Path):
     assert s.remote.url == "https://203.0.113.7:41234"
     with pytest.raises(ConfigError, match=r"remote\.url"):
         load_settings(tmp_path / "none.toml", {"HARK_REMOTE__URL": "203.0.113.7:41234"})
+
+
+def test_server_settings_in_the_environment_are_not_the_apps(tmp_path: Path):
+    env = {"HARK_SERVER__WHISPER_MODEL": "tiny.en", "HARK_LLM__MODEL": "x"}
+    assert load_settings(tmp_path / "none.toml", env).llm.model == "x"
+    with pytest.raises(ConfigError) as info:
+        load_settings(tmp_path / "none.toml", {"HARK_SERVR__WHISPER_MODEL": "tiny.en"})
+    assert "HARK_SERVR__WHISPER_MODEL" in str(info.value)
