@@ -39,14 +39,15 @@ pytestmark = needs_proc
 class Launched:
     """A started process; every one is killed and reaped at the end of its test."""
 
-    def __init__(self) -> None:
+    def __init__(self, tmp: Path) -> None:
         self.procs: list[subprocess.Popen[str]] = []
+        self.tmp = tmp  # a killed stack cannot remove its own temporary folder: keep it here
 
     def start(self, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
         proc = subprocess.Popen(
             [sys.executable, *args],
             cwd=REPO,
-            env=env or os.environ.copy(),
+            env={**(env or os.environ), "TMPDIR": str(self.tmp)},
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -66,8 +67,8 @@ class Launched:
 
 
 @pytest.fixture
-def launched() -> Iterator[Launched]:
-    runner = Launched()
+def launched(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Launched]:
+    runner = Launched(tmp_path_factory.mktemp("launched"))
     try:
         yield runner
     finally:
