@@ -91,7 +91,7 @@ def transcribe_via(client: httpx.Client, wav: bytes) -> tuple[float, str]:
 
 
 def decode_ms(wav: bytes, runs: int) -> float:
-    """Median time the server's decoder (PyAV) takes for the upload: part of its overhead."""
+    """Median time the server's audio decoder takes for the upload: part of its overhead."""
     limit = ServerSettings().max_audio_s
     decode_audio(wav, limit)  # warm-up: the first decode loads the codecs
     times = []
@@ -250,7 +250,7 @@ def print_report(s: dict[str, Any]) -> None:
         f"server {t['server_ms']:.1f} ms = {t['ratio']:.3f} x in-process "
         f"{t['overhead_ms']:+.1f} ms (target <= 1.05 x in-process + 15 ms = "
         f"{t['target_ms']:.1f} ms: {met[t['met']]}); of the overhead, decoding the WAV "
-        f"upload (PyAV) takes {t['decode_ms']:.1f} ms; words right: {t['words_match']}, "
+        f"upload takes {t['decode_ms']:.1f} ms; words right: {t['words_match']}, "
         f"same text both ways: {t['same_text']}"
     )
     print(
