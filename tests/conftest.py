@@ -10,7 +10,14 @@ import pytest
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-_LEAKY = ("OLLAMA_HOST", "ELEVENLABS_API_KEY", "HARK_SERVER_API_KEY", "HARK_LLM_TOKEN")
+_LEAKY = (
+    "OLLAMA_HOST",
+    "ELEVENLABS_API_KEY",
+    "HARK_SERVER_API_KEY",
+    "HARK_LLM_TOKEN",
+    "VAST_URL",
+    "VAST_API_KEY",
+)
 
 
 @pytest.fixture(autouse=True)
