@@ -1,4 +1,4 @@
-"""The ``hark`` command line: ask, listen, doctor, config, secret, server.
+"""The ``hark`` command line: ask, listen, doctor, config, secret, server, remote.
 
 Every command reads the settings once and passes them down. Errors that a user can fix are
 printed as one clear message (no traceback) with exit status 2; ``--debug`` shows the traceback.
@@ -87,7 +87,14 @@ def build_parser() -> argparse.ArgumentParser:
     secret.add_argument("action", choices=["set", "delete", "status"])
     secret.add_argument("name", nargs="?", choices=sorted(SECRET_NAMES))
     _add_server_parser(sub)
+    _add_remote_parser(sub)
     return p
+
+
+def _add_remote_parser(sub: Any) -> None:
+    from remote.deploy.cli import add_parser
+
+    add_parser(sub)
 
 
 def _add_server_parser(sub: Any) -> None:
@@ -176,6 +183,10 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         return _secret(args.action, args.name)
     if args.command == "server":
         return _server(args)
+    if args.command == "remote":
+        from remote.deploy.cli import run as remote_run
+
+        return remote_run(args, settings.llm.model)
     raise AssertionError(args.command)
 
 

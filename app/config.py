@@ -40,7 +40,9 @@ APP_NAME = "hark"
 ENV_PREFIX = "HARK_"
 CONFIG_ENV = "HARK_CONFIG"
 SERVER_ENV_PREFIX = "HARK_SERVER__"
-"""Read by ``hark server`` (remote.server.settings), not by the desktop app."""
+OTHER_ENV_PREFIXES = (SERVER_ENV_PREFIX, "HARK_VAST__")
+"""Read by ``hark server`` (remote.server.settings) and ``hark remote`` (remote.deploy.settings),
+not by the desktop app's settings."""
 
 
 UserPath = Annotated[Path, AfterValidator(lambda p: p.expanduser())]
@@ -213,7 +215,7 @@ def _env_overrides(env: Mapping[str, str]) -> tuple[dict[str, Any], dict[str, st
     for name, raw in env.items():
         if not name.startswith(ENV_PREFIX) or "__" not in name or name == CONFIG_ENV:
             continue
-        if name.startswith(SERVER_ENV_PREFIX):  # the Hark server's own settings
+        if name.startswith(OTHER_ENV_PREFIXES):  # the server's and the deployer's own
             continue
         path = [p.lower() for p in name[len(ENV_PREFIX) :].split("__")]
         if not all(path):
@@ -345,6 +347,7 @@ SECRET_NAMES: dict[str, str] = {
     "elevenlabs-api-key": "ELEVENLABS_API_KEY",
     "server-api-key": "HARK_SERVER_API_KEY",
     "llm-token": "HARK_LLM_TOKEN",
+    "vast-api-key": "VAST_API_KEY",
 }
 """Known secrets and the environment variable that may supply each instead of the keyring."""
 

@@ -138,7 +138,11 @@ def test_paths_expand_the_home_directory(tmp_path: Path, isolated_home: Path):
 
 
 def test_server_settings_in_the_environment_are_not_the_apps(tmp_path: Path):
-    env = {"HARK_SERVER__WHISPER_MODEL": "tiny.en", "HARK_LLM__MODEL": "x"}
+    env = {
+        "HARK_SERVER__WHISPER_MODEL": "tiny.en",
+        "HARK_VAST__URL": "http://127.0.0.1:9",
+        "HARK_LLM__MODEL": "x",
+    }
     assert load_settings(tmp_path / "none.toml", env).llm.model == "x"
     with pytest.raises(ConfigError) as info:
         load_settings(tmp_path / "none.toml", {"HARK_SERVR__WHISPER_MODEL": "tiny.en"})

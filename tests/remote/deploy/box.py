@@ -1,0 +1,161 @@
+"""The GPU box, played on loopback: the real Hark server stack for each instance FakeVast starts.
+
+``HarkBox.on_running`` is FakeVast's ``on_running`` hook. It reads the environment the
+deployer sent with the instance (the API key, and the certificate + key joined from their
+base64 chunks, exactly as ``remote/image/onstart.sh`` would), starts the real stack (Caddy →
+uvicorn → ``create_app``) with FakeOllama as its upstream and Whisper tiny.en, and returns
+``{8443: <its port>}`` so the fake shows that host port. Provisioning is played through the
+server's state file: ``states`` lists what the file says, one entry per ``step()`` (the tests
+step it from the deployer's injected sleep). Offers in ``broken_offers`` fail to start (the
+fake shows the container as exited); servers on ``stuck_offers`` never finish pulling. Every
+stack is stopped by :meth:`close`.
+
+It also holds the tests' simulated time (:class:`SimClock`) and :func:`make_deployer`.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import threading
+from collections.abc import Callable
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
+
+from app.config import SecretStore
+from remote.deploy.deployer import Deployer, DeployProgress, DeployTimeouts
+from remote.deploy.records import RecordStore
+from remote.deploy.vast import VastClient
+from remote.server.app import create_app
+from remote.server.run import check_options
+from remote.server.settings import ServerSettings
+from remote.server.tls import write_private
+from tests.fakes.vast import FakeInstance
+from tests.remote.edge.procs import free_port
+from tests.remote.load.edge import START_TIMEOUT_S, THREADS, stack_in_thread, tiny_en_dir
+
+READY: dict[str, Any] = {"state": "ready", "detail": "ready"}
+
+
+def joined(env: dict[str, str], prefix: str) -> bytes:
+    """``PREFIX_0``, ``PREFIX_1``, … joined and base64-decoded (what onstart.sh does)."""
+    parts, i = [], 0
+    while f"{prefix}_{i}" in env:
+        parts.append(env[f"{prefix}_{i}"])
+        i += 1
+    return base64.b64decode("".join(parts))
+
+
+class HarkBox:
+    """Real Hark servers for FakeVast's instances; see the module docstring."""
+
+    def __init__(self, workdir: Path, ollama_url: str) -> None:
+        self.workdir = workdir
+        self.ollama_url = ollama_url
+        self.states: list[dict[str, Any]] = [READY]
+        self.broken_offers: set[int] = set()
+        self.stuck_offers: set[int] = set()
+        """Offers whose servers keep pulling their model forever."""
+        self.started: dict[int, str] = {}
+        """Instance id → the URL of its running server."""
+        self.on_start: Callable[[FakeInstance], None] | None = None
+        self._state_files: dict[int, tuple[Path, list[dict[str, Any]]]] = {}
+        self._stack = ExitStack()
+        self._lock = threading.Lock()
+
+    def on_running(self, inst: FakeInstance) -> dict[int, int]:
+        if inst.offer.id in self.broken_offers:
+            raise RuntimeError("the start-up script failed")
+        env = inst.env
+        folder = self.workdir / str(inst.id)
+        folder.mkdir(parents=True)
+        key_file, cert, key = folder / "api-keys", folder / "tls.pem", folder / "tls.key"
+        write_private(key_file, (env["HARK_API_KEY"] + "\n").encode())
+        cert.write_bytes(joined(env, "HARK_TLS_CERT_B64"))
+        write_private(key, joined(env, "HARK_TLS_KEY_B64"))
+        state_file = folder / "state.json"
+        script = list(self.states)
+        if inst.offer.id in self.stuck_offers:
+            script = [{"state": "pulling-model", "detail": "pulling (stuck)", "progress": 0.5}]
+        state_file.write_text(json.dumps(script.pop(0)))
+        settings = ServerSettings(
+            api_key_file=key_file,
+            ollama_url=self.ollama_url,
+            whisper_model=str(tiny_en_dir()),
+            whisper_device="cpu",
+            whisper_compute_type="int8",
+            whisper_cpu_threads=THREADS,
+            whisper_idle_unload_s=0,
+            rate_limit_per_minute=0,
+            access_log=False,
+            state_file=state_file,
+        )
+        options = check_options(
+            f"127.0.0.1:{free_port()}",
+            key_file,
+            tls_cert=cert,
+            tls_key=key,
+            max_body_bytes=settings.max_upload_bytes,
+            startup_timeout_s=START_TIMEOUT_S,
+        )
+        with self._lock:
+            url = self._stack.enter_context(stack_in_thread(options, create_app(settings)))
+            self.started[inst.id] = url
+            self._state_files[inst.id] = (state_file, script)
+        if self.on_start is not None:
+            self.on_start(inst)
+        return {int(env.get("HARK_PORT", "8443")): int(url.rsplit(":", 1)[1])}
+
+    def step(self) -> None:
+        """Every server's state file moves to its next scripted state (if any is left)."""
+        with self._lock:
+            for path, script in self._state_files.values():
+                if script:
+                    path.write_text(json.dumps(script.pop(0)))
+
+    def close(self) -> None:
+        with self._lock:
+            self._stack.close()
+
+
+class SimClock:
+    """A clock that only moves when the deployer sleeps; each sleep also runs ``on_sleep``."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.waits: list[float] = []
+        self.on_sleep: list[Callable[[], None]] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.waits.append(seconds)
+        self.now += seconds
+        for hook in list(self.on_sleep):
+            hook()
+
+
+TIMEOUTS = DeployTimeouts(boot_s=60, address_s=30, tls_s=60, provisioning_s=300, poll_s=5)
+"""Short limits (in simulated seconds): a dud is given up after 12 polls of its port."""
+
+
+def make_deployer(
+    vast: VastClient,
+    folder: Path,
+    clock: SimClock,
+    on_progress: Callable[[DeployProgress], None],
+    timeouts: DeployTimeouts = TIMEOUTS,
+) -> Deployer:
+    """A deployer on ``vast`` with records and certificates under ``folder``, simulated time."""
+    return Deployer(
+        vast,
+        RecordStore(folder / "records"),
+        SecretStore(env={}),
+        on_progress=on_progress,
+        sleep=clock.sleep,
+        clock=clock,
+        timeouts=timeouts,
+        cert_dir=folder / "servers",
+    )
