@@ -81,6 +81,12 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
         "--keep", action="store_true", help="on failure or Ctrl-C keep the instance (debugging)"
     )
     deploy.add_argument("--disk", type=float, metavar="GB", help="disk size (default 40)")
+    deploy.add_argument(
+        "--idle-stop",
+        type=float,
+        metavar="MIN",
+        help="the server stops itself after MIN minutes without a request (default 30; 0: never)",
+    )
     deploy.add_argument("--yes", "-y", action="store_true", help="don't ask before renting")
     deploy.add_argument("--json", action="store_true", help="print the deployment as JSON")
     waits = DeployTimeouts()

@@ -126,6 +126,7 @@ async def deploy(
         offer_id=args.offer,
         keep=args.keep,
         **({"disk_gb": args.disk} if args.disk is not None else {}),
+        **({"idle_stop_minutes": args.idle_stop} if args.idle_stop is not None else {}),
     )
     progress = ProgressPrinter(out)
     timeouts = timeouts_from(args)

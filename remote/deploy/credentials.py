@@ -52,12 +52,14 @@ def instance_env(
     whisper_model: str | None = None,
     port: int = DEFAULT_PORT,
     hark_version: str | None = None,
+    idle_stop_minutes: float = 0.0,
 ) -> dict[str, str]:
     """The environment ``remote/image/onstart.sh`` reads, every value ≤ 256 characters.
 
     ``HARK_API_KEY``, ``HARK_TLS_CERT_B64_0..``, ``HARK_TLS_KEY_B64_0..``, ``HARK_LLM_MODEL``,
     ``HARK_PORT`` and, when given, ``HARK_WHISPER_MODEL`` and ``HARK_VERSION`` (a version such
-    as ``0.1.0`` or a full pip requirement).
+    as ``0.1.0`` or a full pip requirement), and ``HARK_SERVER__IDLE_STOP_MINUTES`` for the
+    server's own idle stop.
     """
     env: dict[str, str] = {
         "HARK_API_KEY": creds.api_key,
@@ -70,4 +72,6 @@ def instance_env(
         env["HARK_WHISPER_MODEL"] = whisper_model
     if hark_version:
         env["HARK_VERSION"] = hark_version
+    if idle_stop_minutes > 0:  # read by the server itself (remote.server.idle)
+        env["HARK_SERVER__IDLE_STOP_MINUTES"] = f"{idle_stop_minutes:g}"
     return env

@@ -108,6 +108,10 @@ class DeployTimeouts:
             raise ValueError("max_offers and destroy_attempts must be at least 1")
 
 
+DEFAULT_IDLE_STOP_MINUTES = 30.0
+"""Half an hour without a request stops a rented server: it costs only its disk then."""
+
+
 @dataclass(frozen=True, slots=True)
 class DeployOptions:
     """What to deploy: ``offer_id`` pins one offer (no other is tried); ``keep`` keeps a
@@ -122,6 +126,8 @@ class DeployOptions:
     image: str = DEFAULT_IMAGE
     hark_version: str | None = None
     whisper_model: str | None = None
+    idle_stop_minutes: float = DEFAULT_IDLE_STOP_MINUTES
+    """The server stops its own instance after so long without a request (0: never)."""
 
 
 class _MachineFailed(Exception):
@@ -234,6 +240,7 @@ class Deployer:
             whisper_model=options.whisper_model,
             port=options.port,
             hark_version=options.hark_version,
+            idle_stop_minutes=options.idle_stop_minutes,
         )
         price = f"${offer.dph_total:.3f}/hour" if offer.dph_total is not None else "price unknown"
         self._emit("creating", f"renting offer {offer.id} ({offer.gpu_name or 'GPU'}, {price})")

@@ -40,6 +40,7 @@ from app import __version__
 from remote.protocol import STATUS_PATH, TRANSCRIPTIONS_PATH, ErrorCode, error_body
 from remote.server.auth import KEY_ID_SCOPE, ApiKeys, AuthMiddleware
 from remote.server.errors import ApiError, error_kind
+from remote.server.idle import IdleStop, StopSelf, vast_self_stop
 from remote.server.limits import BodyLimitMiddleware, RateLimiter, TranscriptionQueue
 from remote.server.routes import Activity, ServerContext
 from remote.server.routes import ollama as ollama_routes
@@ -134,6 +135,8 @@ def _lifespan(
         tasks: list[asyncio.Task[None]] = []
         if ctx.unloader is not None:
             tasks.append(asyncio.create_task(ctx.unloader.run(), name="whisper-idle-unload"))
+        if ctx.idle_stop is not None:
+            tasks.append(asyncio.create_task(ctx.idle_stop.run(), name="idle-stop"))
         if ctx.settings.whisper_preload:
             ctx.preloading = True
             tasks.append(asyncio.create_task(_preload(ctx), name="whisper-preload"))
@@ -165,12 +168,29 @@ def _without_userinfo(url: str) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
 
 
+def _idle_stop(
+    settings: ServerSettings, activity: Activity, started_at: float, stop_self: StopSelf | None
+) -> IdleStop | None:
+    if settings.idle_stop_minutes <= 0:
+        return None
+    stop = stop_self or vast_self_stop(settings)
+    if stop is None:
+        log.warning(
+            "idle stop is on but this is not a Vast.ai instance (no CONTAINER_ID and "
+            "CONTAINER_API_KEY): it stays running"
+        )
+        return None
+    log.info("idle stop: after %g min without requests", settings.idle_stop_minutes)
+    return IdleStop(activity, settings.idle_stop_minutes * 60, stop, started_at=started_at)
+
+
 def create_app(
     settings: ServerSettings,
     *,
     engine: TranscriptionEngine | None = None,
     http: httpx.AsyncClient | None = None,
     clock: Callable[[], float] = time.monotonic,
+    stop_self: StopSelf | None = None,
 ) -> FastAPI:
     """The Hark server app. Raises :class:`~remote.server.settings.ServerConfigError` when it
     must not run (no API key, a key file others can read).
@@ -203,6 +223,7 @@ def create_app(
         activity=activity,
         unloader=IdleUnloader(engine, idle_s) if idle_s > 0 else None,
     )
+    ctx.idle_stop = _idle_stop(settings, activity, clock(), stop_self)
     app = FastAPI(
         title="Hark server",
         version=__version__,

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from app.core.errors import ConfigError
@@ -53,7 +53,11 @@ class ServerSettings(BaseSettings):
     """Everything the Hark server needs to know; see the module docstring for the env names."""
 
     model_config = SettingsConfigDict(
-        env_prefix=ENV_PREFIX, extra="ignore", frozen=True, case_sensitive=False
+        env_prefix=ENV_PREFIX,
+        extra="ignore",
+        frozen=True,
+        case_sensitive=False,
+        populate_by_name=True,
     )
 
     # --- Ollama ------------------------------------------------------------------------------
@@ -107,6 +111,21 @@ class ServerSettings(BaseSettings):
     """Provisioning state JSON written by the box's start-up script (shown in ``/status``)."""
     provisioning_retry_after_s: int = Field(default=15, ge=1, le=3600)
     nvidia_smi: str = "nvidia-smi"
+
+    # --- idle stop (a rented box stops itself when nobody uses it) ---------------------------
+    idle_stop_minutes: float = Field(default=0.0, ge=0, le=7 * 24 * 60)
+    """Stop this Vast.ai instance after so many minutes without a request (0: never). Needs
+    the instance's id and key, which Vast.ai gives every instance as CONTAINER_ID and
+    CONTAINER_API_KEY; the disk is kept, so `hark remote start` brings it back."""
+    vast_instance_id: int | None = Field(
+        default=None,
+        validation_alias=AliasChoices("HARK_SERVER__VAST_INSTANCE_ID", "CONTAINER_ID"),
+    )
+    vast_instance_key: SecretStr | None = Field(
+        default=None,
+        validation_alias=AliasChoices("HARK_SERVER__VAST_INSTANCE_KEY", "CONTAINER_API_KEY"),
+    )
+    vast_url: str = "https://console.vast.ai"
     """The ``nvidia-smi`` command (a name on PATH or a path) for the GPU line of ``/status``."""
 
     @field_validator("api_keys", "cors_origins", mode="before")

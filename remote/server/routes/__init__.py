@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import httpx
 from fastapi import Request
@@ -14,6 +15,9 @@ from fastapi import Request
 from remote.server.limits import TranscriptionQueue
 from remote.server.settings import ServerSettings
 from remote.server.whisper import IdleUnloader, TranscriptionEngine
+
+if TYPE_CHECKING:
+    from remote.server.idle import IdleStop
 
 
 @dataclass
@@ -45,6 +49,7 @@ class ServerContext:
     started_at: float
     activity: Activity
     unloader: IdleUnloader | None = None
+    idle_stop: IdleStop | None = None
     preloading: bool = False
     """True while the start-up load of the Whisper model (``whisper_preload``) runs."""
 

@@ -215,3 +215,12 @@ def test_bootstrap_installs_the_pinned_requirement_with_uv(tmp_path: Path) -> No
     assert "--python 3.12" in lines[0]
     assert lines[1].startswith("pip install")
     assert lines[1].endswith("hark-assistant[server] @ git+https://x/y@v1")
+
+
+def test_the_idle_stop_travels_to_the_server() -> None:
+    from remote.deploy.credentials import instance_env, make_credentials
+
+    creds = make_credentials()
+    env = instance_env(creds, model="llama3.1:8b", idle_stop_minutes=30)
+    assert env["HARK_SERVER__IDLE_STOP_MINUTES"] == "30"
+    assert "HARK_SERVER__IDLE_STOP_MINUTES" not in instance_env(creds, model="llama3.1:8b")

@@ -1,0 +1,79 @@
+"""Idle stop: a rented server that nobody uses stops itself, so it stops costing money.
+
+Hark may be closed, the laptop asleep, the user gone for the weekend: the box itself watches
+the time since the last request (``/healthz`` and ``/status`` do not count) and, after
+``idle_stop_minutes``, asks Vast.ai to stop its own instance with the instance key Vast.ai gives
+it. A stopped instance keeps its disk (models included) and costs only the storage;
+``hark remote start`` brings it back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+
+from remote.server.routes import Activity
+from remote.server.settings import ServerSettings
+
+log = logging.getLogger(__name__)
+
+StopSelf = Callable[[], Awaitable[None]]
+
+
+class IdleStop:
+    """Calls ``stop`` once the server has been idle for ``idle_s`` seconds."""
+
+    def __init__(
+        self,
+        activity: Activity,
+        idle_s: float,
+        stop: StopSelf,
+        *,
+        started_at: float,
+        check_every_s: float = 30.0,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self._activity = activity
+        self._idle_s = idle_s
+        self._stop = stop
+        self._started_at = started_at
+        self._every = min(check_every_s, max(1.0, idle_s / 4))
+        self._sleep = sleep
+        self.stopped = False
+
+    def idle_for(self) -> float:
+        idle = self._activity.idle_s()
+        return idle if idle is not None else self._activity.clock() - self._started_at
+
+    async def run(self) -> None:
+        """Until the stop was asked for (then the instance goes down around us)."""
+        while not self.stopped:
+            await self._sleep(self._every)
+            idle = self.idle_for()
+            if idle < self._idle_s:
+                continue
+            log.warning("idle for %.0f min: stopping this instance to save money", idle / 60)
+            try:
+                await self._stop()
+            except Exception as exc:  # try again at the next check, never crash the server
+                log.error("could not stop this instance: %s", exc)
+                continue
+            self.stopped = True
+
+
+def vast_self_stop(settings: ServerSettings) -> StopSelf | None:
+    """Stopping this instance through Vast.ai's API, when the instance id and key are known."""
+    if settings.vast_instance_id is None or settings.vast_instance_key is None:
+        return None
+    instance_id = settings.vast_instance_id
+    key = settings.vast_instance_key.get_secret_value()
+
+    async def stop() -> None:
+        from remote.deploy.settings import VastSettings
+        from remote.deploy.vast import VastClient
+
+        async with VastClient(key, VastSettings(url=settings.vast_url)) as vast:
+            await vast.stop(instance_id)
+
+    return stop
