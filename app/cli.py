@@ -157,6 +157,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     try:
         settings = load_settings()
+        if args.command != "remote":
+            from app.runtime import with_deployment
+
+            settings = with_deployment(settings)
         return _dispatch(args, settings)
     except HarkError as exc:
         if args.debug:

@@ -151,6 +151,9 @@ class RemoteSettings(_Section):
     """e.g. ``https://203.0.113.7:41234``; unset means everything runs on this computer."""
     ca_cert: UserPath | None = None
     """The server's certificate (PEM) to pin; needed for a self-signed server."""
+    use_deployment: bool = False
+    """With no ``url``: use the newest server ``hark remote deploy`` made (its address and
+    certificate from the deployment record, which ``hark remote start`` keeps current)."""
     fallback_to_local_asr: bool = True
     """Transcribe on this computer while the server is unreachable or still provisioning."""
     timeout_s: float = Field(default=30.0, gt=0, le=600)
@@ -335,6 +338,7 @@ hangover_ms = 450
 # A Hark server does ASR and the LLM (its key: `hark secret set server-api-key`).
 # url = "https://203.0.113.7:41234"
 # ca_cert = "~/.config/hark/server.pem"  # the server's certificate, pinned
+# use_deployment = true           # or: the newest server `hark remote deploy` made
 fallback_to_local_asr = true
 """
 

@@ -97,6 +97,30 @@ def build_transcriber(
     return FallbackTranscriber(remote, local, notice)
 
 
+def with_deployment(settings: Settings) -> Settings:
+    """``remote.use_deployment``: point ``remote`` at the newest deployment Hark recorded.
+
+    Applied once by the entry point; an explicit ``remote.url`` always wins.
+    """
+    remote = settings.remote
+    if not remote.use_deployment or remote.url is not None:
+        return settings
+    from app.config import data_dir
+    from remote.deploy.records import RecordStore
+
+    record = RecordStore(data_dir() / "deployments").current()
+    if record is None or not record.url:
+        log.warning("remote.use_deployment is on but no deployment with an address is recorded")
+        return settings
+    cert = data_dir() / "servers" / f"{record.instance_id}.pem"
+    if not cert.is_file():
+        cert.parent.mkdir(parents=True, exist_ok=True)
+        cert.write_text(record.cert_pem, encoding="ascii")
+    log.info("using the deployed Hark server %s at %s", record.label, record.url)
+    pinned = remote.model_copy(update={"url": record.url, "ca_cert": cert})
+    return settings.model_copy(update={"remote": pinned})
+
+
 def chat_settings(settings: Settings) -> LlmSettings:
     """The LLM settings in effect: ``llm`` as written, or pointed at the Hark server."""
     if settings.remote.url is None:

@@ -143,3 +143,44 @@ async def test_a_server_that_is_down_falls_back_to_local_asr_with_a_notice(
     notices = [e for e in events if isinstance(e, NoticeRaised)]
     assert [n.code for n in notices] == ["asr-remote-unreachable"]
     assert "transcribing on this computer" in notices[0].message
+
+
+def test_use_deployment_points_hark_at_the_newest_recorded_server(tmp_path: Path) -> None:
+    from app.config import data_dir, load_settings
+    from app.runtime import with_deployment
+    from remote.deploy.records import Deployment, RecordStore
+
+    store = RecordStore(data_dir() / "deployments")
+    common = {"offer_id": 1, "gpu_name": "RTX 4090", "dph_total": 0.3, "model": "m"}
+    store.save(
+        Deployment(
+            1,
+            "hark-a",
+            created_at="2026-11-01T10:00:00+00:00",
+            cert_pem="OLD",
+            public_ip="203.0.113.1",
+            port=4000,
+            **common,
+        )
+    )
+    store.save(
+        Deployment(
+            2,
+            "hark-b",
+            created_at="2026-11-02T10:00:00+00:00",
+            cert_pem="-----BEGIN CERTIFICATE-----\nX\n",
+            public_ip="203.0.113.2",
+            port=41234,
+            **common,
+        )
+    )
+    none = tmp_path / "none.toml"
+
+    off = with_deployment(load_settings(none, {}))
+    assert off.remote.url is None
+    on = with_deployment(load_settings(none, {"HARK_REMOTE__USE_DEPLOYMENT": "true"}))
+    assert on.remote.url == "https://203.0.113.2:41234"
+    assert on.remote.ca_cert is not None
+    assert on.remote.ca_cert.read_text() == "-----BEGIN CERTIFICATE-----\nX\n"
+    explicit = {"HARK_REMOTE__USE_DEPLOYMENT": "true", "HARK_REMOTE__URL": "https://10.0.0.5:1"}
+    assert with_deployment(load_settings(none, explicit)).remote.url == "https://10.0.0.5:1"

@@ -229,6 +229,7 @@ async def _run(args: argparse.Namespace, key: str, secrets: Any, out: _Out) -> i
                 out.write(f"{record.url}\n")
                 out.say("the port changes with every start; point Hark at the new address:")
                 out.say(f"  export HARK_REMOTE__URL={record.url}")
+                out.say("(with `[remote] use_deployment = true` Hark follows it by itself)")
             return 0
         if action == "destroy":
             return await _destroy(args, service, out)

@@ -169,5 +169,7 @@ async def deploy(
     out.say("Use it from this computer (the key is in the keyring as server-api-key):")
     out.say(f"  export HARK_REMOTE__URL={record.url}")
     out.say(f"  export HARK_REMOTE__CA_CERT={cert}")
+    out.say("or, once and for all, `[remote] use_deployment = true` in the settings file:")
+    out.say("Hark then uses the newest deployed server and follows its address after a start.")
     out.say("`hark remote stop` stops the billing for the GPU; `hark remote destroy` ends it all.")
     return 0
