@@ -45,7 +45,7 @@ from app.audio.resample import resample_pcm
 from app.config import AsrSettings, RemoteSettings
 from app.core.errors import AsrError
 from app.core.types import SAMPLE_RATE, Transcript
-from app.llm.ollama import pinned_ssl_context
+from app.llm.ollama import is_tls_error, pinned_ssl_context
 from remote.protocol import AUTH_HEADER, BEARER, TRANSCRIPTIONS_PATH, ErrorCode
 
 log = logging.getLogger(__name__)
@@ -134,17 +134,6 @@ def _cert_mismatch(exc: BaseException) -> bool:
     cur: BaseException | None = exc
     while cur is not None and id(cur) not in seen:
         if isinstance(cur, ssl.SSLCertVerificationError):
-            return True
-        seen.add(id(cur))
-        cur = cur.__cause__ or cur.__context__
-    return False
-
-
-def _tls_failure(exc: BaseException) -> bool:
-    seen: set[int] = set()
-    cur: BaseException | None = exc
-    while cur is not None and id(cur) not in seen:
-        if isinstance(cur, ssl.SSLError) or "SSL" in str(cur) or "certificate" in str(cur):
             return True
         seen.add(id(cur))
         cur = cur.__cause__ or cur.__context__
@@ -315,7 +304,7 @@ class RemoteWhisper:
             )
         except (httpx.HTTPError, OSError) as exc:
             detail = str(exc) or type(exc).__name__
-            if _tls_failure(exc):
+            if is_tls_error(exc):
                 return _Failure(self._tls_error(detail), retry=not _cert_mismatch(exc))
             return _Failure(self._unreachable(f"could not be reached ({detail})"), retry=True)
         if response.status_code >= 300:

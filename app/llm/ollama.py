@@ -76,7 +76,8 @@ def pinned_ssl_context(pem: str) -> ssl.SSLContext:
     return ctx
 
 
-def _is_tls_error(exc: BaseException) -> bool:
+def is_tls_error(exc: BaseException) -> bool:
+    """Whether a connection failed in TLS (a pin mismatch, an untrusted certificate)."""
     seen: set[int] = set()
     cur: BaseException | None = exc
     while cur is not None and id(cur) not in seen:
@@ -364,7 +365,7 @@ class OllamaChat:
 
     def _unreachable(self, exc: Exception) -> LlmError:
         detail = str(exc) or type(exc).__name__
-        if _is_tls_error(exc):
+        if is_tls_error(exc):
             pin = self._settings.ca_cert
             trust = f"the pinned certificate {pin}" if pin else "the system's certificates"
             detail = (
