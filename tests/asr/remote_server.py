@@ -1,91 +1,26 @@
-"""Serving an ASGI app with real uvicorn over real TLS on 127.0.0.1, in a thread, for tests.
-
-The listening socket is bound (port 0) and put in listen mode *before* uvicorn starts, so the
-port is known at once and a client that connects early simply waits in the kernel's backlog
-until uvicorn accepts: no test has to poll or sleep for the server to come up.
-
-Also here: :class:`ScriptedTranscriptions`, a tiny Starlette app that answers the Hark server's
-transcription route with scripted status codes and error bodies in the server's documented
-shape (``remote.protocol.error_body``), to drive the client's error mapping and retries.
+"""The remote recogniser's test servers: real uvicorn over real TLS (``serve`` and
+``closed_port``, shared with the server tests' harness), and :class:`ScriptedTranscriptions`,
+a tiny Starlette app that answers the Hark server's transcription route with scripted status
+codes and error bodies in the server's documented shape (``remote.protocol.error_body``), to
+drive the client's error mapping and retries.
 """
 
 from __future__ import annotations
 
-import socket
 import threading
 from collections import deque
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from remote.protocol import TRANSCRIPTIONS_PATH
+from tests.remote.server.harness import closed_port, serve
 
-
-def listening_socket() -> socket.socket:
-    """A TCP socket on 127.0.0.1 with a free port, already listening."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(64)
-    return sock
-
-
-@contextmanager
-def closed_port() -> Iterator[int]:
-    """A port on 127.0.0.1 that refuses connections (bound, never listening) while in use."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    try:
-        yield int(sock.getsockname()[1])
-    finally:
-        sock.close()
-
-
-@contextmanager
-def serve(app: Any, cert: Path | None = None, key: Path | None = None) -> Iterator[str]:
-    """Run ``app`` under uvicorn (TLS when ``cert``/``key`` are given); yields the base URL.
-
-    On exit uvicorn is asked to stop and its thread is joined.
-    """
-    sock = listening_socket()
-    port = int(sock.getsockname()[1])
-    config = uvicorn.Config(
-        app,
-        ssl_certfile=str(cert) if cert else None,
-        ssl_keyfile=str(key) if key else None,
-        log_level="warning",
-        lifespan="auto",
-        timeout_graceful_shutdown=5,
-    )
-    server = uvicorn.Server(config)
-    failed: list[BaseException] = []
-
-    def run() -> None:
-        try:
-            server.run(sockets=[sock])
-        except BaseException as exc:  # reported to the test below, never swallowed
-            failed.append(exc)
-
-    thread = threading.Thread(target=run, name=f"uvicorn-{port}", daemon=True)
-    thread.start()
-    scheme = "https" if cert else "http"
-    try:
-        yield f"{scheme}://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=15)
-        sock.close()
-        assert not thread.is_alive(), "uvicorn did not stop"
-    if failed:
-        raise RuntimeError("uvicorn failed") from failed[0]
+__all__ = ["Scripted", "ScriptedTranscriptions", "closed_port", "serve"]
 
 
 @dataclass

@@ -13,6 +13,7 @@ import threading
 import wave
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -47,8 +48,9 @@ def closed_port() -> Iterator[int]:
 
 
 @contextmanager
-def serve(app: Any) -> Iterator[str]:
-    """Run ``app`` under real uvicorn on 127.0.0.1 (a free port); yields the base URL.
+def serve(app: Any, cert: Path | None = None, key: Path | None = None) -> Iterator[str]:
+    """Run ``app`` under real uvicorn on 127.0.0.1 (a free port; TLS when ``cert``/``key`` are
+    given); yields the base URL.
 
     On exit uvicorn is asked to stop (running the app's shutdown) and its thread is joined.
     """
@@ -58,7 +60,13 @@ def serve(app: Any) -> Iterator[str]:
     sock.listen(128)
     port = int(sock.getsockname()[1])
     config = uvicorn.Config(
-        app, log_level="warning", lifespan="on", access_log=False, timeout_graceful_shutdown=5
+        app,
+        ssl_certfile=str(cert) if cert else None,
+        ssl_keyfile=str(key) if key else None,
+        log_level="warning",
+        lifespan="auto",
+        access_log=False,
+        timeout_graceful_shutdown=5,
     )
     server = uvicorn.Server(config)
     failed: list[BaseException] = []
@@ -71,8 +79,9 @@ def serve(app: Any) -> Iterator[str]:
 
     thread = threading.Thread(target=run, name=f"uvicorn-{port}", daemon=True)
     thread.start()
+    scheme = "https" if cert else "http"
     try:
-        yield f"http://127.0.0.1:{port}"
+        yield f"{scheme}://127.0.0.1:{port}"
     finally:
         server.should_exit = True
         thread.join(timeout=15)
