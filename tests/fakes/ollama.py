@@ -34,7 +34,6 @@ test that needs to act *between* chunks passes a ``threading.Event`` as ``gate``
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import re
@@ -45,8 +44,10 @@ from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
+
+from tests.fakes.http import TrackingHTTPServer
 
 DEFAULT_MODELS = ("llama3.2:3b",)
 GATE_TIMEOUT_S = 10.0
@@ -346,31 +347,9 @@ def _details(name: str) -> dict[str, Any]:
     }
 
 
-class _Server(ThreadingHTTPServer):
-    """Joins its handler threads on close, and can cut every open connection."""
-
-    daemon_threads = False
-    block_on_close = True
+class _Server(TrackingHTTPServer):
     fake: FakeOllama
     ssl_context: ssl.SSLContext | None
-
-    def server_bind(self) -> None:
-        self._open: set[socket.socket] = set()
-        self._open_lock = threading.Lock()
-        super().server_bind()
-
-    def track(self, sock: socket.socket, alive: bool) -> None:
-        with self._open_lock:
-            (self._open.add if alive else self._open.discard)(sock)
-
-    def close_connections(self) -> None:
-        with self._open_lock:
-            for sock in list(self._open):
-                with contextlib.suppress(OSError):
-                    sock.shutdown(socket.SHUT_RDWR)
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        """Clients hanging up (or failing the TLS handshake) are normal here: stay quiet."""
 
 
 class _Handler(BaseHTTPRequestHandler):

@@ -12,12 +12,12 @@ import json
 import logging
 import re
 import socket
-import threading
 from collections.abc import Callable, Mapping
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
 
+from tests.fakes.http import TrackingHTTPServer
 from tests.fakes.vast_model import (
     MAX_ENV_VALUE,
     MAX_ONSTART,
@@ -325,30 +325,12 @@ def _log_result(fake: FakeVast, token: str) -> Reply:
 # --- the server -----------------------------------------------------------------------------------
 
 
-class Server(ThreadingHTTPServer):
-    """Joins its handler threads on close, and can cut every open connection."""
-
-    daemon_threads = False
-    block_on_close = True
+class Server(TrackingHTTPServer):
+    """The fake's HTTP server on 127.0.0.1 (a free port)."""
 
     def __init__(self, fake: FakeVast) -> None:
         self.fake = fake
-        self._open: set[socket.socket] = set()
-        self._open_lock = threading.Lock()
         super().__init__(("127.0.0.1", 0), _Handler)
-
-    def track(self, sock: socket.socket, alive: bool) -> None:
-        with self._open_lock:
-            (self._open.add if alive else self._open.discard)(sock)
-
-    def close_connections(self) -> None:
-        with self._open_lock:
-            for sock in list(self._open):
-                with contextlib.suppress(OSError):
-                    sock.shutdown(socket.SHUT_RDWR)
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        """Clients hanging up are normal here: stay quiet."""
 
 
 class _Handler(BaseHTTPRequestHandler):
