@@ -156,6 +156,13 @@ class RemoteSettings(_Section):
     certificate from the deployment record, which ``hark remote start`` keeps current)."""
     fallback_to_local_asr: bool = True
     """Transcribe on this computer while the server is unreachable or still provisioning."""
+    idle_stop_minutes: int = Field(default=30, ge=0, le=24 * 60)
+    """With ``use_deployment``: Hark stops its Vast.ai server after this many minutes in which
+    nobody used it (``0``: never), and starts it again when you next talk."""
+    start_timeout_s: float = Field(default=900.0, gt=0, le=7200)
+    """How long Hark waits for a stopped server to start and be ready."""
+    poll_s: float = Field(default=5.0, gt=0, le=300)
+    """How often Hark asks Vast.ai and the server how a start is going."""
     timeout_s: float = Field(default=30.0, gt=0, le=600)
     retry_attempts: int = Field(default=4, ge=0, le=20)
     retry_backoff_s: float = Field(default=1.0, gt=0, le=60)
@@ -169,6 +176,73 @@ class RemoteSettings(_Section):
         return _check_http_url(v, "https://203.0.113.7:41234")
 
 
+class GoogleSettings(_Section):
+    """The Google account: which features Hark may use (they decide the OAuth scopes asked for)
+    and where Calendar and Gmail requests go. Tokens live in the keyring, never here."""
+
+    calendar: Literal["off", "read", "write"] = "write"
+    """``read``: see events; ``write``: also create, move and delete them."""
+    mail: Literal["off", "read", "compose", "send"] = "compose"
+    """``read``: search and read; ``compose``: also drafts; ``send``: also send, reply, mark
+    read and archive."""
+    client_file: UserPath | None = None
+    """The OAuth client JSON downloaded from your Google Cloud project (Desktop app)."""
+    api_endpoint: str | None = None
+    """Send Calendar and Gmail requests to this base URL instead of Google's (a proxy)."""
+    token_uri: str = "https://oauth2.googleapis.com/token"
+    auth_uri: str = "https://accounts.google.com/o/oauth2/auth"
+    calendar_id: str = "primary"
+    time_zone: str | None = None
+    """An IANA zone such as ``Europe/Berlin``; default: this computer's zone."""
+    timeout_s: float = Field(default=30.0, gt=0, le=600)
+    retry_attempts: int = Field(default=3, ge=0, le=10)
+    retry_backoff_s: float = Field(default=1.0, gt=0, le=60)
+
+    @field_validator("api_endpoint")
+    @classmethod
+    def _endpoint_is_url(cls, v: str | None) -> str | None:
+        if v is None or not v.strip():
+            return None
+        return _check_http_url(v, "https://proxy.example.org")
+
+    @field_validator("token_uri", "auth_uri")
+    @classmethod
+    def _oauth_is_url(cls, v: str) -> str:
+        return _check_http_url(v, "https://oauth2.googleapis.com/token")
+
+
+ToolMode = Literal["auto", "confirm", "deny"]
+
+
+class PolicySettings(_Section):
+    """What Hark may do on its own, what it must ask about, and what it must never do."""
+
+    tools: dict[str, ToolMode] = Field(default_factory=dict)
+    """Per tool: ``auto``, ``confirm`` or ``deny``; a tool not named here gets its risk class's
+    default (reads and reversible writes auto, external effects confirm, unknown tools deny)."""
+    max_recipients: int = Field(default=5, ge=1, le=500)
+    """More recipients (or guests) than this always needs confirmation."""
+    confirm_unknown_recipients: bool = True
+    """Mail or invitations to someone you never wrote to always need confirmation."""
+    rate_limits: dict[str, int] = Field(
+        default_factory=lambda: {
+            "mail_send": 20,
+            "mail_reply": 20,
+            "calendar_create_event": 30,
+            "calendar_update_event": 30,
+            "calendar_delete_event": 20,
+        }
+    )
+    """Most calls per tool per hour; ``0`` blocks the tool."""
+    repeat_window_h: float = Field(default=24.0, ge=0, le=24 * 365)
+    """The same action (same tool, same final arguments) within this window is not done twice:
+    the earlier result is returned instead."""
+    confirm_timeout_s: float = Field(default=120.0, gt=0, le=3600)
+    """An unanswered confirmation is rejected after this long."""
+    audit_db: UserPath | None = None
+    """The audit log (SQLite); default: ``audit.sqlite3`` in Hark's data directory."""
+
+
 class Settings(_Section):
     """All of Hark's settings: one object per process, passed down from the entry point."""
 
@@ -177,6 +251,8 @@ class Settings(_Section):
     llm: LlmSettings = Field(default_factory=LlmSettings)
     tts: TtsSettings = Field(default_factory=TtsSettings)
     remote: RemoteSettings = Field(default_factory=RemoteSettings)
+    google: GoogleSettings = Field(default_factory=GoogleSettings)
+    policy: PolicySettings = Field(default_factory=PolicySettings)
 
     def public_dump(self) -> dict[str, Any]:
         """The settings as plain data, for ``hark config show`` (holds no secret by design)."""
@@ -293,6 +369,7 @@ def load_settings(path: UserPath | None = None, env: Mapping[str, str] | None = 
 
 
 _SECRET_WORDS = ("api_key", "apikey", "token", "secret", "password")
+_ADDRESS_SUFFIXES = ("_uri", "_url")
 
 
 def _reject_secrets_in_file(data: Mapping[str, Any], file: Path, prefix: str = "") -> None:
@@ -300,6 +377,8 @@ def _reject_secrets_in_file(data: Mapping[str, Any], file: Path, prefix: str = "
         where = f"{prefix}{key}"
         if isinstance(value, Mapping):
             _reject_secrets_in_file(value, file, where + ".")
+        elif key.lower().endswith(_ADDRESS_SUFFIXES):
+            continue  # an address such as google.token_uri names no secret
         elif any(word in key.lower() for word in _SECRET_WORDS):
             raise ConfigError(
                 "config-secret-in-file",

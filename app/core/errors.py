@@ -42,3 +42,7 @@ class TtsError(HarkError):
 
 class ToolError(HarkError):
     """A tool the model asked for could not run."""
+
+
+class GoogleError(HarkError):
+    """Google Calendar or Gmail refused a request, or could not be reached."""

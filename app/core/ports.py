@@ -12,9 +12,11 @@ from typing import Protocol
 
 from app.core.events import Event, SpeechStarted
 from app.core.types import (
+    ActionProposal,
     BackendStatus,
     ChatDelta,
     ChatMessage,
+    Decision,
     ToolCall,
     ToolResult,
     ToolSpec,
@@ -128,3 +130,10 @@ class AudioSink(Protocol):
     def first_sample_at(self) -> float | None:
         """``time.monotonic()`` when the first sample since ``start`` actually went out."""
         ...
+
+
+class Confirmer(Protocol):
+    """Asks the user about an action the policy holds: the GUI's dialog, the CLI's prompt, or a
+    test's script. Never raises for a refusal: it answers ``Decision(approved=False)``."""
+
+    async def confirm(self, proposal: ActionProposal) -> Decision: ...

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any, Literal
 
 SAMPLE_RATE = 16_000
@@ -129,3 +130,41 @@ class BackendStatus:
     ok: bool
     code: str
     message: str
+
+
+class Risk(StrEnum):
+    """How much a tool call matters, which decides the action policy's default for it."""
+
+    READ = "read"
+    """Looks, changes nothing (list events, read mail)."""
+    WRITE = "write"
+    """Changes something only the user sees and can undo (a draft, an event without guests)."""
+    EXTERNAL = "external"
+    """Reaches other people or cannot be undone (send mail, invite guests, delete)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ActionProposal:
+    """What the policy asks the user about: one tool call, described for a person.
+
+    ``preview`` holds the fields the user may edit before approving (a mail's to/cc/subject/
+    body; an event's title/start/end/attendees); the approved, edited values are what runs.
+    """
+
+    id: str
+    tool: str
+    arguments: Mapping[str, Any]
+    risk: Risk
+    summary: str
+    preview: Mapping[str, Any]
+    reasons: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """The user's answer to a proposal; ``edits`` are changed preview fields (approve only)."""
+
+    approved: bool
+    edits: Mapping[str, Any] = field(default_factory=dict)
+    note: str = ""
+    """Why, in words: ``rejected``, ``timed out``, ``no one to ask``..."""
