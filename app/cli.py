@@ -24,6 +24,7 @@ from app.core.events import (
     Event,
     NoticeRaised,
     ReplyTextReceived,
+    ServerStateChanged,
     SpeechStarted,
     ToolCallStarted,
     TranscriptReady,
@@ -157,7 +158,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     try:
         settings = load_settings()
-        if args.command != "remote":
+        if args.command not in ("remote", "ask", "listen"):  # the engine follows it itself
             from app.runtime import with_deployment
 
             settings = with_deployment(settings)
@@ -244,7 +245,9 @@ class _Printer:
         return sys.stderr
 
     def __call__(self, event: Event) -> None:
-        if isinstance(event, (NoticeRaised | BackendStatusChanged, TurnFailed)):
+        if isinstance(
+            event, (NoticeRaised | BackendStatusChanged | ServerStateChanged, TurnFailed)
+        ):
             self._end_line()
             print(f"hark: {event.message}", file=self.err)
         elif self.json_mode:
@@ -367,6 +370,9 @@ async def _listen(args: argparse.Namespace, settings: Settings) -> int:
 
     monitor = LlmMonitor(engine.chat, printer, settings.llm.retry_interval_s)
     monitor_task = asyncio.create_task(monitor.run())
+    if engine.server is not None:  # stops the rented server when nobody talks to it
+        watch_task = asyncio.create_task(engine.server.watch())
+        monitor_task.add_done_callback(lambda _: watch_task.cancel())
     source: FrameSource
     if args.wav is not None:
         source = WavFileSource(

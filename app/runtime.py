@@ -12,6 +12,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from app.config import LlmSettings, SecretStore, Settings
 from app.core.conversation import Conversation
@@ -20,6 +21,9 @@ from app.core.pipeline import PipelineOptions, VoicePipeline
 from app.core.ports import AudioSink, ChatModel, Emit, Synthesizer, Transcriber
 from app.core.tools import ToolRegistry, register_builtin_tools
 from app.resources import system_prompt
+
+if TYPE_CHECKING:
+    from app.deployed import DeployedServer
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +40,8 @@ class Engine:
     sink: AudioSink
     transcriber: Transcriber | None = None
     voice: Synthesizer | None = None
+    server: DeployedServer | None = None
+    """The deployed server the engine follows (``remote.use_deployment``), if any."""
     closers: list[Callable[[], object]] = field(default_factory=list)
 
     async def aclose(self) -> None:
@@ -100,25 +106,34 @@ def build_transcriber(
 def with_deployment(settings: Settings) -> Settings:
     """``remote.use_deployment``: point ``remote`` at the newest deployment Hark recorded.
 
-    Applied once by the entry point; an explicit ``remote.url`` always wins.
+    For commands that only look (``hark doctor``); the engine follows the deployment itself
+    (:func:`deployed_server`). An explicit ``remote.url`` always wins.
     """
     remote = settings.remote
     if not remote.use_deployment or remote.url is not None:
         return settings
-    from app.config import data_dir
-    from remote.deploy.records import RecordStore
+    from app.deployed import pin, records
 
-    record = RecordStore(data_dir() / "deployments").current()
+    record = records().current()
     if record is None or not record.url:
         log.warning("remote.use_deployment is on but no deployment with an address is recorded")
         return settings
-    cert = data_dir() / "servers" / f"{record.instance_id}.pem"
-    if not cert.is_file():
-        cert.parent.mkdir(parents=True, exist_ok=True)
-        cert.write_text(record.cert_pem, encoding="ascii")
     log.info("using the deployed Hark server %s at %s", record.label, record.url)
-    pinned = remote.model_copy(update={"url": record.url, "ca_cert": cert})
-    return settings.model_copy(update={"remote": pinned})
+    return pin(settings, record)
+
+
+def deployed_server(settings: Settings, secrets: SecretStore, emit: Emit) -> DeployedServer | None:
+    """The deployed server the engine should follow (``remote.use_deployment``), if any."""
+    remote = settings.remote
+    if not remote.use_deployment or remote.url is not None:
+        return None
+    from app.deployed import DeployedServer, records, vast_service_factory
+
+    record = records().current()
+    if record is None or not record.url:
+        log.warning("remote.use_deployment is on but no deployment with an address is recorded")
+        return None
+    return DeployedServer(settings, record, service=vast_service_factory(secrets), emit=emit)
 
 
 def chat_settings(settings: Settings) -> LlmSettings:
@@ -178,7 +193,14 @@ def build_engine(
 ) -> Engine:
     """Assemble the pipeline. ``speak=False`` gives text-only replies (no voice at all)."""
     secrets = secrets or SecretStore()
-    chat = build_chat(settings, secrets)
+    server = deployed_server(settings, secrets, emit)
+    chat: ChatModel
+    if server is not None:
+        from app.deployed import ServerChat
+
+        chat = ServerChat(server, lambda pinned: build_chat(pinned, secrets))
+    else:
+        chat = build_chat(settings, secrets)
     tools = ToolRegistry()
     register_builtin_tools(tools)
     conversation = Conversation(
@@ -186,9 +208,16 @@ def build_engine(
     )
     voice = build_voice(settings, secrets, emit) if (speak or out is not None) else None
     sink = sink or build_sink(settings, out, speak and voice is not None)
-    transcriber = (
-        build_transcriber(settings, progress, secrets=secrets, emit=emit) if with_asr else None
-    )
+    transcriber: Transcriber | None = None
+    if with_asr and server is not None:
+        from app.deployed import ServerTranscriber
+
+        transcriber = ServerTranscriber(
+            server,
+            lambda pinned: build_transcriber(pinned, progress, secrets=secrets, emit=emit),
+        )
+    elif with_asr:
+        transcriber = build_transcriber(settings, progress, secrets=secrets, emit=emit)
     pipeline = VoicePipeline(
         chat=chat,
         tools=tools,
@@ -202,7 +231,9 @@ def build_engine(
             max_tool_rounds=settings.llm.max_tool_rounds,
         ),
     )
-    engine = Engine(settings, pipeline, chat, tools, conversation, sink, transcriber, voice)
+    engine = Engine(
+        settings, pipeline, chat, tools, conversation, sink, transcriber, voice, server=server
+    )
     parts = ((chat, "aclose"), (transcriber, "aclose"), (voice, "close"), (sink, "aclose"))
     for part, method in parts:
         close = getattr(part, method, None)

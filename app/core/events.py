@@ -168,6 +168,15 @@ class BackendStatusChanged:
 
 
 @dataclass(frozen=True, slots=True)
+class ServerStateChanged:
+    """Hark's own rented server changed state: ``stopped``, ``starting``, ``ready``,
+    ``stopping`` or ``failed`` (what the tray shows while a stopped server comes back)."""
+
+    state: str
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
 class NoticeRaised:
     """Something the user should be told once (e.g. the hosted voice failed, local voice used)."""
 
@@ -190,5 +199,6 @@ Event = (
     | TurnCancelled
     | TurnFinished
     | BackendStatusChanged
+    | ServerStateChanged
     | NoticeRaised
 )

@@ -62,6 +62,7 @@ class HarkBox:
         self.on_start: Callable[[FakeInstance], None] | None = None
         self._state_files: dict[int, tuple[Path, list[dict[str, Any]]]] = {}
         self._stack = ExitStack()
+        self._servers: dict[int, ExitStack] = {}
         self._lock = threading.Lock()
 
     def on_running(self, inst: FakeInstance) -> dict[int, int]:
@@ -69,11 +70,12 @@ class HarkBox:
             raise RuntimeError("the start-up script failed")
         env = inst.env
         folder = self.workdir / str(inst.id)
-        folder.mkdir(parents=True)
+        folder.mkdir(parents=True, exist_ok=True)  # a restart reuses the instance's disk
         key_file, cert, key = folder / "api-keys", folder / "tls.pem", folder / "tls.key"
-        write_private(key_file, (env["HARK_API_KEY"] + "\n").encode())
-        cert.write_bytes(joined(env, "HARK_TLS_CERT_B64"))
-        write_private(key, joined(env, "HARK_TLS_KEY_B64"))
+        if not key_file.exists():  # a restart finds them on the instance's disk
+            write_private(key_file, (env["HARK_API_KEY"] + "\n").encode())
+            cert.write_bytes(joined(env, "HARK_TLS_CERT_B64"))
+            write_private(key, joined(env, "HARK_TLS_KEY_B64"))
         state_file = folder / "state.json"
         script = list(self.states)
         if inst.offer.id in self.stuck_offers:
@@ -99,13 +101,24 @@ class HarkBox:
             max_body_bytes=settings.max_upload_bytes,
             startup_timeout_s=START_TIMEOUT_S,
         )
+        server = ExitStack()
+        url = server.enter_context(stack_in_thread(options, create_app(settings)))
         with self._lock:
-            url = self._stack.enter_context(stack_in_thread(options, create_app(settings)))
+            self._stack.callback(server.close)
+            self._servers[inst.id] = server
             self.started[inst.id] = url
             self._state_files[inst.id] = (state_file, script)
         if self.on_start is not None:
             self.on_start(inst)
         return {int(env.get("HARK_PORT", "8443")): int(url.rsplit(":", 1)[1])}
+
+    def on_stopped(self, inst: FakeInstance) -> None:
+        """FakeVast's ``on_stopped`` hook: the instance's server goes away with it."""
+        with self._lock:
+            server = self._servers.pop(inst.id, None)
+            self.started.pop(inst.id, None)
+        if server is not None:
+            server.close()
 
     def step(self) -> None:
         """Every server's state file moves to its next scripted state (if any is left)."""
