@@ -197,6 +197,8 @@ class GoogleSettings(_Section):
     timeout_s: float = Field(default=30.0, gt=0, le=600)
     retry_attempts: int = Field(default=3, ge=0, le=10)
     retry_backoff_s: float = Field(default=1.0, gt=0, le=60)
+    login_timeout_s: float = Field(default=300.0, gt=0, le=3600)
+    """How long ``hark google login`` waits for you to finish in the browser."""
 
     @field_validator("api_endpoint")
     @classmethod

@@ -126,6 +126,12 @@ class GoogleApi:
         from googleapiclient.errors import HttpError
 
         if isinstance(exc, RefreshError):
+            if getattr(exc, "retryable", False):
+                return GoogleError(
+                    "google-unavailable",
+                    f"Google's sign-in service had a problem, so Hark could not {what}. "
+                    "Try again shortly.",
+                ), None
             return reconnect_error(exc), None
         if isinstance(exc, HttpError):
             return self._from_http(exc, what)

@@ -148,6 +148,7 @@ class FakeGoogle:
             target=self._server.serve_forever, args=(0.05,), daemon=True
         )
         self._thread.start()
+        self.oauth.token_uri = self.url + "/token"
         return self
 
     def stop(self) -> None:
