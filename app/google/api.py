@@ -87,6 +87,11 @@ class GoogleApi:
             client_options=options,
         )
 
+    def close(self) -> None:
+        """Release the HTTP connection (the service can still be used: it reconnects)."""
+        with self._lock:
+            self.service.close()
+
     async def call(self, make: Callable[[Any], Any], *, what: str, idempotent: bool = True) -> Any:
         """Run ``make(service).execute()`` in a worker thread; ``what`` names the action for
         messages ("list your events"). Raises :class:`GoogleError` with a stable code."""
