@@ -1,4 +1,4 @@
-"""The ``hark`` command line: ask, listen, doctor, config, secret, server, remote.
+"""The ``hark`` command line: ask, listen, doctor, config, secret, server, remote, google, audit.
 
 Every command reads the settings once and passes them down. Errors that a user can fix are
 printed as one clear message (no traceback) with exit status 2; ``--debug`` shows the traceback.
@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from app import __version__
+from app import __version__, audit_cli
 from app.config import SECRET_NAMES, SecretStore, Settings, config_path, load_settings
 from app.core.errors import AudioError, ConfigError, HarkError
 from app.core.events import (
@@ -32,7 +32,9 @@ from app.core.events import (
     TurnFinished,
     TurnResult,
 )
+from app.core.ports import Confirmer
 from app.core.types import Utterance
+from app.google.cli import add_parser as add_google_parser
 
 log = logging.getLogger("hark")
 
@@ -89,6 +91,8 @@ def build_parser() -> argparse.ArgumentParser:
     secret.add_argument("name", nargs="?", choices=sorted(SECRET_NAMES))
     _add_server_parser(sub)
     _add_remote_parser(sub)
+    audit_cli.add_parser(sub)
+    add_google_parser(sub)
     return p
 
 
@@ -188,6 +192,12 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         return _secret(args.action, args.name)
     if args.command == "server":
         return _server(args)
+    if args.command == "google":
+        from app.google.cli import run as google_run
+
+        return google_run(args, settings.google)
+    if args.command == "audit":
+        return audit_cli.run(args, settings)
     if args.command == "remote":
         from remote.deploy.cli import run as remote_run
 
@@ -313,6 +323,7 @@ async def _ask(args: argparse.Namespace, settings: Settings) -> int:
         speak=speak,
         with_asr=utterance is not None,
         progress=printer.progress,
+        confirmer=_terminal_confirmer(),
     )
     try:
         if utterance is not None:
@@ -357,7 +368,11 @@ async def _listen(args: argparse.Namespace, settings: Settings) -> int:
 
     printer = _Printer(False)
     engine = build_engine(
-        settings, lambda e: emit(e), speak=not args.no_voice, progress=printer.progress
+        settings,
+        lambda e: emit(e),
+        speak=not args.no_voice,
+        progress=printer.progress,
+        confirmer=_terminal_confirmer(),
     )
     load = getattr(engine.transcriber, "load", None)
     if load is not None:
@@ -400,6 +415,15 @@ async def _listen(args: argparse.Namespace, settings: Settings) -> int:
         monitor_task.cancel()
         await engine.aclose()
     return 0
+
+
+def _terminal_confirmer() -> Confirmer | None:
+    """Ask on the terminal when there is one; without, actions that need a yes are not done."""
+    if not sys.stdin or not sys.stdin.isatty():
+        return None
+    from app.cli_confirm import TerminalConfirmer
+
+    return TerminalConfirmer()
 
 
 def _watch_enter(loop_: Any) -> None:

@@ -421,6 +421,17 @@ hangover_ms = 450
 # ca_cert = "~/.config/hark/server.pem"  # the server's certificate, pinned
 # use_deployment = true           # or: the newest server `hark remote deploy` made
 fallback_to_local_asr = true
+
+[google]
+# Connect with `hark google login --client-file FILE` (see the README).
+calendar = "write"                # off | read | write
+mail = "compose"                  # off | read | compose | send
+# time_zone = "Europe/Berlin"     # default: this computer's zone
+
+[policy]
+# Per tool: auto (just do it), confirm (ask me), deny (never).
+# tools = { mail_send = "confirm", calendar_delete_event = "deny" }
+max_recipients = 5
 """
 
 

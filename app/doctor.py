@@ -6,6 +6,7 @@ fails (warnings do not count). Nothing secret is printed: only where a secret co
 
 from __future__ import annotations
 
+import asyncio
 import json
 import shutil
 import sys
@@ -353,6 +354,58 @@ def _check_piper(settings: Settings, required: bool) -> Check:
     return Check("local voice", "ok", "Piper, bundled voice (en_US joe)", required=required)
 
 
+async def check_google(settings: Settings, secrets: SecretStore) -> Check:
+    """Is a Google account connected, with the scopes the settings need, and does Google still
+    accept the sign-in? (One token refresh; no Calendar or Gmail call.)"""
+    google = settings.google
+    if google.calendar == "off" and google.mail == "off":
+        return Check("google", "ok", "off (google.calendar and google.mail)", required=False)
+    from app.google.auth import GoogleAccount, short_scope
+
+    account = GoogleAccount(google, secrets)
+    status = account.status()
+    features = f"calendar {google.calendar}, mail {google.mail}"
+    if not status.connected:
+        return Check(
+            "google",
+            "warn",
+            f"not connected ({features})",
+            "hark google login (see the README: 'Connect Google')",
+            required=False,
+        )
+    who = status.email or "account"
+    if status.missing:
+        missing = ", ".join(short_scope(s) for s in status.missing)
+        return Check(
+            "google",
+            "warn",
+            f"{who}: the sign-in does not grant {missing}",
+            "hark google login (grants what the settings turn on)",
+            required=False,
+        )
+    try:
+        from google.auth.transport.requests import Request
+
+        credentials = account.credentials()
+        await asyncio.wait_for(asyncio.to_thread(credentials.refresh, Request()), 20)
+    except HarkError as exc:
+        return Check("google", "fail", exc.message, "hark google login", required=False)
+    except Exception as exc:  # mapped to words; never a traceback in the doctor
+        from app.google.api import reconnect_error
+
+        if "invalid_grant" in str(exc):
+            error = reconnect_error(exc)
+            return Check("google", "fail", error.message, "hark google login", required=False)
+        return Check(
+            "google",
+            "warn",
+            f"{who}: Google's sign-in service did not answer ({type(exc).__name__})",
+            "check the internet connection (or google.token_uri)",
+            required=False,
+        )
+    return Check("google", "ok", f"{who} ({features})", required=False)
+
+
 def check_keyring() -> Check:
     try:
         backend = backend_description()
@@ -383,6 +436,7 @@ async def collect(settings: Settings) -> list[Check]:
         checks.append(await check_remote(settings, secrets))
     checks.append(await check_llm(settings, secrets))
     checks += check_tts(settings, secrets)
+    checks.append(await check_google(settings, secrets))
     checks.append(check_keyring())
     return checks
 

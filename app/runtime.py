@@ -18,7 +18,8 @@ from app.config import LlmSettings, SecretStore, Settings
 from app.core.conversation import Conversation
 from app.core.events import NoticeRaised
 from app.core.pipeline import PipelineOptions, VoicePipeline
-from app.core.ports import AudioSink, ChatModel, Emit, Synthesizer, Transcriber
+from app.core.policy import ActionPolicy
+from app.core.ports import AudioSink, ChatModel, Confirmer, Emit, Synthesizer, Transcriber
 from app.core.tools import ToolRegistry, register_builtin_tools
 from app.resources import system_prompt
 
@@ -40,6 +41,8 @@ class Engine:
     sink: AudioSink
     transcriber: Transcriber | None = None
     voice: Synthesizer | None = None
+    policy: ActionPolicy | None = None
+    """The action policy around ``tools``: what the model's calls go through."""
     server: DeployedServer | None = None
     """The deployed server the engine follows (``remote.use_deployment``), if any."""
     closers: list[Callable[[], object]] = field(default_factory=list)
@@ -180,6 +183,40 @@ def build_sink(settings: Settings, out: Path | None, speak: bool) -> AudioSink:
     return NullSink()
 
 
+def build_policy(
+    settings: Settings,
+    secrets: SecretStore,
+    tools: ToolRegistry,
+    emit: Emit,
+    confirmer: Confirmer | None,
+) -> tuple[ActionPolicy, Callable[[], None]]:
+    """The Google tools (when an account is connected) behind the action policy, and how to
+    close its audit log. ``confirmer`` None means nothing that needs approval can run (and the
+    turn says so)."""
+    from app.audit import AuditLog, default_audit_path
+    from app.google.connect import add_google_tools
+
+    google = add_google_tools(tools, settings, secrets, notice=_notice(emit))
+    audit = AuditLog(default_audit_path(settings.policy))
+    policy = ActionPolicy(
+        tools,
+        google.actions,
+        settings.policy,
+        audit=audit,
+        confirmer=confirmer,
+        contacts=google.contacts,
+    )
+
+    def close() -> None:
+        for part in (*google.closers, audit.close):
+            try:
+                part()
+            except Exception:  # closing one must not stop closing the rest
+                log.warning("closing %r failed", part, exc_info=True)
+
+    return policy, close
+
+
 def build_engine(
     settings: Settings,
     emit: Emit,
@@ -190,6 +227,7 @@ def build_engine(
     with_asr: bool = True,
     progress: Callable[[str], None] | None = None,
     sink: AudioSink | None = None,
+    confirmer: Confirmer | None = None,
 ) -> Engine:
     """Assemble the pipeline. ``speak=False`` gives text-only replies (no voice at all)."""
     secrets = secrets or SecretStore()
@@ -203,6 +241,7 @@ def build_engine(
         chat = build_chat(settings, secrets)
     tools = ToolRegistry()
     register_builtin_tools(tools)
+    policy, close_audit = build_policy(settings, secrets, tools, emit, confirmer)
     conversation = Conversation(
         system_prompt(settings.llm.system_prompt_file), settings.llm.history_turns
     )
@@ -220,7 +259,7 @@ def build_engine(
         transcriber = build_transcriber(settings, progress, secrets=secrets, emit=emit)
     pipeline = VoicePipeline(
         chat=chat,
-        tools=tools,
+        tools=policy,
         conversation=conversation,
         sink=sink,
         emit=emit,
@@ -232,8 +271,18 @@ def build_engine(
         ),
     )
     engine = Engine(
-        settings, pipeline, chat, tools, conversation, sink, transcriber, voice, server=server
+        settings,
+        pipeline,
+        chat,
+        tools,
+        conversation,
+        sink,
+        transcriber,
+        voice,
+        server=server,
+        policy=policy,
     )
+    engine.closers.append(close_audit)
     parts = ((chat, "aclose"), (transcriber, "aclose"), (voice, "close"), (sink, "aclose"))
     for part, method in parts:
         close = getattr(part, method, None)
