@@ -151,9 +151,7 @@ async def test_a_stopped_server_is_started_when_needed_and_followed_to_its_new_p
     try:
         transcript = await asr.transcribe(speak_16k("Turn on the kitchen lights."), 16_000)
         upstream.reply("Lights on.")
-        reply = [
-            d.content async for d in chat.stream_chat([ChatMessage("user", "lights")], [])
-        ]
+        reply = [d.content async for d in chat.stream_chat([ChatMessage("user", "lights")], [])]
     finally:
         await asr.aclose()
         await chat.aclose()
