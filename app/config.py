@@ -245,6 +245,23 @@ class PolicySettings(_Section):
     """The audit log (SQLite); default: ``audit.sqlite3`` in Hark's data directory."""
 
 
+class TalkSettings(_Section):
+    """How you start talking in the desktop app: a global hotkey, a wake word, or both."""
+
+    hotkey: str | None = "<ctrl>+<alt>+space"
+    """A key chord in pynput's notation (``<ctrl>+<shift>+h``); empty turns the hotkey off."""
+    hotkey_mode: Literal["hold", "toggle"] = "hold"
+    """``hold``: talk while the keys are held; ``toggle``: press once to talk, again to stop."""
+    skip_ms: int = Field(default=150, ge=0, le=1000)
+    """Audio ignored after push-to-talk starts, so the key's click is not taken for speech."""
+    wake_word: str | None = None
+    """A wake word model: ``hey_jarvis``, ``alexa``, ``okay_nabu``, ``hey_mycroft``,
+    ``hey_rhasspy``, or a ``.tflite`` file; unset: no always-on listening."""
+    wake_sensitivity: float = Field(default=0.5, ge=0.05, le=0.95)
+    """Higher hears the wake word more readily (and mishears more often)."""
+    barge_in: bool = True
+
+
 class Settings(_Section):
     """All of Hark's settings: one object per process, passed down from the entry point."""
 
@@ -255,6 +272,7 @@ class Settings(_Section):
     remote: RemoteSettings = Field(default_factory=RemoteSettings)
     google: GoogleSettings = Field(default_factory=GoogleSettings)
     policy: PolicySettings = Field(default_factory=PolicySettings)
+    talk: TalkSettings = Field(default_factory=TalkSettings)
 
     def public_dump(self) -> dict[str, Any]:
         """The settings as plain data, for ``hark config show`` (holds no secret by design)."""

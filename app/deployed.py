@@ -250,6 +250,20 @@ class DeployedServer:
         )
         return True
 
+    async def stop(self) -> None:
+        """Stop the server now (the tray's Remote server → Stop); it starts again on use."""
+        if self._service is None:
+            raise HarkError(
+                SERVER_STOPPED,
+                "Hark has no Vast.ai key to stop the server with: store it with "
+                "`hark secret set vast-api-key`, or run `hark remote stop`",
+            )
+        async with self._lock, self._service() as service:
+            self._say("stopping", "Stopping the Hark server")
+            await service.stop(self.record.instance_id)
+            self._ready = False
+        self._say("stopped", "Stopped the Hark server; it starts again when you talk")
+
     async def watch(self, interval_s: float = 60.0) -> None:
         """Run until cancelled: check for idleness every ``interval_s``; errors are logged."""
         while True:

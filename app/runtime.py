@@ -25,6 +25,7 @@ from app.resources import system_prompt
 
 if TYPE_CHECKING:
     from app.deployed import DeployedServer
+    from app.google.connect import GoogleTools
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +44,8 @@ class Engine:
     voice: Synthesizer | None = None
     policy: ActionPolicy | None = None
     """The action policy around ``tools``: what the model's calls go through."""
+    google: GoogleTools | None = None
+    """The connected Google account's clients and tools (empty when not connected)."""
     server: DeployedServer | None = None
     """The deployed server the engine follows (``remote.use_deployment``), if any."""
     closers: list[Callable[[], object]] = field(default_factory=list)
@@ -189,7 +192,7 @@ def build_policy(
     tools: ToolRegistry,
     emit: Emit,
     confirmer: Confirmer | None,
-) -> tuple[ActionPolicy, Callable[[], None]]:
+) -> tuple[ActionPolicy, Callable[[], None], GoogleTools]:
     """The Google tools (when an account is connected) behind the action policy, and how to
     close its audit log. ``confirmer`` None means nothing that needs approval can run (and the
     turn says so)."""
@@ -214,7 +217,7 @@ def build_policy(
             except Exception:  # closing one must not stop closing the rest
                 log.warning("closing %r failed", part, exc_info=True)
 
-    return policy, close
+    return policy, close, google
 
 
 def build_engine(
@@ -241,7 +244,7 @@ def build_engine(
         chat = build_chat(settings, secrets)
     tools = ToolRegistry()
     register_builtin_tools(tools)
-    policy, close_audit = build_policy(settings, secrets, tools, emit, confirmer)
+    policy, close_audit, google = build_policy(settings, secrets, tools, emit, confirmer)
     conversation = Conversation(
         system_prompt(settings.llm.system_prompt_file), settings.llm.history_turns
     )
@@ -281,6 +284,7 @@ def build_engine(
         voice,
         server=server,
         policy=policy,
+        google=google,
     )
     engine.closers.append(close_audit)
     parts = ((chat, "aclose"), (transcriber, "aclose"), (voice, "close"), (sink, "aclose"))

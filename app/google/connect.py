@@ -11,11 +11,16 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from app.config import SecretStore, Settings
 from app.core.errors import GoogleError
 from app.core.policy import ActionSpec, KnownContacts
 from app.core.tools import ToolRegistry
+
+if TYPE_CHECKING:
+    from app.google.calendar import Calendar
+    from app.google.gmail import Gmail
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +35,9 @@ class GoogleTools:
     contacts: KnownContacts | None = None
     closers: list[Callable[[], None]] = field(default_factory=list)
     """Release the API connections when the engine closes."""
+    calendar: Calendar | None = None
+    gmail: Gmail | None = None
+    """The clients themselves, for the GUI's panes (reads; actions go through the policy)."""
 
 
 def add_google_tools(
@@ -81,11 +89,13 @@ def add_google_tools(
         result.actions |= register(
             registry, calendar_tools(calendar, clock, write=google.calendar == "write")
         )
+        result.calendar = calendar
     if google.mail != "off":
         gmail_api = GoogleApi("gmail", credentials, google)
         result.closers.append(gmail_api.close)
         gmail = Gmail(gmail_api)
         result.actions |= register(registry, mail_tools(gmail, level=google.mail))
         result.contacts = GmailContacts(gmail)
+        result.gmail = gmail
     log.info("Google tools: %s", ", ".join(sorted(result.actions)))
     return result
