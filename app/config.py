@@ -248,7 +248,7 @@ class PolicySettings(_Section):
 class TalkSettings(_Section):
     """How you start talking in the desktop app: a global hotkey, a wake word, or both."""
 
-    hotkey: str | None = "<ctrl>+<alt>+space"
+    hotkey: str | None = "<ctrl>+<alt>+<space>"
     """A key chord in pynput's notation (``<ctrl>+<shift>+h``); empty turns the hotkey off."""
     hotkey_mode: Literal["hold", "toggle"] = "hold"
     """``hold``: talk while the keys are held; ``toggle``: press once to talk, again to stop."""
