@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
@@ -76,12 +76,32 @@ class Services(Protocol):
 
 
 class EngineServices:
-    """:class:`Services` over an assembled engine (its Google clients, policy and pipeline)."""
+    """:class:`Services` over an assembled engine (its Google clients, policy and pipeline).
 
-    def __init__(self, engine: Engine, settings: Settings, secrets: SecretStore) -> None:
-        self._engine = engine
+    ``engine`` may be a function returning the current engine, for an app that assembles it
+    again (new settings, a new Google sign-in); ``reassemble`` does that after a sign-in so
+    the Calendar and Gmail tools of the new account are in place when the panes reload.
+    """
+
+    def __init__(
+        self,
+        engine: Engine | Callable[[], Engine | None],
+        settings: Settings,
+        secrets: SecretStore,
+        *,
+        reassemble: Callable[[], Awaitable[object]] | None = None,
+    ) -> None:
+        self._get = engine if callable(engine) else (lambda: engine)
         self._settings = settings
         self._secrets = secrets
+        self._reassemble = reassemble
+
+    @property
+    def _engine(self) -> Engine:
+        engine = self._get()
+        if engine is None:
+            raise HarkError("engine-starting", "Hark is still starting; try again in a moment")
+        return engine
 
     def _google(self) -> Any:
         google = self._engine.google
@@ -142,4 +162,7 @@ class EngineServices:
         from app.google.auth import GoogleAccount
 
         account = GoogleAccount(self._settings.google, self._secrets)
-        return await asyncio.to_thread(account.login, self._settings.google.client_file)
+        status = await asyncio.to_thread(account.login, self._settings.google.client_file)
+        if self._reassemble is not None:
+            await self._reassemble()
+        return status

@@ -1,0 +1,1 @@
+"""The panes of the desktop app: calendar, inbox, conversation."""
