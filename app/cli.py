@@ -22,6 +22,7 @@ from app.core.errors import AudioError, ConfigError, HarkError
 from app.core.events import (
     BackendStatusChanged,
     Event,
+    ListeningTimedOut,
     NoticeRaised,
     ReplyTextReceived,
     ServerStateChanged,
@@ -31,6 +32,7 @@ from app.core.events import (
     TurnFailed,
     TurnFinished,
     TurnResult,
+    WakeWordDetected,
 )
 from app.core.ports import Confirmer
 from app.core.types import Utterance
@@ -79,7 +81,20 @@ def build_parser() -> argparse.ArgumentParser:
         "time; Hark stops at its end)",
     )
     listen.add_argument("--no-voice", action="store_true", help="text replies only")
+    listen.add_argument(
+        "--wake-word",
+        metavar="NAME",
+        help="wait for a wake word before each request: hey_jarvis, alexa, okay_nabu, "
+        "hey_mycroft, hey_rhasspy or a .tflite file (overrides talk.wake_word)",
+    )
+    listen.add_argument(
+        "--wake-sensitivity",
+        type=float,
+        metavar="0.05-0.95",
+        help="higher hears the wake word more readily (overrides talk.wake_sensitivity)",
+    )
 
+    sub.add_parser("tray", help="the desktop app (also what `hark` alone starts)")
     doctor = sub.add_parser("doctor", help="check audio, models, server and keyring")
     doctor.add_argument("--json", action="store_true", help="print the checks as JSON")
 
@@ -156,12 +171,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.verbose < 2:  # a line per HTTP request only in debug output
         logging.getLogger("httpx").setLevel(logging.WARNING)
         logging.getLogger("faster_whisper").setLevel(logging.WARNING)
-    if args.command is None:
-        build_parser().print_help()
-        print('\nStart with `hark doctor`, then `hark ask "what time is it?"` or `hark listen`.')
-        return 0
     try:
         settings = load_settings()
+        if args.command in (None, "tray"):
+            return _tray(settings)
         if args.command not in ("remote", "ask", "listen"):  # the engine follows it itself
             from app.runtime import with_deployment
 
@@ -203,6 +216,20 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
 
         return remote_run(args, settings.llm.model)
     raise AssertionError(args.command)
+
+
+def _tray(settings: Settings) -> int:
+    """``hark`` alone: the desktop app (the tray), or help where it cannot run."""
+    try:
+        from app.gui.app import run_gui
+    except ImportError as exc:  # a server-only install has no Qt
+        build_parser().print_help()
+        print(
+            f"\nThe desktop app is not installed here ({exc.name} is missing): "
+            "pip install 'hark-assistant[desktop]'. Meanwhile: `hark ask \"…\"`, `hark listen`."
+        )
+        return 0
+    return run_gui(settings)
 
 
 def _server(args: argparse.Namespace) -> int:
@@ -264,6 +291,10 @@ class _Printer:
             return
         elif isinstance(event, SpeechStarted):
             print("… listening", file=self.err)
+        elif isinstance(event, WakeWordDetected):
+            print(f"… yes? ({event.model}, {event.score:.2f})", file=self.err)
+        elif isinstance(event, ListeningTimedOut):
+            print("(nothing heard; say the wake word again)", file=self.err)
         elif isinstance(event, TranscriptReady):
             print(f"you: {event.text or '(nothing heard)'}", file=self.out)
         elif isinstance(event, ToolCallStarted):
@@ -396,6 +427,15 @@ async def _listen(args: argparse.Namespace, settings: Settings) -> int:
     else:
         device = args.device if args.device is not None else settings.audio.input_device
         source = MicrophoneSource(_device_arg(device))
+    wake = None
+    wake_word = args.wake_word or settings.talk.wake_word
+    if wake_word:
+        from app.audio.wakeword import WakeWord
+
+        sensitivity = settings.talk.wake_sensitivity
+        if args.wake_sensitivity is not None:
+            sensitivity = args.wake_sensitivity
+        wake = await asyncio.to_thread(WakeWord, wake_word, sensitivity=sensitivity)
     loop_ = ListenLoop(
         source,
         Endpointer.from_settings(settings.audio),
@@ -403,10 +443,15 @@ async def _listen(args: argparse.Namespace, settings: Settings) -> int:
         emit,
         barge_in=not args.no_barge_in,
         push_to_talk=args.push_to_talk,
+        wake=wake,
+        skip_ms=settings.talk.skip_ms,
     )
     if args.push_to_talk:
         print("Press Enter, then speak; Ctrl-C quits.", file=sys.stderr)
         _watch_enter(loop_)
+    elif wake is not None:
+        said = wake.name.replace("_", " ")
+        print(f"Say '{said}', then your request. Ctrl-C quits.", file=sys.stderr)
     elif args.wav is None:
         print("Listening — just speak. Ctrl-C quits.", file=sys.stderr)
     try:

@@ -184,6 +184,22 @@ class NoticeRaised:
     message: str
 
 
+@dataclass(frozen=True, slots=True)
+class WakeWordDetected:
+    """The wake word was heard: Hark now listens for one request (the tray shows "listening")."""
+
+    model: str
+    score: float
+
+
+@dataclass(frozen=True, slots=True)
+class ListeningTimedOut:
+    """Hark was listening for a request after the wake word, but none came; it went back to
+    waiting for the wake word (the tray stops showing "listening")."""
+
+    after_s: float
+
+
 Event = (
     TurnStarted
     | SpeechStarted
@@ -201,4 +217,6 @@ Event = (
     | BackendStatusChanged
     | ServerStateChanged
     | NoticeRaised
+    | WakeWordDetected
+    | ListeningTimedOut
 )

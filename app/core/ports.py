@@ -54,6 +54,33 @@ class Endpointing(Protocol):
     def reset(self) -> None: ...
 
 
+class WakeDetector(Protocol):
+    """Hears a wake word in 30 ms frames (16 kHz mono int16); pure apart from its model.
+
+    Fed every frame while Hark waits for the wake word, one call at a time. While
+    ``gate_open`` is false a call must be cheap (it runs on the engine's loop); while it is
+    true the loop makes the call in a worker thread, so the model may take its time.
+    """
+
+    @property
+    def name(self) -> str:
+        """The wake word model's name, for the ``WakeWordDetected`` event."""
+        ...
+
+    @property
+    def gate_open(self) -> bool:
+        """Whether the next ``feed`` runs the model (speech nearby), not just a cheap check."""
+        ...
+
+    def feed(self, frame: bytes) -> float | None:
+        """Take one frame; return the detection score when the wake word fires, else ``None``."""
+        ...
+
+    def reset(self) -> None:
+        """Forget the audio heard so far (Hark goes back to waiting for the wake word)."""
+        ...
+
+
 class Transcriber(Protocol):
     """Speech to text."""
 
