@@ -1,0 +1,126 @@
+"""The first-run wizard: microphone → server → voice → Google, then everything is saved at once.
+
+Nothing is written until Finish: then the secrets go to the keyring
+(:meth:`app.config.SecretStore.set`; never the settings file) and the settings through the
+injected ``save(updates)`` (``app.settings_file.save_settings``: section → key → value,
+``None`` removes a key). A save that fails (a value the settings refuse) is shown on the last
+page and the wizard stays open, so nothing typed is lost.
+
+Every collaborator comes in through the constructor, so the app, tests and screenshots build
+it the same way with different parts.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import QWidget, QWizard
+
+from app.core.errors import HarkError
+from app.gui.wizards.common import StatusLine, Updates, merge_updates
+from app.gui.wizards.google_page import GooglePage
+from app.gui.wizards.mic_page import (
+    ListInputs,
+    MicPage,
+    OpenSource,
+    default_list_inputs,
+    default_open_source,
+)
+from app.gui.wizards.server_page import OpenDeploy, ServerPage
+from app.gui.wizards.voice_page import Speak, VoicePage, default_speak
+
+if TYPE_CHECKING:
+    from app.config import SecretStore, Settings
+    from app.gui.bridge import Bridge
+    from app.gui.services import Services
+
+log = logging.getLogger(__name__)
+
+Save = Callable[[Updates], Any]
+"""``app.settings_file.save_settings``: merges the updates into the file; raises
+``ConfigError`` (file untouched) on a bad value."""
+
+
+class FirstRunWizard(QWizard):
+    """Sets Hark up on first start; see the module docstring."""
+
+    setup_saved = Signal(object)
+    """What ``save`` returned (the new Settings), once Finish has written everything."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        services: Services,
+        bridge: Bridge,
+        secrets: SecretStore,
+        save: Save,
+        *,
+        list_inputs: ListInputs = default_list_inputs,
+        open_source: OpenSource = default_open_source,
+        speak: Speak | None = None,
+        open_deploy: OpenDeploy | None = None,
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Set up Hark")
+        self.setWizardStyle(QWizard.WizardStyle.ModernStyle)
+        self.setOption(QWizard.WizardOption.NoBackButtonOnStartPage, True)
+        self._secrets = secrets
+        self._save = save
+        self.mic = MicPage(bridge, settings.audio, list_inputs, open_source, self)
+        self.server = ServerPage(bridge, settings, open_deploy, self)
+        self.voice = VoicePage(bridge, settings, secrets, speak or default_speak(settings), self)
+        self.google = GooglePage(bridge, services, self)
+        self.finish_status = StatusLine("Saving status", self.google)
+        self.google.column.addWidget(self.finish_status)
+        for page in (self.mic, self.server, self.voice, self.google):
+            self.addPage(page)
+        self.setButtonText(QWizard.WizardButton.FinishButton, "Start Hark")
+
+    @classmethod
+    def ask(
+        cls,
+        settings: Settings,
+        services: Services,
+        bridge: Bridge,
+        secrets: SecretStore,
+        save: Save,
+        **parts: Any,
+    ) -> bool:
+        """Run the wizard modally; True when the user finished it and all was saved."""
+        wizard = cls(settings, services, bridge, secrets, save, **parts)
+        try:
+            return wizard.exec() == QWizard.DialogCode.Accepted
+        finally:
+            wizard.deleteLater()
+
+    def updates(self) -> Updates:
+        """Every page's settings changes, merged."""
+        return merge_updates(self.mic.updates(), self.server.updates(), self.voice.updates())
+
+    def secret_values(self) -> dict[str, str]:
+        return {**self.server.secrets(), **self.voice.secrets()}
+
+    def accept(self) -> None:
+        """Finish: secrets to the keyring, settings through ``save``; stay open on an error."""
+        self.finish_status.show_text("busy", "Saving…")
+        try:
+            for name, value in self.secret_values().items():
+                self._secrets.set(name, value)
+            saved = self._save(self.updates())
+        except HarkError as exc:
+            log.warning("first-run setup not saved: %s", exc.code)
+            self.finish_status.show_text("error", f"Not saved: {exc.message}")
+            return
+        self.finish_status.show_text("ok", "Saved.")
+        self.mic.stop()
+        log.info("first-run setup saved")
+        self.setup_saved.emit(saved)
+        super().accept()
+
+    def done(self, result: int) -> None:
+        self.mic.stop()
+        super().done(result)
