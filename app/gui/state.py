@@ -15,6 +15,7 @@ from app.core.events import (
     AudioStarted,
     BackendStatusChanged,
     Event,
+    ListeningTimedOut,
     NoticeRaised,
     ServerStateChanged,
     SpeechStarted,
@@ -24,6 +25,7 @@ from app.core.events import (
     TurnFinished,
     TurnStarted,
     UtteranceEnded,
+    WakeWordDetected,
 )
 
 
@@ -66,6 +68,8 @@ class StateTracker:
     """Backends that are not usable now, with why."""
     paused: bool = False
     confirming: int = 0
+    talk_hint: str | None = None
+    """How to talk: the hotkey, or why there is none."""
 
     @property
     def state(self) -> TrayState:
@@ -82,7 +86,7 @@ class StateTracker:
 
     def feed(self, event: Event) -> bool:
         before = (self.state, self.tooltip())
-        if isinstance(event, SpeechStarted):
+        if isinstance(event, SpeechStarted | WakeWordDetected):
             self.turn = TrayState.LISTENING
         elif isinstance(event, UtteranceEnded | TranscriptReady | TurnStarted):
             self.turn = TrayState.THINKING
@@ -91,7 +95,7 @@ class StateTracker:
             self.turn = TrayState.SPEAKING
         elif isinstance(event, TurnFinished):
             self.turn = TrayState.ERROR if event.result.error_code else TrayState.IDLE
-        elif isinstance(event, TurnCancelled):
+        elif isinstance(event, TurnCancelled | ListeningTimedOut):
             self.turn = TrayState.IDLE
         elif isinstance(event, TurnFailed):
             self.turn = TrayState.ERROR  # shown until the next turn starts
@@ -117,4 +121,6 @@ class StateTracker:
             lines.append(f"{backend}: {why}")
         if self.last_error:
             lines.append(f"Last error: {self.last_error}")
+        if self.talk_hint:
+            lines.append(self.talk_hint)
         return "\n".join(lines)
