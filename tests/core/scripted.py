@@ -8,7 +8,7 @@ from collections.abc import AsyncGenerator, Sequence
 
 from app.core.errors import LlmError, TtsError
 from app.core.events import Event, TurnFinished
-from app.core.types import BackendStatus, ChatDelta, ChatMessage, ToolSpec, Transcript
+from app.core.types import FRAME_BYTES, BackendStatus, ChatDelta, ChatMessage, ToolSpec, Transcript
 
 
 class ScriptedChat:
@@ -130,3 +130,9 @@ class Recorder:
 
 def llm_down() -> LlmError:
     return LlmError("llm-unreachable", "Ollama at http://127.0.0.1:9 did not answer")
+
+
+def frames(pcm: bytes) -> list[bytes]:
+    """``pcm`` cut into 30 ms frames, the last one padded with silence."""
+    pcm += b"\0" * (-len(pcm) % FRAME_BYTES)
+    return [pcm[i : i + FRAME_BYTES] for i in range(0, len(pcm), FRAME_BYTES)]

@@ -13,22 +13,18 @@ from app.core.engine import ListenLoop
 from app.core.events import SpeechStarted, TurnCancelled, TurnFinished
 from app.core.pipeline import VoicePipeline
 from app.core.tools import ToolRegistry
-from app.core.types import FRAME_BYTES, ChatDelta
+from app.core.types import ChatDelta
 from tests.core.scripted import (
     MemorySink,
     Recorder,
     ScriptedChat,
     ScriptedTranscriber,
     ScriptedVoice,
+    frames,
 )
 from tests.speech import speech_clip
 
 pytestmark = pytest.mark.slow
-
-
-def frames(pcm: bytes) -> list[bytes]:
-    pcm += b"\0" * (-len(pcm) % FRAME_BYTES)
-    return [pcm[i : i + FRAME_BYTES] for i in range(0, len(pcm), FRAME_BYTES)]
 
 
 class StagedSource:

@@ -23,22 +23,18 @@ from app.core.events import (
 )
 from app.core.pipeline import VoicePipeline
 from app.core.tools import ToolRegistry
-from app.core.types import FRAME_BYTES, ChatDelta, Utterance
+from app.core.types import ChatDelta, Utterance
 from tests.core.scripted import (
     MemorySink,
     Recorder,
     ScriptedChat,
     ScriptedTranscriber,
     ScriptedVoice,
+    frames,
 )
 from tests.speech import silence, speech_clip
 
 pytestmark = pytest.mark.slow
-
-
-def frames(pcm: bytes) -> list[bytes]:
-    pcm += b"\0" * (-len(pcm) % FRAME_BYTES)
-    return [pcm[i : i + FRAME_BYTES] for i in range(0, len(pcm), FRAME_BYTES)]
 
 
 class Stages:

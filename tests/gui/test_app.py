@@ -12,9 +12,9 @@ import pytest
 
 from app.config import load_settings
 from app.core.events import Event, TurnFinished
-from app.core.types import FRAME_BYTES
 from app.gui.app import NO_DISPLAY, HarkApp, no_display_reason
 from app.gui.state import TrayState
+from tests.core.scripted import frames
 from tests.fakes.ollama import FakeOllama
 from tests.remote.load.edge import tiny_en_dir
 from tests.speech import speech_clip, words
@@ -24,16 +24,16 @@ class GatedMicrophone:
     """A microphone that hears nothing until the test opens the gate, then says one clip."""
 
     def __init__(self, pcm: bytes) -> None:
-        self.pcm = pcm + bytes(-len(pcm) % FRAME_BYTES)
+        self.frames_said = frames(pcm)
         self.gate = asyncio.Event()
         self.closed = False
 
     async def frames(self) -> AsyncIterator[bytes]:
         await self.gate.wait()
-        for i in range(0, len(self.pcm), FRAME_BYTES):
+        for frame in self.frames_said:
             if self.closed:
                 return
-            yield self.pcm[i : i + FRAME_BYTES]
+            yield frame
 
     async def aclose(self) -> None:
         self.closed = True
@@ -59,7 +59,8 @@ def test_a_push_to_talk_turn_through_the_tray(qtbot, ollama: FakeOllama) -> None
     states: list[TrayState] = []
     hark.start()
     try:
-        assert hark.tray.window is not None and hark.tray.window.isVisible()  # before the engine
+        assert hark.tray.window is not None  # shown before the engine is assembled
+        assert hark.tray.window.isVisible()
         assert "Talk: click the icon" in hark.tray.tracker.tooltip()
         with qtbot.waitSignal(hark.engine_ready, timeout=60_000):
             pass

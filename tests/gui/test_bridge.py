@@ -21,9 +21,7 @@ def test_events_from_the_engine_thread_arrive_on_the_gui_thread(
     assert seen == [(NoticeRaised("x", "hello"), threading.main_thread().name)]
 
 
-def test_work_runs_on_the_engine_loop_and_answers_on_the_gui_thread(
-    qtbot, bridge: Bridge
-) -> None:
+def test_work_runs_on_the_engine_loop_and_answers_on_the_gui_thread(qtbot, bridge: Bridge) -> None:
     answers: list[tuple[str, str]] = []
 
     async def work() -> str:

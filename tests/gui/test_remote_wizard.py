@@ -29,7 +29,7 @@ from remote.deploy.records import RecordStore
 from remote.deploy.vast import VastClient
 from tests.fakes.ollama import FakeOllama
 from tests.fakes.vast import FakeVast
-from tests.remote.deploy.box import TIMEOUTS, HarkBox, SimClock
+from tests.remote.deploy.box import TIMEOUTS, HarkBox, SimClock, attached_box
 from tests.remote.deploy.conftest import KEY, Waits, settings_for
 
 MODEL = "llama3.2:3b"
@@ -63,14 +63,8 @@ def fake() -> Iterator[FakeVast]:
 
 @pytest.fixture
 def box(tmp_path: Path, upstream: FakeOllama, fake: FakeVast) -> Iterator[HarkBox]:
-    hark_box = HarkBox(tmp_path / "boxes", upstream.url)
-    fake.on_running = hark_box.on_running
-    fake.on_stopped = hark_box.on_stopped
-    try:
+    with attached_box(fake, tmp_path / "boxes", upstream.url) as hark_box:
         yield hark_box
-    finally:
-        fake.on_running = None
-        hark_box.close()
 
 
 class Held:

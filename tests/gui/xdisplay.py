@@ -35,9 +35,15 @@ class Display:
             )
             os.close(write)
             self.procs.append(xvfb)
-            number = os.read(read, 16).decode().strip()
+            number = b""
+            while not number.endswith(b"\n"):  # Xvfb writes "N\n" once it accepts clients
+                chunk = os.read(read, 16)
+                if not chunk:
+                    raise RuntimeError("Xvfb did not start (it wrote no display number)")
+                number += chunk
             os.close(read)
-            display = f":{number}"
+            number = number.strip()
+            display = f":{number.decode()}"
             env = {**os.environ, "DISPLAY": display}
             tray = subprocess.Popen(
                 [
@@ -55,13 +61,19 @@ class Display:
                 stderr=subprocess.DEVNULL,
             )
             self.procs.append(tray)
-            subprocess.run(
+            found = subprocess.run(
                 ["xdotool", "search", "--sync", "--class", "trayer"],
                 env=env,
                 capture_output=True,
                 timeout=10,
                 check=False,
             )
+            if found.returncode != 0:
+                self.__exit__()
+                raise RuntimeError(
+                    f"the tray host did not come up on Xvfb {display}: "
+                    f"{found.stderr.decode(errors='replace').strip() or 'no window'}"
+                )
             self.env = {"DISPLAY": display, "QT_QPA_PLATFORM": "xcb"}
             self.kind = "xvfb+trayer"
         return self

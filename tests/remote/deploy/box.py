@@ -18,8 +18,8 @@ from __future__ import annotations
 import base64
 import json
 import threading
-from collections.abc import Callable
-from contextlib import ExitStack
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +31,7 @@ from remote.server.app import create_app
 from remote.server.run import check_options
 from remote.server.settings import ServerSettings
 from remote.server.tls import write_private
-from tests.fakes.vast import FakeInstance
+from tests.fakes.vast import FakeInstance, FakeVast
 from tests.remote.edge.procs import free_port
 from tests.remote.load.edge import START_TIMEOUT_S, THREADS, stack_in_thread, tiny_en_dir
 
@@ -130,6 +130,19 @@ class HarkBox:
     def close(self) -> None:
         with self._lock:
             self._stack.close()
+
+
+@contextmanager
+def attached_box(fake: FakeVast, folder: Path, ollama_url: str) -> Iterator[HarkBox]:
+    """A HarkBox that plays every instance ``fake`` starts (and stops), closed at the end."""
+    box = HarkBox(folder, ollama_url)
+    fake.on_running = box.on_running
+    fake.on_stopped = box.on_stopped
+    try:
+        yield box
+    finally:
+        fake.on_running = fake.on_stopped = None
+        box.close()
 
 
 class SimClock:

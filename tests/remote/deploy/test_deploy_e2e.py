@@ -24,7 +24,7 @@ from remote.deploy.records import RecordStore
 from remote.deploy.vast import VastClient
 from tests.fakes.ollama import FakeOllama
 from tests.fakes.vast import FakeVast
-from tests.remote.deploy.box import HarkBox, SimClock, make_deployer
+from tests.remote.deploy.box import HarkBox, SimClock, attached_box, make_deployer
 from tests.remote.deploy.conftest import KEY, Waits, settings_for
 from tests.speech import speech_clip, words, write_wav
 
@@ -39,13 +39,8 @@ def upstream() -> Iterator[FakeOllama]:
 
 @pytest.fixture
 def box(tmp_path: Path, upstream: FakeOllama, fake: FakeVast) -> Iterator[HarkBox]:
-    hark_box = HarkBox(tmp_path / "boxes", upstream.url)
-    fake.on_running = hark_box.on_running
-    try:
+    with attached_box(fake, tmp_path / "boxes", upstream.url) as hark_box:
         yield hark_box
-    finally:
-        fake.on_running = None
-        hark_box.close()
 
 
 @pytest.fixture

@@ -28,7 +28,7 @@ from remote.deploy.service import HttpStatusProbe, RemoteService, ServerStatus
 from remote.deploy.vast import VastClient
 from tests.fakes.ollama import FakeOllama
 from tests.fakes.vast import FakeVast
-from tests.remote.deploy.box import TIMEOUTS, HarkBox, SimClock
+from tests.remote.deploy.box import TIMEOUTS, HarkBox, SimClock, attached_box
 from tests.remote.deploy.conftest import KEY, Waits, settings_for
 from tests.speech import speak_16k, speech_clip, words, write_wav
 
@@ -43,14 +43,8 @@ def upstream() -> Iterator[FakeOllama]:
 
 @pytest.fixture
 def box(tmp_path: Path, upstream: FakeOllama, fake: FakeVast) -> Iterator[HarkBox]:
-    hark_box = HarkBox(tmp_path / "boxes", upstream.url)
-    fake.on_running = hark_box.on_running
-    fake.on_stopped = hark_box.on_stopped
-    try:
+    with attached_box(fake, tmp_path / "boxes", upstream.url) as hark_box:
         yield hark_box
-    finally:
-        fake.on_running = fake.on_stopped = None
-        hark_box.close()
 
 
 @pytest.fixture
