@@ -1,4 +1,4 @@
-"""The tray's "Remote server" menu: status, start, stop and deploy of Hark's Vast.ai server.
+"""The tray's "Remote server" menu: status, start, stop, destroy and deploy of Hark's server.
 
 Start and stop go through the engine's :class:`~app.deployed.DeployedServer` when Hark follows
 a deployment (so its state and the tray agree), else through ``RemoteService`` directly. All
@@ -7,6 +7,7 @@ of it runs on the engine loop; answers come back as a message box or a notificat
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtWidgets import QMessageBox
@@ -22,8 +23,22 @@ NO_KEY = (
 )
 
 
-def run_remote_action(action: str, hark: HarkApp) -> None:
-    """Do ``action`` (status / start / stop / deploy) and show how it went."""
+def _message_box(text: str, error: bool) -> None:
+    show = QMessageBox.warning if error else QMessageBox.information
+    show(None, "Hark server", text)
+
+
+def run_remote_action(
+    action: str,
+    hark: HarkApp,
+    *,
+    tell: Callable[[str, bool], None] = _message_box,
+    sure: Callable[[], bool] | None = None,
+) -> None:
+    """Do ``action`` (status / start / stop / destroy / deploy) and show how it went.
+
+    ``tell(text, error)`` shows the answer and ``sure()`` asks before destroying (message
+    boxes; tests answer them)."""
     if action == "deploy":
         _deploy(hark)
         return
@@ -34,7 +49,9 @@ def run_remote_action(action: str, hark: HarkApp) -> None:
     server = hark.engine.server if hark.engine is not None else None
     factory = vast_service_factory(hark.secrets)
     if factory is None:
-        QMessageBox.information(None, "Hark server", NO_KEY)
+        tell(NO_KEY, False)
+        return
+    if action == "destroy" and not (sure or _sure_to_destroy)():
         return
 
     async def work() -> str:
@@ -48,6 +65,13 @@ def run_remote_action(action: str, hark: HarkApp) -> None:
         async with factory() as service:
             if action == "status":
                 return str(describe_status(await service.status()))
+            if action == "destroy":
+                existed = await service.destroy()
+                return (
+                    "The Hark server and its disk are destroyed: nothing bills any more."
+                    if existed
+                    else "Vast.ai no longer had that server; Hark forgot it."
+                )
             if action == "start":
                 record = await service.start()
                 return f"The Hark server runs at {record.url if record else 'its new address'}."
@@ -55,15 +79,28 @@ def run_remote_action(action: str, hark: HarkApp) -> None:
             return f"Instance {chosen} is stopped; its disk is kept (a small storage charge)."
 
     def done(text: Any) -> None:
-        QMessageBox.information(None, "Hark server", str(text))
+        tell(str(text), False)
+        if action == "destroy":
+            hark.reload_settings()  # the models run where the settings now say
 
     def failed(error: BaseException) -> None:
-        message = error.message if isinstance(error, HarkError) else repr(error)
-        QMessageBox.warning(None, "Hark server", message)
+        tell(error.message if isinstance(error, HarkError) else repr(error), True)
 
     if action in ("start", "stop"):
         hark.tray.notify("Hark server", f"{action.capitalize()}ing the Hark server…")
     bridge.run(work, done, failed)
+
+
+def _sure_to_destroy() -> bool:
+    answer = QMessageBox.question(
+        None,
+        "Destroy the Hark server?",
+        "This removes the rented machine and its disk: billing ends, and the next deploy "
+        "starts from scratch (the model is pulled again). Stop keeps the disk instead.",
+        QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel,
+        QMessageBox.StandardButton.Cancel,
+    )
+    return bool(answer == QMessageBox.StandardButton.Yes)
 
 
 def _deploy(hark: HarkApp) -> None:

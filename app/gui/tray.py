@@ -28,7 +28,7 @@ from app.resources import resource_path
 log = logging.getLogger(__name__)
 
 PANES = ("calendar", "inbox", "conversation")
-REMOTE_ACTIONS = ("status", "start", "stop", "deploy")
+REMOTE_ACTIONS = ("status", "start", "stop", "destroy", "deploy")
 NO_TRAY = (
     "Your desktop shows no tray icons (on GNOME, install the 'AppIndicator and KStatusNotifier"
     "Item Support' extension). Hark runs in this small window instead."
@@ -95,7 +95,9 @@ class TrayController(QObject):
         remote = menu.addMenu("Remote server")
         self.remote_menu = remote
         for name, text in zip(
-            REMOTE_ACTIONS, ("Status", "Start", "Stop", "Deploy to Vast.ai…"), strict=True
+            REMOTE_ACTIONS,
+            ("Status", "Start", "Stop", "Destroy…", "Deploy to Vast.ai…"),
+            strict=True,
         ):
             action = remote.addAction(text)
             action.triggered.connect(lambda _=False, n=name: self.remote_action_requested.emit(n))

@@ -1,0 +1,121 @@
+"""The tray's Remote server menu against the fake Vast.ai: status, stop, and a destroy that
+asks first and leaves nothing billing."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from app.config import SecretStore
+from app.deployed import records
+from app.gui.bridge import Bridge
+from app.gui.remote_actions import NO_KEY, run_remote_action
+from app.gui.tray import TrayController
+from remote.deploy.records import Deployment
+from remote.deploy.settings import VastSettings
+from remote.deploy.vast import VastClient
+from tests.fakes.vast import FakeVast
+
+KEY = "hark-test-vast-key-for-the-tray"
+
+
+class Hark:
+    """The part of the app the menu's actions use."""
+
+    def __init__(self, bridge: Bridge) -> None:
+        self.bridge = bridge
+        self.engine = None
+        self.secrets = SecretStore(env={})
+        self.tray = TrayController()
+        self.reloaded = 0
+
+    def reload_settings(self) -> None:
+        self.reloaded += 1
+
+
+@pytest.fixture
+def fake(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeVast]:
+    with FakeVast(valid_keys=[KEY], step_on_poll=True) as server:
+        monkeypatch.setenv("HARK_VAST__URL", server.url)
+        server.add_offer(id=77, gpu_name="RTX 4080", dph_total=0.112)
+        yield server
+
+
+def rented(fake: FakeVast, bridge: Bridge) -> int:
+    """An instance on the fake and the record Hark keeps of it."""
+
+    async def create() -> int:
+        async with VastClient(KEY, VastSettings(url=fake.url)) as vast:
+            return await vast.create_instance(
+                77,
+                image="vastai/base-image",
+                env={},
+                ports=[8443],
+                onstart="true",
+                disk_gb=40,
+                label="hark-20261123-test",
+            )
+
+    instance_id: int = bridge.engine.submit(create()).result(timeout=30)
+    fake.advance_until(instance_id, "running")
+    records().save(
+        Deployment(
+            instance_id,
+            "hark-20261123-test",
+            77,
+            "RTX 4080",
+            0.112,
+            "llama3.2:3b",
+            "2026-11-23T06:00:00+00:00",
+            "-----BEGIN CERTIFICATE-----\nX\n",
+            "203.0.113.7",
+            41234,
+            "ready",
+        )
+    )
+    return instance_id
+
+
+def act(qtbot, hark: Hark, action: str, sure: bool = True) -> tuple[str, bool]:
+    told: list[tuple[str, bool]] = []
+    run_remote_action(
+        action, hark, tell=lambda text, error: told.append((text, error)), sure=lambda: sure
+    )
+    qtbot.waitUntil(lambda: bool(told), timeout=30_000)
+    return told[0]
+
+
+def test_status_stop_and_a_destroy_that_asks_first(qtbot, bridge: Bridge, fake: FakeVast) -> None:
+    hark = Hark(bridge)
+    hark.secrets.set("vast-api-key", KEY)
+    instance_id = rented(fake, bridge)
+
+    text, error = act(qtbot, hark, "status")
+    assert not error
+    assert "hark-20261123-test" in text
+    assert "running" in text
+
+    text, error = act(qtbot, hark, "stop")
+    assert not error, text
+    assert "stopped" in text
+    assert fake.instance(instance_id).intended_status == "stopped"
+
+    told: list[str] = []
+    run_remote_action("destroy", hark, tell=lambda text, _e: told.append(text), sure=lambda: False)
+    assert told == []  # "Cancel": nothing asked of Vast.ai
+    assert not fake.instance(instance_id).destroyed
+
+    text, error = act(qtbot, hark, "destroy")
+    assert not error, text
+    assert "nothing bills any more" in text
+    assert fake.live_instances() == []
+    assert records().get(instance_id) is None
+    assert hark.reloaded == 1  # Hark goes back to where its settings say the models run
+
+
+def test_without_a_vast_key_the_menu_says_how_to_get_one(qtbot, bridge: Bridge) -> None:
+    hark = Hark(bridge)
+    told: list[tuple[str, bool]] = []
+    run_remote_action("status", hark, tell=lambda text, error: told.append((text, error)))
+    assert told == [(NO_KEY, False)]
