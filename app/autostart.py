@@ -3,9 +3,11 @@
 Desktops that follow the XDG Autostart specification (GNOME, KDE, Xfce, Cinnamon, LXQt…) start
 every ``*.desktop`` file in ``$XDG_CONFIG_HOME/autostart`` at login, so turning the setting on
 writes ``hark.desktop`` there and turning it off deletes it. The ``Exec`` line runs the same
-Hark the user is running now (the ``hark`` script, resolved), or ``python -m app`` from a
-source checkout. Windows and macOS need other mechanisms (a Run key, a LaunchAgent); the
-packaging adds those, and until then :attr:`Autostart.supported` is False with a clear reason.
+Hark the user is running now (the bundle's executable, the ``hark`` script, resolved, or
+``python -m app`` from a source checkout). Windows and macOS need other mechanisms: the
+Windows installer offers a "start at login" task (packaging/windows/hark.iss), and on macOS
+Hark.app is added to the Login Items by hand; :attr:`Autostart.supported` is False there, with
+a clear reason.
 """
 
 from __future__ import annotations
@@ -30,9 +32,19 @@ UNSUPPORTED = (
 _RESERVED = set(" \t\n\"'\\><~|&;$*?#()`")
 
 
-def hark_command(argv0: str | None = None) -> list[str]:
-    """The command that starts this Hark: the resolved ``hark`` script when Hark was started
-    through it, else this Python with ``-m app``."""
+def hark_command(
+    argv0: str | None = None, *, frozen: bool | None = None, executable: str | None = None
+) -> list[str]:
+    """The command that starts this Hark: the bundle's executable when Hark runs from a
+    PyInstaller bundle (``sys.frozen``; there is no Python to run ``-m app`` with), the resolved
+    ``hark`` script when Hark was started through it, else this Python with ``-m app``.
+
+    ``frozen`` and ``executable`` default to this process's ``sys.frozen`` and
+    ``sys.executable``; tests pass their own."""
+    exe = sys.executable if executable is None else executable
+    if getattr(sys, "frozen", False) if frozen is None else frozen:
+        # resolved: the ~/.local/bin/hark link may go while the bundle stays
+        return [str(Path(exe).resolve())]
     raw = sys.argv[0] if argv0 is None else argv0
     if raw and not raw.endswith(".py") and raw not in ("-c", "-m"):
         script = Path(raw)
@@ -45,7 +57,7 @@ def hark_command(argv0: str | None = None) -> list[str]:
                 found = Path(which) if which else None
             if found is not None:
                 return [str(found.resolve())]
-    return [str(Path(sys.executable).resolve()), "-m", "app"]
+    return [str(Path(exe).resolve()), "-m", "app"]
 
 
 def exec_line(command: Sequence[str]) -> str:

@@ -234,7 +234,14 @@ def _tray(settings: Settings) -> int:
 
 def _server(args: argparse.Namespace) -> int:
     """``hark server``: make a key/certificate, or run the server stack until Ctrl-C."""
-    from remote.server import run as server_run
+    try:
+        from remote.server import run as server_run
+    except ModuleNotFoundError as exc:  # the desktop bundle, desktop-only installs
+        raise ConfigError(
+            "server-not-installed",
+            f"the Hark server is not part of this installation ({exc.name} is missing): "
+            "pip install 'hark-assistant[server]' on the machine that serves.",
+        ) from exc
 
     if args.make_key is not None or args.make_cert is not None:
         if args.make_key is not None:
