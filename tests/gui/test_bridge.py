@@ -25,7 +25,6 @@ def test_work_runs_on_the_engine_loop_and_answers_on_the_gui_thread(qtbot, bridg
     answers: list[tuple[str, str]] = []
 
     async def work() -> str:
-        await asyncio.sleep(0)
         return threading.current_thread().name
 
     bridge.run(work, lambda name: answers.append((name, threading.current_thread().name)))

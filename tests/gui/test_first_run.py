@@ -5,7 +5,6 @@ Google sign-in are scripted (they are the wizard's injected edges)."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -66,7 +65,6 @@ class ScriptedServices:
 
     async def connect_google(self) -> AccountStatus:
         self.connects += 1
-        await asyncio.sleep(0)
         if isinstance(self.connect, HarkError):
             raise self.connect
         return self.connect
@@ -88,7 +86,6 @@ class Recorder:
         return "saved"
 
     async def speak(self, text: str, choice: VoiceChoice) -> None:
-        await asyncio.sleep(0)
         if self.speak_error is not None:
             raise self.speak_error
         self.spoken.append((text, choice))

@@ -421,7 +421,7 @@ def test_an_answer_for_a_closed_pane_is_dropped(qtbot: Any, bridge: Bridge) -> N
     # The pane's answer is queued before this one; reaching this one means it was handled
     # (and pytest-qt fails the test if handling it raised on the deleted widget).
     done: list[bool] = []
-    bridge.run(asyncio.sleep(0), lambda _: done.append(True))
+    bridge.run(asyncio.to_thread(lambda: None), lambda _: done.append(True))
     qtbot.waitUntil(lambda: bool(done), timeout=WAIT)
 
 
