@@ -92,6 +92,8 @@ class HarkApp(QObject):
         self._tasks: list[asyncio.Task[Any]] = []
         self._talking = False
         self.hotkey: Any = None
+        self.deploys: list[Any] = []
+        """Open Vast.ai wizards (a running deploy must finish its clean-up before Quit)."""
 
     # --- start and stop --------------------------------------------------------------------
 
@@ -366,8 +368,17 @@ class HarkApp(QObject):
         wizard.show()
 
     def on_tray_quit_requested(self) -> None:
-        self.shutdown()
-        QApplication.quit()
+        """Quit; a running Vast.ai deploy is cancelled and cleaned up first (nothing billing)."""
+        from app.gui.remote_actions import finish_deploys_then
+
+        def leave() -> None:
+            self.shutdown()
+            QApplication.quit()
+
+        if finish_deploys_then(self.deploys, leave):
+            self.tray.notify(
+                "Hark", "Cancelling the running deploy; Hark quits once what it rented is removed."
+            )
 
 
 def run_gui(settings: Settings) -> int:

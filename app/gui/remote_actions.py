@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QMessageBox
 
 from app.core.errors import HarkError
@@ -113,5 +114,39 @@ def _deploy(hark: HarkApp) -> None:
     assert hark.bridge is not None
     wizard = RemoteWizard(hark.bridge, hark.secrets, hark.settings, save_settings)
     wizard.deployed.connect(lambda _deployment: hark.reload_settings())
+    hark.deploys.append(wizard)
+    wizard.destroyed.connect(lambda _=None: hark.deploys.remove(wizard))
     wizard.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
     wizard.show()
+
+
+def finish_deploys_then(
+    deploys: list[Any], then: Callable[[], None], *, limit_s: float = 180.0, every_ms: int = 200
+) -> bool:
+    """Quit safely: cancel running deploys, wait until each has removed what it rented (the
+    deployer's clean-up runs on the engine loop, which must not be stopped under it), then call
+    ``then``. Returns False when nothing was running (``then`` was called at once)."""
+    running = [w for w in deploys if getattr(w, "deploying", False)]
+    if not running:
+        then()
+        return False
+    for wizard in running:
+        wizard.cancel_deploy()
+    timer = QTimer()
+    waited = [0]
+
+    def check() -> None:
+        waited[0] += every_ms
+        if any(getattr(w, "deploying", False) for w in running) and waited[0] < limit_s * 1000:
+            return
+        timer.stop()
+        then()
+
+    timer.timeout.connect(check)
+    timer.start(every_ms)
+    _timers.append(timer)
+    return True
+
+
+_timers: list[QTimer] = []
+"""Keeps the waiting timers alive until the app quits."""

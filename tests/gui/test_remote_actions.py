@@ -119,3 +119,37 @@ def test_without_a_vast_key_the_menu_says_how_to_get_one(qtbot, bridge: Bridge) 
     told: list[tuple[str, bool]] = []
     run_remote_action("status", hark, tell=lambda text, error: told.append((text, error)))
     assert told == [(NO_KEY, False)]
+
+
+class Deploying:
+    """A wizard whose deploy is running; cancelling it takes a while (the clean-up)."""
+
+    def __init__(self) -> None:
+        self.deploying = True
+        self.cancelled = 0
+
+    def cancel_deploy(self) -> None:
+        self.cancelled += 1
+
+
+def test_quitting_waits_for_a_cancelled_deploy_to_clean_up(qtbot) -> None:
+    from app.gui.remote_actions import finish_deploys_then
+
+    wizard, idle = Deploying(), Deploying()
+    idle.deploying = False
+    left: list[bool] = []
+    assert finish_deploys_then([wizard, idle], lambda: left.append(True), every_ms=10)
+    assert wizard.cancelled == 1
+    assert idle.cancelled == 0
+    qtbot.waitUntil(lambda: wizard.cancelled == 1, timeout=1000)
+    assert left == []  # still removing what it rented: Hark does not quit under it
+    wizard.deploying = False  # the deployer's clean-up is done
+    qtbot.waitUntil(lambda: left == [True], timeout=5000)
+
+
+def test_quitting_with_no_deploy_running_is_at_once() -> None:
+    from app.gui.remote_actions import finish_deploys_then
+
+    left: list[bool] = []
+    assert not finish_deploys_then([], lambda: left.append(True))
+    assert left == [True]
