@@ -20,8 +20,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Sequence
-from contextlib import AbstractAsyncContextManager, asynccontextmanager, suppress
+from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
+from contextlib import AbstractAsyncContextManager, suppress
 from typing import Any
 
 from app.config import SecretStore, Settings, data_dir
@@ -29,7 +29,7 @@ from app.core.errors import AsrError, HarkError, LlmError
 from app.core.events import ServerStateChanged
 from app.core.ports import ChatModel, Emit, Transcriber
 from app.core.types import BackendStatus, ChatDelta, ChatMessage, ToolSpec, Transcript
-from remote.deploy.records import Deployment, RecordStore
+from remote.deploy.records import Deployment, RecordStore, records_folder
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +45,7 @@ Sleep = Callable[[float], Awaitable[None]]
 
 
 def records() -> RecordStore:
-    return RecordStore(data_dir() / "deployments")
+    return RecordStore(records_folder())
 
 
 def pin(settings: Settings, record: Deployment) -> Settings:
@@ -64,17 +64,12 @@ def vast_service_factory(secrets: SecretStore) -> ServiceFactory | None:
     if not key:
         return None
 
-    @asynccontextmanager
-    async def open_service() -> AsyncIterator[Service]:
-        from remote.deploy.service import HttpStatusProbe, RemoteService
-        from remote.deploy.settings import VastSettings
-        from remote.deploy.vast import VastClient
+    def open_vast() -> AbstractAsyncContextManager[Service]:
+        from remote.deploy.service import open_service
 
-        async with VastClient(key, VastSettings()) as vast:
-            probe = HttpStatusProbe(lambda: secrets.get("server-api-key"))
-            yield RemoteService(vast, records(), probe=probe)
+        return open_service(key, lambda: secrets.get("server-api-key"), records())
 
-    return open_service
+    return open_vast
 
 
 class DeployedServer:

@@ -309,7 +309,12 @@ class HarkApp(QObject):
 
         if self.bridge is None:
             return
-        dialog = SettingsDialog(self.settings, self.services(), self.bridge, self.secrets)
+        dialog = SettingsDialog(
+            self.settings,
+            self.services(),
+            self.bridge,
+            self.secrets,
+        )
         dialog.settings_saved.connect(self.on_settings_saved)
         dialog.deploy_requested.connect(lambda: self.on_tray_remote_action_requested("deploy"))
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)

@@ -15,22 +15,19 @@ import asyncio
 import json
 import logging
 import sys
-from pathlib import Path
 from typing import Any, TextIO
 
 from remote.deploy import errors as codes
 from remote.deploy.deployer import DeployOptions, DeployTimeouts
 from remote.deploy.errors import DeployError
-from remote.deploy.records import RecordStore
+from remote.deploy.records import RecordStore, records_folder
 from remote.deploy.service import (
     DEFAULT_POLL_S,
     DEFAULT_START_TIMEOUT_S,
-    HttpStatusProbe,
     RemoteService,
     RemoteStatus,
+    open_service,
 )
-from remote.deploy.settings import VastSettings
-from remote.deploy.vast import VastClient
 
 log = logging.getLogger(__name__)
 
@@ -39,13 +36,6 @@ SERVER_SECRET = "server-api-key"
 EXIT_INTERRUPTED = 130
 _KEY_UNPROVEN = frozenset({codes.AUTH, codes.UNREACHABLE, codes.SERVER, codes.RATE_LIMITED})
 """Errors after which the key may not have been accepted: it is not stored then."""
-
-
-def records_folder() -> Path:
-    """Where deployment records live: ``<user data dir>/deployments``."""
-    from app.config import data_dir
-
-    return data_dir() / "deployments"
 
 
 # --- the parser ------------------------------------------------------------------------------
@@ -199,11 +189,9 @@ def _remember_key(given: str | None, secrets: Any) -> None:
 
 
 async def _run(args: argparse.Namespace, key: str, secrets: Any, out: _Out) -> int:
-    settings = VastSettings()
     records = RecordStore(records_folder())
-    async with VastClient(key, settings) as vast:
-        probe = HttpStatusProbe(lambda: secrets.get(SERVER_SECRET))
-        service = RemoteService(vast, records, probe=probe)
+    async with open_service(key, lambda: secrets.get(SERVER_SECRET), records) as service:
+        vast = service.vast
         action = args.remote_command
         if action in ("offers", "deploy"):
             from remote.deploy.cli_deploy import deploy, offers

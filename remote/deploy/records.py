@@ -23,6 +23,13 @@ log = logging.getLogger(__name__)
 LABEL_PREFIX = "hark-"
 
 
+def records_folder() -> Path:
+    """Where deployment records live: ``<user data dir>/deployments``."""
+    from app.config import data_dir
+
+    return data_dir() / "deployments"
+
+
 @dataclass(frozen=True, slots=True)
 class Deployment:
     """A Hark server Hark created; ``public_ip``/``port`` are empty until it runs."""

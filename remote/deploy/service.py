@@ -16,12 +16,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
+
+if TYPE_CHECKING:
+    from remote.deploy.settings import VastSettings
 
 from remote.deploy.errors import DeployError
 from remote.deploy.records import LABEL_PREFIX, Deployment, RecordStore
@@ -420,3 +424,18 @@ class RemoteService:
                 f"`hark remote destroy {instance_id}`, or deploy a new server",
             )
         return inst
+
+
+@asynccontextmanager
+async def open_service(
+    vast_key: str,
+    server_key: Callable[[], str | None],
+    records: RecordStore,
+    settings: VastSettings | None = None,
+) -> AsyncIterator[RemoteService]:
+    """A RemoteService on the Vast.ai API (``HARK_VAST__*`` settings unless given), asking the
+    servers' ``/status`` with the key ``server_key`` reads when needed; closed at the end."""
+    from remote.deploy.settings import VastSettings
+
+    async with VastClient(vast_key, settings or VastSettings()) as vast:
+        yield RemoteService(vast, records, probe=HttpStatusProbe(server_key))

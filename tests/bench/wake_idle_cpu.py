@@ -18,6 +18,7 @@ one JSON object, for comparing runs.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
 import statistics
@@ -29,9 +30,10 @@ from typing import Any
 
 import numpy as np
 
+from app.audio.capture import WavFileSource
 from app.audio.wakeword import WakeWord
-from app.core.types import FRAME_BYTES, FRAME_MS
-from tests.speech import noise, read_wav, speak_16k, write_wav
+from app.core.types import FRAME_MS
+from tests.speech import noise, speak_16k, write_wav
 
 BACKGROUND = [
     "Turn on the lights in the kitchen.",
@@ -68,22 +70,15 @@ def make_wavs(folder: Path, seconds: float) -> dict[str, Path]:
     }
 
 
-def frames(pcm: bytes) -> list[bytes]:
-    usable = len(pcm) - len(pcm) % FRAME_BYTES
-    return [pcm[i : i + FRAME_BYTES] for i in range(0, usable, FRAME_BYTES)]
-
-
-def paced_run(detector: WakeWord, chunks: list[bytes]) -> dict[str, Any]:
-    """Feed frames at real-time pace; CPU share and per-frame cost."""
-    period = FRAME_MS / 1000
+async def paced_run(detector: WakeWord, wav: Path) -> dict[str, Any]:
+    """Feed a recording as a microphone would (``WavFileSource`` in real time, one 30 ms frame
+    at a time); CPU share and per-frame cost."""
+    source = WavFileSource(wav, realtime=True)
     costs: list[float] = []
     hits = 0
     scored0 = detector.frames_scored
     wall0, cpu0 = time.perf_counter(), time.process_time()
-    for k, frame in enumerate(chunks):
-        delay = wall0 + k * period - time.perf_counter()
-        if delay > 0:
-            time.sleep(delay)  # a microphone delivers one frame every 30 ms
+    async for frame in source.frames():
         t = time.perf_counter()
         if detector.feed(frame) is not None:
             hits += 1
@@ -92,9 +87,9 @@ def paced_run(detector: WakeWord, chunks: list[bytes]) -> dict[str, Any]:
     cpu = time.process_time() - cpu0
     costs.sort()
     return {
-        "frames": len(chunks),
+        "frames": len(costs),
         "cpu_pct": 100 * cpu / wall if wall > 0 else 0.0,
-        "scored_pct": 100 * (detector.frames_scored - scored0) / max(1, len(chunks)),
+        "scored_pct": 100 * (detector.frames_scored - scored0) / max(1, len(costs)),
         "frame_mean_ms": statistics.fmean(costs) if costs else 0.0,
         "frame_p99_ms": costs[min(len(costs) - 1, int(0.99 * len(costs)))] if costs else 0.0,
         "frame_max_ms": costs[-1] if costs else 0.0,
@@ -103,24 +98,23 @@ def paced_run(detector: WakeWord, chunks: list[bytes]) -> dict[str, Any]:
 
 
 def run(seconds: float) -> dict[str, Any]:
-    with tempfile.TemporaryDirectory() as tmp:
-        wavs = make_wavs(Path(tmp), seconds)
-        audio = {name: frames(read_wav(path)[0]) for name, path in wavs.items()}
     t = time.perf_counter()
     gated = WakeWord("hey_jarvis")
     load_s = time.perf_counter() - t
     ungated = WakeWord("hey_jarvis", gated=False)
     rows = []
     try:
-        for label, detector, clip in [
-            ("gated, silence", gated, "silence"),
-            ("gated, speech", gated, "speech"),
-            ("ungated", ungated, "speech"),
-        ]:
-            detector.reset()
-            row = paced_run(detector, audio[clip])
-            row.update(run=label, audio=clip)
-            rows.append(row)
+        with tempfile.TemporaryDirectory() as tmp:
+            wavs = make_wavs(Path(tmp), seconds)
+            for label, detector, clip in [
+                ("gated, silence", gated, "silence"),
+                ("gated, speech", gated, "speech"),
+                ("ungated", ungated, "speech"),
+            ]:
+                detector.reset()
+                row = asyncio.run(paced_run(detector, wavs[clip]))
+                row.update(run=label, audio=clip)
+                rows.append(row)
     finally:
         gated.close()
         ungated.close()

@@ -98,7 +98,7 @@ class RemoteWizard(QWizard):
         from remote.deploy.records import RecordStore
 
         if records is None:
-            from remote.deploy.cli import records_folder
+            from remote.deploy.records import records_folder
 
             records = RecordStore(records_folder())
         self.setWindowTitle("Deploy a Hark server on Vast.ai")

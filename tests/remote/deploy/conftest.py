@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import pytest
 
 from remote.deploy.settings import VastSettings
 from remote.deploy.vast import VastClient
+from tests.fakes.ollama import FakeOllama
 from tests.fakes.vast import FakeVast
+from tests.remote.deploy.box import HarkBox, attached_box
 
 KEY = "hark-test-vast-key-7f3a9c1e5b"
 
@@ -56,4 +59,28 @@ def waits() -> Waits:
 @pytest.fixture
 async def vast(fake: FakeVast, waits: Waits) -> AsyncIterator[VastClient]:
     async with VastClient(KEY, settings_for(fake.url), sleep=waits) as client:
+        yield client
+
+
+MODEL = "llama3.2:3b"
+
+
+@pytest.fixture(scope="module")
+def upstream() -> Iterator[FakeOllama]:
+    """The Ollama behind every box's Hark server."""
+    with FakeOllama(models=[MODEL]) as server:
+        yield server
+
+
+@pytest.fixture
+def box(tmp_path: Path, upstream: FakeOllama, fake: FakeVast) -> Iterator[HarkBox]:
+    """The real Hark server stack for each instance the fake starts."""
+    with attached_box(fake, tmp_path / "boxes", upstream.url) as hark_box:
+        yield hark_box
+
+
+@pytest.fixture
+async def patient_vast(fake: FakeVast) -> AsyncIterator[VastClient]:
+    """A client that waits long enough for a GET that starts a whole server stack."""
+    async with VastClient(KEY, settings_for(fake.url, timeout_s=60.0), sleep=Waits()) as client:
         yield client

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import httpx
@@ -24,30 +23,9 @@ from remote.deploy.records import RecordStore
 from remote.deploy.vast import VastClient
 from tests.fakes.ollama import FakeOllama
 from tests.fakes.vast import FakeVast
-from tests.remote.deploy.box import HarkBox, SimClock, attached_box, make_deployer
-from tests.remote.deploy.conftest import KEY, Waits, settings_for
+from tests.remote.deploy.box import HarkBox, SimClock, make_deployer
+from tests.remote.deploy.conftest import MODEL
 from tests.speech import speech_clip, words, write_wav
-
-MODEL = "llama3.2:3b"
-
-
-@pytest.fixture(scope="module")
-def upstream() -> Iterator[FakeOllama]:
-    with FakeOllama(models=[MODEL]) as server:
-        yield server
-
-
-@pytest.fixture
-def box(tmp_path: Path, upstream: FakeOllama, fake: FakeVast) -> Iterator[HarkBox]:
-    with attached_box(fake, tmp_path / "boxes", upstream.url) as hark_box:
-        yield hark_box
-
-
-@pytest.fixture
-async def patient_vast(fake: FakeVast) -> AsyncIterator[VastClient]:
-    """A client that waits long enough for a GET that starts a whole server stack."""
-    async with VastClient(KEY, settings_for(fake.url, timeout_s=60.0), sleep=Waits()) as client:
-        yield client
 
 
 @pytest.fixture

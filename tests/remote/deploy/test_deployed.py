@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -28,29 +28,9 @@ from remote.deploy.service import HttpStatusProbe, RemoteService, ServerStatus
 from remote.deploy.vast import VastClient
 from tests.fakes.ollama import FakeOllama
 from tests.fakes.vast import FakeVast
-from tests.remote.deploy.box import TIMEOUTS, HarkBox, SimClock, attached_box
-from tests.remote.deploy.conftest import KEY, Waits, settings_for
+from tests.remote.deploy.box import TIMEOUTS, HarkBox, SimClock
+from tests.remote.deploy.conftest import KEY, MODEL, Waits
 from tests.speech import speak_16k, speech_clip, words, write_wav
-
-MODEL = "llama3.2:3b"
-
-
-@pytest.fixture(scope="module")
-def upstream() -> Iterator[FakeOllama]:
-    with FakeOllama(models=[MODEL]) as server:
-        yield server
-
-
-@pytest.fixture
-def box(tmp_path: Path, upstream: FakeOllama, fake: FakeVast) -> Iterator[HarkBox]:
-    with attached_box(fake, tmp_path / "boxes", upstream.url) as hark_box:
-        yield hark_box
-
-
-@pytest.fixture
-async def patient_vast(fake: FakeVast) -> AsyncIterator[VastClient]:
-    async with VastClient(KEY, settings_for(fake.url, timeout_s=60.0), sleep=Waits()) as client:
-        yield client
 
 
 def store() -> RecordStore:
