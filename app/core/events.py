@@ -78,6 +78,9 @@ class TurnResult:
 class TurnStarted:
     turn_id: int
     source: str  # "voice" or "text"
+    text: str = ""
+    """A text turn's request as the user should see it (empty for a voice turn, whose
+    words come with ``TranscriptReady``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,9 +122,15 @@ class ToolCallStarted:
 
 @dataclass(frozen=True, slots=True)
 class ToolCallFinished:
+    """A tool call ended. ``arguments`` are those it really ran with (the user may have edited
+    the model's proposal before approving; None when it did not run) and ``summary`` says
+    in words what it did or would have done (empty when the policy did not describe it)."""
+
     name: str
     ok: bool
     result: str
+    arguments: dict[str, Any] | None = None
+    summary: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 
 from app.core.conversation import Conversation
@@ -39,7 +40,7 @@ from app.core.events import (
 )
 from app.core.ports import AudioSink, ChatModel, Emit, Synthesizer, Tools, Transcriber
 from app.core.sentences import SentenceSplitter, clean_for_speech
-from app.core.types import ChatMessage, ToolCall, Utterance
+from app.core.types import ChatMessage, ToolCall, ToolResult, Utterance
 
 log = logging.getLogger(__name__)
 
@@ -122,15 +123,28 @@ class VoicePipeline:
         self._sink.stop()
         self._task.cancel()
 
-    async def run_text(self, text: str) -> TurnResult:
-        """One turn from typed text (``hark ask "..."``)."""
-        return await self._run(text, None)
+    async def run_text(
+        self, text: str, *, shown: str | None = None, tools: Collection[str] | None = None
+    ) -> TurnResult:
+        """One turn from typed text (``hark ask "..."``, the window's request field).
+
+        ``shown`` is the request as the user should see it, when ``text`` holds more for the
+        model (the inbox puts the mail it asks about in); ``tools`` limits the tools offered
+        (and allowed) in this turn to those names: ``()`` offers none."""
+        allowed = None if tools is None else frozenset(tools)
+        return await self._run(text, None, shown, allowed)
 
     async def run_voice(self, utterance: Utterance) -> TurnResult:
         """One turn from an utterance cut by the endpointer."""
         return await self._run(None, utterance)
 
-    async def _run(self, text: str | None, utterance: Utterance | None) -> TurnResult:
+    async def _run(
+        self,
+        text: str | None,
+        utterance: Utterance | None,
+        shown: str | None = None,
+        allowed: frozenset[str] | None = None,
+    ) -> TurnResult:
         previous = self._task
         if previous is not None and not previous.done():
             self.cancel("new turn")
@@ -140,7 +154,7 @@ class VoicePipeline:
         turn_id = self._turn_id
         clock = _Clock(self._now)
         self._audible = False
-        task = asyncio.create_task(self._turn(turn_id, clock, text, utterance))
+        task = asyncio.create_task(self._turn(turn_id, clock, text, utterance, shown, allowed))
         self._task = task
         try:
             return await asyncio.shield(task)
@@ -156,9 +170,16 @@ class VoicePipeline:
             return result
 
     async def _turn(
-        self, turn_id: int, clock: _Clock, text: str | None, utterance: Utterance | None
+        self,
+        turn_id: int,
+        clock: _Clock,
+        text: str | None,
+        utterance: Utterance | None,
+        shown: str | None = None,
+        allowed: frozenset[str] | None = None,
     ) -> TurnResult:
-        self._emit(TurnStarted(turn_id, "voice" if utterance is not None else "text"))
+        source = "voice" if utterance is not None else "text"
+        self._emit(TurnStarted(turn_id, source, "" if text is None else (shown or text)))
         endpoint_ms = utterance.endpoint_delay_s * 1000 if utterance is not None else None
         asr_ms: float | None = None
         if utterance is not None:
@@ -174,6 +195,7 @@ class VoicePipeline:
                 self._emit(TurnFinished(result))
                 return result
         assert text is not None
+        heard = shown or text
         speaker = _Speaker(
             self._voice,
             self._sink,
@@ -186,11 +208,11 @@ class VoicePipeline:
         records: list[ToolCallRecord] = []
         reply = ""
         try:
-            reply = await self._reply(text, clock, speaker, records)
+            reply = await self._reply(text, clock, speaker, records, allowed)
         except LlmError as exc:
             await speaker.abort()
             return await self._fail(
-                turn_id, clock, Stage.LLM, exc, text, endpoint_ms, asr_ms, reply, records
+                turn_id, clock, Stage.LLM, exc, heard, endpoint_ms, asr_ms, reply, records
             )
         except BaseException:
             await speaker.abort()
@@ -198,7 +220,7 @@ class VoicePipeline:
         await speaker.finish()
         self._conversation.remember(text, reply)
         timings = self._timings(clock, endpoint_ms, asr_ms, speaker.first_audio_at)
-        result = TurnResult(turn_id, text, reply, tuple(records), timings)
+        result = TurnResult(turn_id, heard, reply, tuple(records), timings)
         self._emit(TurnFinished(result))
         return result
 
@@ -214,10 +236,15 @@ class VoicePipeline:
         return text, asr_ms
 
     async def _reply(
-        self, text: str, clock: _Clock, speaker: _Speaker, records: list[ToolCallRecord]
+        self,
+        text: str,
+        clock: _Clock,
+        speaker: _Speaker,
+        records: list[ToolCallRecord],
+        allowed: frozenset[str] | None = None,
     ) -> str:
         messages = self._conversation.messages_for(text)
-        specs = self._tools.specs()
+        specs = [s for s in self._tools.specs() if allowed is None or s.name in allowed]
         splitter = SentenceSplitter()
         parts: list[str] = []
         clock.llm_start = clock.now()
@@ -246,10 +273,18 @@ class VoicePipeline:
             messages.append(ChatMessage("assistant", "".join(round_text), tuple(calls)))
             for call in calls:
                 self._emit(ToolCallStarted(call.name, dict(call.arguments)))
-                result = await self._tools.call(call)
-                self._emit(ToolCallFinished(call.name, result.ok, result.content))
+                if allowed is None or call.name in allowed:
+                    result = await self._tools.call(call)
+                else:  # a tool this turn did not offer: never run it
+                    result = _not_offered(call.name)
+                ran = dict(result.ran) if result.ran is not None else None
+                self._emit(
+                    ToolCallFinished(call.name, result.ok, result.content, ran, result.summary)
+                )
                 records.append(
-                    ToolCallRecord(call.name, dict(call.arguments), result.ok, result.content)
+                    ToolCallRecord(
+                        call.name, ran or dict(call.arguments), result.ok, result.content
+                    )
                 )
                 messages.append(ChatMessage("tool", result.content, tool_name=call.name))
         reply = "".join(parts).strip()
@@ -319,6 +354,11 @@ class VoicePipeline:
             first_audio_ms=first_audio_ms,
             total_ms=lead + (clock.now() - clock.start) * 1000,
         )
+
+
+def _not_offered(name: str) -> ToolResult:
+    message = f"not done: {name} is not available for this request"
+    return ToolResult(name, False, json.dumps({"not_done": message}))
 
 
 class _Speaker:

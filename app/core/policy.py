@@ -28,7 +28,7 @@ import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from email.utils import parseaddr
 from typing import Any, Literal, Protocol, TypeVar
@@ -36,7 +36,15 @@ from typing import Any, Literal, Protocol, TypeVar
 from app.config import PolicySettings, ToolMode
 from app.core.errors import HarkError
 from app.core.ports import Confirmer, Tools
-from app.core.types import ActionProposal, Decision, Risk, ToolCall, ToolResult, ToolSpec
+from app.core.types import (
+    ActionProposal,
+    ActionReview,
+    Decision,
+    Risk,
+    ToolCall,
+    ToolResult,
+    ToolSpec,
+)
 
 log = logging.getLogger(__name__)
 _T = TypeVar("_T")
@@ -246,18 +254,30 @@ class ActionPolicy:
             log.info("policy denied %s (%s)", name, why)
             if not registered:
                 return _error(name, f"no tool named {name!r}")
-            return _not_done(name, _deny_message(name, why))
+            return replace(_not_done(name, _deny_message(name, why)), summary=a.summary)
         guarded = a.risk is not Risk.READ
         held = self._gate(action_id, name, _key(name, args) if guarded else None)
         if held is not None:
-            return held
+            return replace(held, summary=a.summary)
         final = args
         if verdict == "confirm":
             outcome = await self._ask(action_id, name, spec, args, a)
             if isinstance(outcome, ToolResult):
-                return outcome
+                return replace(outcome, summary=a.summary)
             final = outcome
         return await self._execute(action_id, name, spec, final, guarded)
+
+    async def review(
+        self, name: str, arguments: Mapping[str, Any], edits: Mapping[str, Any]
+    ) -> ActionReview:
+        """Judge a proposal again with the user's edits, as the call itself would be judged
+        (summary, recipients, thresholds), so the confirmation shows what would run now."""
+        spec = self._actions.get(name)
+        editable = spec.editable if spec is not None else ()
+        final = {**arguments, **{k: v for k, v in edits.items() if k in editable}}
+        a = self._assess(name, spec, final)
+        await self._thresholds(spec, a)
+        return ActionReview(a.summary, tuple(a.reasons), a.risk or Risk.EXTERNAL)
 
     def _assess(self, name: str, spec: ActionSpec | None, args: Mapping[str, Any]) -> _Assessment:
         """Risk, a one-line summary and the people reached; thresholds come later."""
@@ -363,6 +383,7 @@ class ActionPolicy:
             summary=a.summary,
             preview={k: args[k] for k in editable if k in args},
             reasons=tuple(a.reasons),
+            review=lambda edits: self.review(name, args, edits),
         )
         decision = await self._decide(action_id, name, proposal)
         if not decision.approved:
@@ -438,8 +459,9 @@ class ActionPolicy:
     ) -> ToolResult:
         key = _key(name, final) if guarded else None
         held = self._gate(action_id, name, key)  # again: time passed, arguments may be edited
+        summary = self._assess(name, spec, final).summary
         if held is not None:
-            return held
+            return replace(held, summary=summary)
         run_args = dict(final)
         if key is not None and spec is not None and spec.key_argument is not None:
             run_args[spec.key_argument] = key
@@ -460,6 +482,7 @@ class ActionPolicy:
             self._in_flight[name] -= 1
             if key is not None:
                 self._running_keys.discard(key)
+        result = replace(result, ran=dict(final), summary=summary)
         data: dict[str, Any] = {"tool": name, "key": key, "ok": result.ok}
         if result.ok:
             # results of reads can be long and hold others' mail: keep only their size

@@ -6,7 +6,7 @@ the GUI) and must never change once made.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Literal
@@ -83,11 +83,17 @@ class ToolCall:
 
 @dataclass(frozen=True, slots=True)
 class ToolResult:
-    """A tool's answer, kept short and structured for the model (``content`` is JSON text)."""
+    """A tool's answer, kept short and structured for the model (``content`` is JSON text).
+
+    The action policy adds what the user should see: ``ran``, the arguments the tool really
+    ran with (after the user's edits; None when it did not run), and ``summary``, the action
+    in words."""
 
     name: str
     ok: bool
     content: str
+    ran: Mapping[str, Any] | None = None
+    summary: str = ""
 
 
 Role = Literal["system", "user", "assistant", "tool"]
@@ -158,6 +164,20 @@ class ActionProposal:
     summary: str
     preview: Mapping[str, Any]
     reasons: tuple[str, ...] = ()
+    review: Callable[[Mapping[str, Any]], Awaitable[ActionReview]] | None = field(
+        default=None, compare=False, repr=False
+    )
+    """Judges the proposal again with the user's edits (changed preview fields): the policy's
+    own summary and reasons for what would run then. A coroutine for the engine loop."""
+
+
+@dataclass(frozen=True, slots=True)
+class ActionReview:
+    """An edited proposal judged again: what it would do and why it needs a yes."""
+
+    summary: str
+    reasons: tuple[str, ...]
+    risk: Risk
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
@@ -62,8 +62,12 @@ class Services(Protocol):
         """One message in full, for the inbox's preview; raises ``HarkError``."""
         ...
 
-    async def ask(self, text: str) -> TurnResult:
-        """One assistant turn from text (the inbox's Summarize / Draft reply buttons)."""
+    async def ask(
+        self, text: str, *, shown: str | None = None, tools: Collection[str] | None = None
+    ) -> TurnResult:
+        """One assistant turn from text (the request field, the inbox's Summarize / Draft
+        reply buttons): ``shown`` is the request as the conversation shows it, ``tools``
+        the only tools the model is offered (see ``VoicePipeline.run_text``)."""
         ...
 
     async def act(self, tool: str, arguments: Mapping[str, Any]) -> ActionOutcome:
@@ -141,8 +145,10 @@ class EngineServices:
         message: MailMessage = await gmail.read(message_id)
         return message
 
-    async def ask(self, text: str) -> TurnResult:
-        return await self._engine.pipeline.run_text(text)
+    async def ask(
+        self, text: str, *, shown: str | None = None, tools: Collection[str] | None = None
+    ) -> TurnResult:
+        return await self._engine.pipeline.run_text(text, shown=shown, tools=tools)
 
     async def act(self, tool: str, arguments: Mapping[str, Any]) -> ActionOutcome:
         policy = self._engine.policy
