@@ -13,14 +13,17 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from app.config import GoogleSettings, SecretStore, Settings
 from app.core.errors import HarkError
-from app.google.auth import DEFAULT_LOGIN_TIMEOUT_S, AccountStatus, GoogleAccount, short_scope
+
+if TYPE_CHECKING:  # the Google libraries load only for `hark google` (the GPU box has none)
+    from app.google.auth import AccountStatus, GoogleAccount
 
 EXIT_OK = 0
 EXIT_USAGE = 2
+_DEFAULT_TIMEOUT_S: float = GoogleSettings.model_fields["login_timeout_s"].default
 
 
 def add_parser(sub: Any) -> argparse.ArgumentParser:
@@ -62,7 +65,7 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
         "--timeout",
         type=float,
         metavar="S",
-        help=f"how long to wait for the browser (default {DEFAULT_LOGIN_TIMEOUT_S:.0f})",
+        help=f"how long to wait for the browser (default {_DEFAULT_TIMEOUT_S:.0f})",
     )
 
     ops.add_parser("logout", help="revoke Hark's access at Google and forget the sign-in")
@@ -83,6 +86,8 @@ def run(
     """Run ``hark google ACTION`` with the app's settings (or just their ``google`` section);
     returns the exit status (2: a problem the user can fix, printed as one line on stderr; with
     ``--debug`` the error propagates instead)."""
+    from app.google.auth import DEFAULT_LOGIN_TIMEOUT_S, GoogleAccount
+
     stdout = out or sys.stdout
     stderr = err or sys.stderr
     google = settings.google if isinstance(settings, Settings) else settings
@@ -161,4 +166,6 @@ def describe(status: AccountStatus) -> str:
 
 
 def _names(scopes: tuple[str, ...]) -> str:
+    from app.google.auth import short_scope
+
     return ", ".join(short_scope(s) for s in scopes)
