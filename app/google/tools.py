@@ -20,6 +20,7 @@ from app.core.errors import GoogleError
 from app.core.policy import ActionSpec, normalize_address
 from app.core.tools import Handler, ToolRegistry
 from app.core.types import Risk, ToolSpec
+from app.core.wording import event_words, mail_words
 from app.google.calendar import Calendar
 from app.google.gmail import Gmail, OutgoingMail
 
@@ -70,11 +71,6 @@ def _list(value: Any) -> list[str]:
 def _text(args: Mapping[str, Any], name: str, default: str = "") -> str:
     value = args.get(name, default)
     return default if value is None else str(value)
-
-
-def _quote(text: str, limit: int = 60) -> str:
-    text = " ".join(text.split())
-    return f"'{text[:limit]}…'" if len(text) > limit else f"'{text}'"
 
 
 # --- times -----------------------------------------------------------------------------------
@@ -310,9 +306,7 @@ def calendar_tools(calendar: Calendar, now: Now, *, write: bool) -> list[GoogleT
 
 
 def _describe_create(args: Mapping[str, Any]) -> str:
-    guests = _list(args.get("attendees"))
-    who = f", inviting {', '.join(guests)}" if guests else ""
-    return f"Create the event {_quote(_text(args, 'title'))} at {args.get('start')}{who}"
+    return event_words("Create the event", args)
 
 
 def _describe_update(args: Mapping[str, Any]) -> str:
@@ -345,8 +339,7 @@ def _mail_recipients(args: Mapping[str, Any]) -> list[str]:
 
 def _describe_mail(verb: str) -> Callable[[Mapping[str, Any]], str]:
     def describe(args: Mapping[str, Any]) -> str:
-        to = ", ".join(_mail_recipients(args)) or "nobody yet"
-        return f"{verb} to {to}: {_quote(_text(args, 'subject') or '(no subject)')}"
+        return mail_words(verb, args)
 
     return describe
 
