@@ -124,10 +124,73 @@ install_system() {  # curl and friends, when the image lacks them (Debian/Ubuntu
   fi
 }
 
-install_ollama() {
+# Ollama, pinned: one release, checked against its SHA-256 before anything is unpacked (never a
+# remote install script). The sums are those of the release's sha256sum.txt as Homebrew pins them
+# (Homebrew/homebrew-cask, Casks/o/ollama-binary.rb, version 0.35.1); several independent
+# projects quote the same amd64 sum. To move to a newer release, change all three together.
+OLLAMA_RELEASE=0.35.1
+OLLAMA_SHA256_AMD64=9fcd79ac4575b2bd31b992eee18b1000c8ad126b451627c8f8cd091714cfbb10
+OLLAMA_SHA256_ARM64=b1b1c85d25136b256d3740f6ecd2f7c0105e8ca71642fd6ff2fc199f3cefd69d
+
+ollama_arch() {  # Ollama's name for this machine's architecture (fails for others)
+  case "$(uname -m)" in
+    x86_64 | amd64) printf amd64 ;;
+    aarch64 | arm64) printf arm64 ;;
+    *) return 1 ;;
+  esac
+}
+
+ollama_prefix() {  # where the release goes: HARK_OLLAMA_PREFIX, else /usr/local as root
+  if [[ -n "${HARK_OLLAMA_PREFIX:-}" ]]; then
+    printf '%s' "$HARK_OLLAMA_PREFIX"
+  elif ((EUID == 0)); then
+    printf /usr/local
+  else
+    printf '%s' "$HARK_HOME/ollama"
+  fi
+}
+
+fetch_ollama() {  # fetch_ollama PREFIX: download the pinned release, verify it, unpack into PREFIX
+  local prefix=$1 arch sha url work marker
+  arch=$(ollama_arch) ||
+    fail "Ollama has no Linux build for this machine ($(uname -m)): choose an x86_64 or arm64 offer"
+  if [[ $arch == amd64 ]]; then sha=$OLLAMA_SHA256_AMD64; else sha=$OLLAMA_SHA256_ARM64; fi
+  sha=${HARK_OLLAMA_SHA256:-$sha}  # for mirrors that repackage the release
+  url="${HARK_OLLAMA_URL:-https://github.com/ollama/ollama/releases/download}"
+  url="${url%/}/v$OLLAMA_RELEASE/ollama-linux-$arch.tar.zst"
+  marker="$prefix/lib/ollama/.hark-sha256"
+  if [[ -x "$prefix/bin/ollama" && "$(cat "$marker" 2>/dev/null)" == "$sha" ]]; then return 0; fi
+  command -v zstd >/dev/null || fail "zstd is missing, and Ollama's release needs it: install zstd"
+  mkdir -p "$HARK_HOME"
+  work=$(mktemp -d "$HARK_HOME/ollama-download.XXXXXX")
+  log "downloading Ollama $OLLAMA_RELEASE from $url"
+  if ! curl -fsSL --retry 3 --connect-timeout 30 -o "$work/ollama.tar.zst" "$url"; then
+    rm -rf "$work"
+    fail "could not download Ollama $OLLAMA_RELEASE from $url"
+  fi
+  if ! printf '%s  %s\n' "$sha" "$work/ollama.tar.zst" | sha256sum -c --status -; then
+    rm -rf "$work"
+    fail "the Ollama $OLLAMA_RELEASE download from $url is not the file its SHA-256 pins (damaged or replaced), so nothing was installed: start again, or set HARK_OLLAMA_URL to a mirror of the official files"
+  fi
+  mkdir -p "$prefix/bin" "$prefix/lib"
+  rm -rf "$prefix/lib/ollama"  # the libraries of an older release (as Ollama's docs advise)
+  if ! zstd -dcq "$work/ollama.tar.zst" | tar -xf - --no-same-owner -C "$prefix"; then
+    rm -rf "$work"
+    fail "could not unpack Ollama into $prefix (is the disk full?)"
+  fi
+  rm -rf "$work"
+  [[ -x "$prefix/bin/ollama" ]] || fail "the Ollama release from $url holds no bin/ollama"
+  mkdir -p "$prefix/lib/ollama"
+  printf '%s\n' "$sha" >"$marker"
+}
+
+install_ollama() {  # the image's Ollama when it is on PATH, else the pinned release
   command -v ollama >/dev/null && return 0
-  log "installing Ollama (ollama.com/install.sh)"
-  curl -fsSL https://ollama.com/install.sh | sh || fail "could not install Ollama"
+  local prefix
+  prefix=$(ollama_prefix)
+  fetch_ollama "$prefix"
+  export PATH="$prefix/bin:$PATH"
+  log "Ollama $OLLAMA_RELEASE is in $prefix"
 }
 
 hark_requirement() {  # what to pip-install for HARK_VERSION (empty: latest; a version; a URL)
