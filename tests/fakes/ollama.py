@@ -23,8 +23,10 @@ fake answers ``"You said: <last user message>."``. Scripting: :meth:`FakeOllama.
 :meth:`~FakeOllama.reply_tool_call`, :meth:`~FakeOllama.reply_tool_calls`,
 :meth:`~FakeOllama.fail` (an HTTP error), :meth:`~FakeOllama.fail_mid_stream` (an
 ``{"error"}`` line), :meth:`~FakeOllama.cut_stream_after` (no ``done``),
-:meth:`~FakeOllama.add_model`. What arrived: ``requests`` (chat bodies), ``calls``
-(``"POST /api/chat"``...), ``headers``, ``pending``, :meth:`~FakeOllama.wait_for_requests`.
+:meth:`~FakeOllama.add_model`, :meth:`~FakeOllama.refuse_pull`. ``/api/pull`` streams Ollama's
+progress lines (manifest, two layers, verifying, writing, success) and then serves the model.
+What arrived: ``requests`` (chat bodies), ``calls`` (``"POST /api/chat"``...), ``headers``,
+``pending``, :meth:`~FakeOllama.wait_for_requests`.
 
 Timing: ``first_token_delay_s`` is waited before the first chunk (and the response headers,
 as Ollama sends them with the first token), ``token_delay_s`` between chunks; both can be
@@ -140,6 +142,7 @@ class FakeOllama:
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()
+        self._refused_pulls: set[str] = set()
 
     # --- lifecycle ---------------------------------------------------------------------------
 
@@ -244,6 +247,15 @@ class FakeOllama:
         """Make a model available, as ``ollama pull`` would."""
         with self._state.lock:
             self.models.append(name)
+
+    def refuse_pull(self, name: str) -> None:
+        """Make ``/api/pull`` of ``name`` fail as for a model the registry does not have."""
+        with self._state.lock:
+            self._refused_pulls.add(normalize_model(name))
+
+    def _pull_refused(self, name: str) -> bool:
+        with self._state.lock:
+            return normalize_model(name) in self._refused_pulls
 
     # --- what the fake received ----------------------------------------------------------------
 
@@ -425,6 +437,7 @@ class _Handler(BaseHTTPRequestHandler):
             ("GET", "/api/tags"): self._tags,
             ("GET", "/api/version"): self._version,
             ("POST", "/api/show"): self._show,
+            ("POST", "/api/pull"): self._pull,
             ("POST", "/v1/chat/completions"): self._v1_chat,
             ("GET", "/v1/models"): self._v1_models,
         }
@@ -478,6 +491,46 @@ class _Handler(BaseHTTPRequestHandler):
                 "modified_at": "2025-05-01T10:20:30.123456+02:00",
             },
         )
+
+    def _pull(self, body: dict[str, Any]) -> None:
+        fake = self.server.fake
+        name = str(body.get("model") or body.get("name") or "")
+        if not name:
+            return self._send_error(400, "model is required")
+        lines = [{"status": "pulling manifest"}]
+        if fake._pull_refused(name):
+            lines.append({"error": "pull model manifest: file does not exist"})
+        else:
+            for layer, total in ((f"{name}/model", 4_000_000), (f"{name}/params", 1_000)):
+                digest = _digest(layer)
+                layer_line: dict[str, Any] = {"status": f"pulling {digest[:12]}"}
+                layer_line |= {"digest": f"sha256:{digest}", "total": total}
+                lines.append(layer_line)  # Go's omitempty: no "completed": 0 in the first one
+                lines += [{**layer_line, "completed": total * k // 4} for k in (1, 3, 4)]
+            lines += [{"status": s} for s in ("verifying sha256 digest", "writing manifest")]
+            lines.append({"status": "success"})
+        failed = "error" in lines[-1]
+        if body.get("stream", True) is False:
+            if failed:
+                return self._send_error(500, str(lines[-1]["error"]))
+            self._pulled(name)
+            return self._send_json(200, {"status": "success"})
+        self.send_response(200)
+        self.send_header("Content-Type", "application/x-ndjson")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        for i, line in enumerate(lines):
+            if i > 0:
+                fake._pause(fake.token_delay_s)
+            if line.get("status") == "success":
+                self._pulled(name)  # the manifest is written: the model is there
+            self._write_raw_chunk(_ndjson(line))
+        self.wfile.write(b"0\r\n\r\n")
+        self.wfile.flush()
+
+    def _pulled(self, name: str) -> None:
+        if not self.server.fake._has_model(name):
+            self.server.fake.add_model(name)
 
     def _chat(self, body: dict[str, Any]) -> None:
         fake = self.server.fake
