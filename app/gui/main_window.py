@@ -26,6 +26,7 @@ class MainWindow(QWidget):
         from app.gui.panes.calendar import CalendarPane
         from app.gui.panes.conversation import ConversationWindow
         from app.gui.panes.inbox import InboxPane
+        from app.history import open_history
 
         self.setWindowTitle("Hark")
         self.setWindowIcon(state_icon(TrayState.IDLE))
@@ -33,7 +34,7 @@ class MainWindow(QWidget):
         self.tabs = QTabWidget(self)
         self.calendar = CalendarPane(services, bridge)
         self.inbox = InboxPane(services, bridge)
-        self.conversation = ConversationWindow(bridge)
+        self.conversation = ConversationWindow(bridge, services=services, history=open_history())
         self.panes: dict[str, QWidget] = {
             "calendar": self.calendar,
             "inbox": self.inbox,

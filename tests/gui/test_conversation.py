@@ -96,7 +96,7 @@ def test_a_voice_turn_shows_transcript_live_reply_tools_and_timings(
     assert finished.args == [1]
     assert window.turns() == [turn]
     assert turn.reply == "Let me look. You have the dentist at ten."
-    assert turn.tools() == ["✓ calendar_list_events(start='today') — done"]
+    assert turn.tools() == ["✓ Look at your calendar — done"]
     assert turn.timings == (
         "endpoint 210 ms · ASR 480 ms · first token 320 ms · first audio 1.12 s · total 2.40 s"
     )
@@ -133,7 +133,7 @@ def test_refused_actions_failures_and_notices_are_shown(
     qtbot.waitUntil(lambda: len(window.notices()) == 3, timeout=WAIT)
     [turn] = window.turns()
     assert turn.transcript == "tell my boss"  # filled in from the result
-    assert turn.tools() == ["✗ mail_send(to=['boss@example.org']) — you said no"]
+    assert turn.tools() == ["✗ Send an email to boss@example.org — you said no"]
     assert turn.ending == "Failed (llm): Ollama did not answer. Is it running?"
     assert turn.timings == "total 35 ms"
     assert window.notices() == [
@@ -180,6 +180,8 @@ def test_only_the_latest_turns_are_kept_and_clear_empties(
     assert [t.turn_id for t in window.turns()] == [3, 4, 5]
     assert [t.reply for t in window.turns()] == ["answer 3", "answer 4", "answer 5"]
     qtbot.mouseClick(window.clear_button, Qt.MouseButton.LeftButton)
+    assert len(window.turns()) == 3  # it asks first
+    qtbot.mouseClick(window.bar.delete_button, Qt.MouseButton.LeftButton)
     assert window.turns() == []
     assert not window.empty_label.isHidden()
 
