@@ -22,6 +22,7 @@ from app.core.conversation import Conversation
 from app.core.errors import AudioError, HarkError, LlmError, TtsError
 from app.core.events import (
     AudioStarted,
+    Event,
     NoticeRaised,
     ReplyTextReceived,
     SentenceReady,
@@ -101,6 +102,7 @@ class VoicePipeline:
         self._task: asyncio.Task[TurnResult] | None = None
         self._cancel_reasons: dict[int, str] = {}
         self._audible = False
+        self._voice_trouble: str | None = None  # the voice/speaker failure already told
 
     @property
     def busy(self) -> bool:
@@ -114,6 +116,18 @@ class VoicePipeline:
 
     def _mark_audible(self) -> None:
         self._audible = True
+
+    def _speaker_emit(self, event: Event) -> None:
+        """A turn's speaker's events: a voice or speaker failure ("no output device") is told
+        once, not after every turn, until a reply is heard again."""
+        if isinstance(event, NoticeRaised):
+            if event.code == self._voice_trouble:
+                log.debug("still cannot speak (%s); not told again", event.code)
+                return
+            self._voice_trouble = event.code
+        elif isinstance(event, AudioStarted):
+            self._voice_trouble = None
+        self._emit(event)
 
     def cancel(self, reason: str = "barge-in") -> None:
         """Stop the current turn now: silence the voice and stop generating. Loop thread only."""
@@ -199,7 +213,7 @@ class VoicePipeline:
         speaker = _Speaker(
             self._voice,
             self._sink,
-            self._emit,
+            self._speaker_emit,
             clock,
             endpoint_ms,
             sequential=not self._options.stream_sentences,
@@ -312,7 +326,12 @@ class VoicePipeline:
         log.warning("turn %d failed at %s: %s", turn_id, stage, exc.code)
         self._emit(TurnFailed(turn_id, stage, exc.code, exc.message))
         speaker = _Speaker(
-            self._voice, self._sink, self._emit, clock, endpoint_ms, on_audio=self._mark_audible
+            self._voice,
+            self._sink,
+            self._speaker_emit,
+            clock,
+            endpoint_ms,
+            on_audio=self._mark_audible,
         )
         spoken = _SPOKEN_FAILURE.get(stage)
         if spoken:
