@@ -222,3 +222,10 @@ def test_an_unsupported_architecture_fails_clearly(tmp_path: Path, mirror: Mirro
     assert result.returncode == 1
     assert "Ollama has no Linux build for this machine (riscv64)" in result.stderr
     assert mirror.paths == []
+
+
+def test_the_manuals_name_the_pinned_release():
+    for manual in (REPO / "README.md", REPO / "remote" / "image" / "README.md"):
+        text = manual.read_text(encoding="utf-8")
+        assert f"release {RELEASE}" in text, manual
+        assert f"/v{RELEASE}/ollama-linux-amd64.tar.zst" in text, manual
