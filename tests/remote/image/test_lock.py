@@ -115,4 +115,7 @@ def test_the_script_checks_without_compiling():
 
 def test_uv_is_pinned_in_the_dev_extra():
     assert re.fullmatch(r"\d+\.\d+\.\d+", LOCK.pinned_uv())
-    assert f"(uv {LOCK.pinned_uv()})" in SERVER_LOCK.read_text()
+    for lock in (SERVER_LOCK, CUDA_LOCK):
+        assert f"(uv {LOCK.pinned_uv()})" in lock.read_text(), (
+            f"{lock.name} was written by another uv than the dev extra: run scripts/lock-server"
+        )
