@@ -51,7 +51,8 @@ def duration_words(minutes: float) -> str:
     return f"{hours} h" if not rest else f"{hours} h {rest} min"
 
 
-def _moment(value: Any) -> datetime | date | None:
+def parse_moment(value: Any) -> datetime | date | None:
+    """An ISO date (a whole day) or date-time as the tools take them; None if it is not one."""
     if isinstance(value, datetime | date):
         return value
     text = str(value or "").strip()
@@ -73,10 +74,10 @@ def day_words(day: date) -> str:
 def when_words(start: Any, end: Any = None, duration_minutes: Any = None) -> str:
     """An event's time: "Tue 3 Dec, 14:00–15:00 (1 h)", "Tue 3 Dec (all day)", or the text
     as given when it is not a time Hark can read (the tool then says what is wrong)."""
-    first = _moment(start)
+    first = parse_moment(start)
     if first is None:
         return str(start or "")
-    last = _moment(end)
+    last = parse_moment(end)
     if not isinstance(first, datetime):
         if isinstance(last, date) and not isinstance(last, datetime) and last > first + DAY:
             return f"{day_words(first)} – {day_words(last - DAY)} (all day)"

@@ -1,269 +1,50 @@
-"""The confirmation dialog, and the desktop app's :class:`~app.core.ports.Confirmer`.
+"""The desktop app's :class:`~app.core.ports.Confirmer`, and the dialog it shows.
 
 When the action policy holds a tool call, the engine awaits ``Confirmer.confirm(proposal)`` on
 its own loop. :class:`GuiConfirmer` carries the proposal to the GUI thread with a Qt signal,
 queues it (one dialog at a time), shows a :class:`ConfirmDialog`, and answers the engine's
-future with ``loop.call_soon_threadsafe`` once the user decides. The dialog says what will
-happen, why it needs a yes, lets the user edit the preview (what is approved is what runs) and
-counts down to a "no". Approve is held back for a moment after the dialog appears, so that a
-key press meant for another window cannot approve something by accident.
+future with ``loop.call_soon_threadsafe`` once the user decides. When the user edits the
+preview, it has the policy judge the edits again on the engine loop (``ActionProposal.review``)
+and hands the answer to the dialog.
 """
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import logging
-import math
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
-from PySide6.QtCore import QObject, Qt, QTimer, Signal
-from PySide6.QtGui import QKeyEvent, QShowEvent
-from PySide6.QtWidgets import (
-    QDialog,
-    QDialogButtonBox,
-    QLabel,
-    QLineEdit,
-    QPushButton,
-    QVBoxLayout,
-    QWidget,
+import shiboken6
+from PySide6.QtCore import QObject, Signal
+
+from app.core.types import ActionProposal, ActionReview, Decision
+from app.gui.dialogs.confirm_dialog import (
+    ARM_MS,
+    RISK_WORDS,
+    Answer,
+    ConfirmDialog,
+    OnShown,
+    Reviewer,
+    countdown_text,
+    reasons_text,
 )
 
-from app.core.types import ActionProposal, Decision, Risk
-from app.gui.dialogs.preview import PreviewForm, is_ctrl_enter
+__all__ = [
+    "ARM_MS",
+    "RISK_WORDS",
+    "ConfirmDialog",
+    "GuiConfirmer",
+    "OnShown",
+    "countdown_text",
+    "reasons_text",
+]
 
 log = logging.getLogger(__name__)
-
-ARM_MS = 600
-"""How long Approve stays off after the dialog appears (a stray Enter must not approve)."""
-RISK_WORDS = {
-    Risk.READ: "it only looks; nothing changes",
-    Risk.WRITE: "it changes something in your account",
-    Risk.EXTERNAL: "it reaches other people or cannot be undone",
-}
-
-OnShown = Callable[["ConfirmDialog"], None]
-
-
-def countdown_text(remaining_s: float) -> str:
-    """``No answer in 1:58 means no.``: whole seconds, rounded up."""
-    seconds = max(0, math.ceil(remaining_s))
-    return f"No answer in {seconds // 60}:{seconds % 60:02d} means no."
-
-
-class ConfirmDialog(QDialog):
-    """Approve or reject one action, with its preview editable; a timeout rejects.
-
-    ``decided`` fires exactly once with the :class:`Decision`; ``ask`` runs it modally.
-    Enter approves (Ctrl+Enter inside the multi-line message, where Enter adds a line),
-    Esc or closing the window rejects.
-    """
-
-    decided = Signal(object)
-    """The :class:`~app.core.types.Decision`, once."""
-
-    def __init__(
-        self,
-        proposal: ActionProposal,
-        *,
-        timeout_s: float,
-        parent: QWidget | None = None,
-        on_shown: OnShown | None = None,
-        arm_ms: int = ARM_MS,
-    ) -> None:
-        super().__init__(parent)
-        self.proposal = proposal
-        self.decision: Decision | None = None
-        self._timeout_s = max(0.0, timeout_s)
-        self._on_shown = on_shown
-        self._deadline: float | None = None
-        self._armed = arm_ms <= 0
-        self.setWindowTitle("Hark: please confirm")
-        self.setWindowFlag(Qt.WindowType.WindowStaysOnTopHint, True)
-        self.setAccessibleName("Confirm an action")
-        self.setMinimumWidth(460)
-        self._build()
-        self._expiry = QTimer(self, singleShot=True)
-        self._expiry.timeout.connect(self.on_expiry_timeout)
-        self._tick = QTimer(self, interval=250)
-        self._tick.timeout.connect(self.on_tick_timeout)
-        self._arm = QTimer(self, singleShot=True, interval=max(0, arm_ms))
-        self._arm.timeout.connect(self.on_arm_timeout)
-        self._refresh()
-
-    @classmethod
-    def ask(
-        cls,
-        proposal: ActionProposal,
-        *,
-        timeout_s: float,
-        parent: QWidget | None = None,
-        on_shown: OnShown | None = None,
-        arm_ms: int = ARM_MS,
-    ) -> Decision:
-        """Show the dialog modally and return the user's decision (tests drive it through
-        ``on_shown``, which gets the dialog once it is on screen)."""
-        dialog = cls(proposal, timeout_s=timeout_s, parent=parent, on_shown=on_shown, arm_ms=arm_ms)
-        try:
-            dialog.exec()
-            return dialog.decision or Decision(approved=False, note="rejected")
-        finally:
-            dialog.deleteLater()
-
-    # -- layout ----------------------------------------------------------------------------
-
-    def _build(self) -> None:
-        layout = QVBoxLayout(self)
-        intro = QLabel("Hark wants to:", self)
-        self.summary_label = QLabel(self.proposal.summary, self)
-        self.summary_label.setObjectName("summary")
-        self.summary_label.setAccessibleName("What Hark will do")
-        self.summary_label.setWordWrap(True)
-        self.summary_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        font = self.summary_label.font()
-        font.setBold(True)
-        font.setPointSizeF(font.pointSizeF() * 1.15)
-        self.summary_label.setFont(font)
-        why = [f"• {reason}" for reason in self.proposal.reasons]
-        why.append(f"• {RISK_WORDS.get(self.proposal.risk, RISK_WORDS[Risk.EXTERNAL])}")
-        self.reasons_label = QLabel("It needs your OK because:\n" + "\n".join(why), self)
-        self.reasons_label.setObjectName("reasons")
-        self.reasons_label.setAccessibleName("Why it needs your OK")
-        self.reasons_label.setWordWrap(True)
-        layout.addWidget(intro)
-        layout.addWidget(self.summary_label)
-        layout.addWidget(self.reasons_label)
-        self.form = PreviewForm(self.proposal.preview, self)
-        self.form.edited.connect(self.on_form_edited)
-        self.form.submitted.connect(self.accept)
-        if self.proposal.preview:
-            layout.addWidget(QLabel("Check it, and change anything before approving:", self))
-            layout.addWidget(self.form, 1)
-        else:
-            self.form.hide()
-        self.problems_label = QLabel(self)
-        self.problems_label.setObjectName("problems")
-        self.problems_label.setWordWrap(True)
-        self.problems_label.setStyleSheet("color: #b3261e;")
-        self.problems_label.hide()
-        layout.addWidget(self.problems_label)
-        self.countdown_label = QLabel(countdown_text(self._timeout_s), self)
-        self.countdown_label.setObjectName("countdown")
-        self.countdown_label.setAccessibleName("Time left to answer")
-        layout.addWidget(self.countdown_label)
-        buttons = QDialogButtonBox(self)
-        self.approve_button: QPushButton = buttons.addButton(
-            "Approve", QDialogButtonBox.ButtonRole.AcceptRole
-        )
-        self.reject_button: QPushButton = buttons.addButton(
-            "Reject", QDialogButtonBox.ButtonRole.RejectRole
-        )
-        self.approve_button.setAccessibleName("Approve")
-        self.approve_button.setToolTip("Enter (Ctrl+Enter while writing the message)")
-        self.approve_button.setDefault(True)
-        self.reject_button.setAccessibleName("Reject")
-        self.reject_button.setToolTip("Esc")
-        buttons.accepted.connect(self.accept)
-        buttons.rejected.connect(self.reject)
-        layout.addWidget(buttons)
-
-    # -- the answer ------------------------------------------------------------------------
-
-    def accept(self) -> None:
-        """Approve, with the user's edits; ignored until armed and while a field is wrong."""
-        if self.decision is not None or not self._armed or self.form.problems():
-            return
-        self._finish(Decision(approved=True, edits=self.form.edits()))
-
-    def reject(self) -> None:
-        """Esc, Reject, or the window's close button."""
-        self._finish(Decision(approved=False, note="rejected"))
-
-    def dismiss(self, note: str = "cancelled") -> None:
-        """Close without the user's answer (the engine stopped waiting, or the app quits)."""
-        self._finish(Decision(approved=False, note=note))
-
-    def remaining_s(self) -> float:
-        """Seconds until the timeout rejects (the full timeout before the dialog is shown)."""
-        if self._deadline is None:
-            return self._timeout_s
-        return max(0.0, self._deadline - time.monotonic())
-
-    def _finish(self, decision: Decision) -> None:
-        if self.decision is not None:
-            return
-        self.decision = decision
-        for timer in (self._expiry, self._tick, self._arm):
-            timer.stop()
-        log.info("action %s: %s", self.proposal.tool, "approved" if decision.approved else "no")
-        self.decided.emit(decision)
-        code = QDialog.DialogCode.Accepted if decision.approved else QDialog.DialogCode.Rejected
-        self.done(int(code.value))
-
-    # -- slots -----------------------------------------------------------------------------
-
-    def keyPressEvent(self, event: QKeyEvent) -> None:
-        if is_ctrl_enter(event):  # from a line, or from the dialog itself
-            self.accept()
-            return
-        super().keyPressEvent(event)
-
-    def showEvent(self, event: QShowEvent) -> None:
-        super().showEvent(event)
-        if self._deadline is not None or self.decision is not None:
-            return
-        self._deadline = time.monotonic() + self._timeout_s
-        self._expiry.start(int(self._timeout_s * 1000))
-        self._tick.start()
-        if not self._armed:
-            self._arm.start()
-        first = self._first_line()
-        if first is not None:
-            first.setFocus()
-            QTimer.singleShot(0, self, self._unselect)
-        if self._on_shown is not None:
-            QTimer.singleShot(0, self, self._call_on_shown)
-
-    def _first_line(self) -> QLineEdit | None:
-        lines = [w for k in self.form.names() if isinstance(w := self.form.field(k), QLineEdit)]
-        return next((w for w in lines if not w.isReadOnly()), None)
-
-    def _unselect(self) -> None:
-        """QDialog selects the focused line's text when shown; a stray key press meant for
-        another window must not replace a recipient, so put the cursor at the end instead."""
-        first = self._first_line()
-        if first is not None and first.selectedText() == first.text():
-            first.deselect()
-            first.end(False)
-
-    def _call_on_shown(self) -> None:
-        if self._on_shown is None or self.decision is not None:
-            return
-        try:
-            self._on_shown(self)
-        except Exception:  # speaking the prompt is a nicety; the dialog must stay usable
-            log.exception("the on_shown hook of the confirmation dialog failed")
-
-    def on_expiry_timeout(self) -> None:
-        self._finish(Decision(approved=False, note="timed out"))
-
-    def on_tick_timeout(self) -> None:
-        self.countdown_label.setText(countdown_text(self.remaining_s()))
-
-    def on_arm_timeout(self) -> None:
-        self._armed = True
-        self._refresh()
-
-    def on_form_edited(self) -> None:
-        self._refresh()
-
-    def _refresh(self) -> None:
-        problems = self.form.problems()
-        self.problems_label.setText("\n".join(problems))
-        self.problems_label.setVisible(bool(problems))
-        self.approve_button.setEnabled(self._armed and not problems)
 
 
 @dataclass(eq=False)
@@ -296,6 +77,7 @@ class GuiConfirmer(QObject):
     confirmation_finished = Signal(object)
     _requested = Signal(object)
     _withdrawn = Signal(object)
+    _reviewed = Signal(object, object)
 
     def __init__(
         self,
@@ -313,6 +95,7 @@ class GuiConfirmer(QObject):
         self._current: tuple[_Pending, ConfirmDialog] | None = None
         self._requested.connect(self.on_engine_requested)
         self._withdrawn.connect(self.on_engine_withdrawn)
+        self._reviewed.connect(self.on_engine_reviewed)
 
     @property
     def current_dialog(self) -> ConfirmDialog | None:
@@ -376,13 +159,52 @@ class GuiConfirmer(QObject):
                 self._drop(item, Decision(approved=False, note="timed out"))
                 continue
             dialog = ConfirmDialog(
-                item.proposal, timeout_s=remaining, on_shown=self._on_shown, arm_ms=self._arm_ms
+                item.proposal,
+                timeout_s=remaining,
+                on_shown=self._on_shown,
+                arm_ms=self._arm_ms,
+                reviewer=self._reviewer_for(item),
             )
             self._current = (item, dialog)
             dialog.decided.connect(self.on_dialog_decided)
             dialog.show()
             dialog.raise_()
             dialog.activateWindow()
+
+    def _reviewer_for(self, item: _Pending) -> Reviewer | None:
+        """The dialog's way to have the policy judge edits again, on the engine loop."""
+        review = item.proposal.review
+        if review is None:
+            return None
+
+        def ask(edits: Mapping[str, Any], answer: Answer) -> None:
+            async def judged() -> ActionReview:
+                return await review(dict(edits))
+
+            coro = judged()
+            try:
+                future = asyncio.run_coroutine_threadsafe(coro, item.loop)
+            except RuntimeError:  # the engine loop is closed
+                coro.close()
+                answer(None)
+                return
+
+            def settled(done: concurrent.futures.Future[ActionReview]) -> None:
+                result: ActionReview | None = None
+                if done.cancelled() or done.exception() is not None:
+                    log.warning("judging the edits of %s failed", item.proposal.tool)
+                else:
+                    result = done.result()
+                self._reviewed.emit(answer, result)  # queued to the GUI thread
+
+            future.add_done_callback(settled)
+
+        return ask
+
+    def on_engine_reviewed(self, answer: Answer, review: ActionReview | None) -> None:
+        dialog = self.current_dialog
+        if dialog is not None and shiboken6.isValid(dialog):
+            answer(review)
 
     def _drop(self, item: _Pending, decision: Decision) -> None:
         self._answer(item, decision)

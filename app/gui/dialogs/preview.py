@@ -3,20 +3,26 @@
 What the user approves is what runs, so the form gives back exactly the fields the user changed,
 in the preview's own value types: a list (recipients, guests) is shown as comma-separated text
 and comes back as a list; ``body`` and ``description`` are multi-line; numbers and yes/no stay
-numbers and booleans. A field counts as changed only when its text differs from what was shown,
-so displaying a value never invents an edit.
+numbers and booleans; an event's ``start`` and ``end`` are date and time pickers showing
+"Tue 3 Dec 2026, 14:00" (they give back ISO text, in the value's own zone). A field counts as
+changed only when its text differs from what was shown, so displaying a value never invents an
+edit.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
+from datetime import datetime
 from email.utils import parseaddr
 from typing import Any
 
-from PySide6.QtCore import QEvent, QObject, Qt, Signal
+from PySide6.QtCore import QDate, QDateTime, QEvent, QObject, Qt, QTime, Signal
 from PySide6.QtGui import QKeyEvent
 from PySide6.QtWidgets import (
     QCheckBox,
+    QDateEdit,
+    QDateTimeEdit,
     QDoubleSpinBox,
     QFormLayout,
     QLabel,
@@ -26,10 +32,16 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.core.wording import parse_moment
+
 MULTILINE_KEYS = frozenset({"body", "description"})
 """Preview keys edited as multi-line text (Enter adds a line there)."""
 ADDRESS_KEYS = frozenset({"to", "cc", "bcc", "attendees"})
 """List keys whose items must be email addresses."""
+TIME_KEYS = frozenset({"start", "end"})
+"""Keys edited with a date (and time) picker when their value is an ISO date or time."""
+DATETIME_FORMAT = "ddd d MMM yyyy, HH:mm"
+DATE_FORMAT = "ddd d MMM yyyy"
 LABELS = {
     "to": "To",
     "cc": "Cc",
@@ -44,7 +56,7 @@ LABELS = {
     "location": "Place",
 }
 
-FieldWidget = QLineEdit | QPlainTextEdit | QCheckBox | QSpinBox | QDoubleSpinBox
+FieldWidget = QLineEdit | QPlainTextEdit | QCheckBox | QSpinBox | QDoubleSpinBox | QDateTimeEdit
 
 
 def label_for(key: str) -> str:
@@ -172,6 +184,9 @@ class PreviewForm(QWidget):
     # -- building --------------------------------------------------------------------------
 
     def _make(self, key: str, value: Any) -> FieldWidget:
+        moment = parse_moment(value) if key in TIME_KEYS and isinstance(value, str) else None
+        if moment is not None:
+            return self._time_picker(moment)
         if isinstance(value, bool):
             box = QCheckBox(self)
             box.setChecked(value)
@@ -211,6 +226,20 @@ class PreviewForm(QWidget):
         line.textChanged.connect(self.edited)
         return line
 
+    def _time_picker(self, moment: Any) -> QDateTimeEdit:
+        day = QDate(moment.year, moment.month, moment.day)
+        picker: QDateTimeEdit
+        if isinstance(moment, datetime):
+            at = QTime(moment.hour, moment.minute, moment.second)
+            picker = QDateTimeEdit(QDateTime(day, at), self)
+            picker.setDisplayFormat(DATETIME_FORMAT)
+        else:
+            picker = QDateEdit(day, self)
+            picker.setDisplayFormat(DATE_FORMAT)
+        picker.setCalendarPopup(True)
+        picker.dateTimeChanged.connect(self.edited)
+        return picker
+
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
         if (
             isinstance(watched, QPlainTextEdit)
@@ -228,6 +257,8 @@ class PreviewForm(QWidget):
             return "1" if widget.isChecked() else "0"
         if isinstance(widget, QSpinBox | QDoubleSpinBox):
             return widget.text()
+        if isinstance(widget, QDateTimeEdit):
+            return widget.dateTime().toString(Qt.DateFormat.ISODate)
         if isinstance(widget, QPlainTextEdit):
             return widget.toPlainText()
         return widget.text()
@@ -238,9 +269,25 @@ class PreviewForm(QWidget):
             return widget.isChecked()
         if isinstance(widget, QSpinBox | QDoubleSpinBox):
             return widget.value()
+        if isinstance(widget, QDateTimeEdit):
+            return _iso_text(widget, original)
         text = widget.toPlainText() if isinstance(widget, QPlainTextEdit) else widget.text()
         if isinstance(original, list | tuple):
             return split_list(text)
         if original is None and not text:
             return None
         return text
+
+
+def _iso_text(picker: QDateTimeEdit, original: Any) -> str:
+    """The picked date or time as ISO text shaped like ``original`` (its zone, its seconds)."""
+    day = picker.date()
+    if isinstance(picker, QDateEdit):
+        return f"{day.year():04d}-{day.month():02d}-{day.day():02d}"
+    at = picker.time()
+    was = parse_moment(original)
+    zone = was.tzinfo if isinstance(was, datetime) else None
+    moment = datetime(day.year(), day.month(), day.day(), at.hour(), at.minute(), at.second())
+    clock = re.split(r"[+Z-]", str(original).split("T", 1)[-1])[0]
+    seconds = clock.count(":") >= 2
+    return moment.replace(tzinfo=zone).isoformat(timespec="seconds" if seconds else "minutes")
