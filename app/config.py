@@ -70,6 +70,9 @@ class AudioSettings(_Section):
     hangover_ms: int = Field(default=450, ge=90, le=3000)
     min_speech_ms: int = Field(default=240, ge=30, le=5000)
     max_utterance_s: float = Field(default=30.0, ge=1.0, le=300.0)
+    overlay: bool = True
+    """The desktop app shows a small window near the tray while it listens (the level, the
+    words it heard, Cancel)."""
 
 
 class AsrSettings(_Section):
