@@ -114,6 +114,15 @@ class ListenLoop:
         """Stop Hark speaking and writing now."""
         self._pipeline.cancel(reason)
 
+    def cancel(self, reason: str = "cancelled") -> None:
+        """The user's Cancel: forget what is being heard (no turn is made of it), stop
+        listening, and stop the running turn."""
+        if self._one_shot:
+            self._stop_listening()
+        self._endpointer.reset()
+        self._carry = None
+        self.interrupt(reason)
+
     async def run(self) -> None:
         """Until the source ends or the task is cancelled; waits for the last turn to finish."""
         try:

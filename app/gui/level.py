@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import logging
 import math
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 
 import numpy as np
 from PySide6.QtCore import QObject, QRectF, QSize, Qt, QTimer, Signal
@@ -29,6 +29,8 @@ log = logging.getLogger(__name__)
 FLOOR_DBFS = -60.0
 """The meter's bottom: quieter than this shows as empty."""
 TONE_RATE = 16_000
+NO_DETAIL = "the sound system gave no reason; check that the device is plugged in"
+"""Said when a device fails without a message (rather than an exception's class name)."""
 
 
 def frame_level(frame: bytes) -> float:
@@ -111,6 +113,31 @@ class LevelMeter(QWidget):
         painter.end()
 
 
+class LevelTap:
+    """A :class:`~app.core.ports.FrameSource` that passes another's frames on unchanged and,
+    while :attr:`active`, reports each frame's level to ``on_level``.
+
+    It sits between the microphone and the listening loop, so the listening overlay can show
+    how loud the user is without opening the device a second time. ``on_level`` is called on
+    the engine loop: give it something thread-safe (a Qt signal's ``emit``). While inactive
+    (nobody is looking) nothing is measured, so the always-on wake word costs no GUI work.
+    """
+
+    def __init__(self, source: FrameSource, on_level: Callable[[float], None]) -> None:
+        self.source = source
+        self._on_level = on_level
+        self.active = False
+
+    async def frames(self) -> AsyncIterator[bytes]:
+        async for frame in self.source.frames():
+            if self.active:
+                self._on_level(frame_level(frame))
+            yield frame
+
+    async def aclose(self) -> None:
+        await self.source.aclose()
+
+
 class MicLevelMonitor(QObject):
     """Reads frames from a source on the engine loop and reports each frame's level.
 
@@ -153,7 +180,7 @@ class MicLevelMonitor(QObject):
                 self._measured.emit(source, frame_level(frame))
         except Exception as exc:
             log.info("microphone test failed: %s", type(exc).__name__)
-            ended = _Ended(str(exc) or type(exc).__name__)
+            ended = _Ended(getattr(exc, "message", None) or str(exc) or NO_DETAIL)
         finally:
             await source.aclose()
         with contextlib.suppress(RuntimeError):  # the widget is gone: nobody to tell
@@ -238,5 +265,5 @@ class SpeakerTester(QObject):
         if isinstance(error, TimeoutError):
             message = "The speaker did not finish playing; try another output device."
         else:
-            message = str(error) or type(error).__name__
+            message = getattr(error, "message", None) or str(error) or NO_DETAIL
         self.test_finished.emit(False, message)
