@@ -38,6 +38,7 @@ from app.core.errors import HarkError
 from app.gui.bridge import Bridge
 from app.gui.dialogs.settings_audio import AudioPage, MicFactory, SinkFactory
 from app.gui.dialogs.settings_google import GooglePage, PolicyPage
+from app.gui.dialogs.settings_llm import LlmPage
 from app.gui.dialogs.settings_pages import SpeechPage, StartupPage, TalkPage
 from app.gui.dialogs.settings_remote import ServerPage, VoicePage
 from app.gui.dialogs.settings_widgets import SettingsPage, while_alive
@@ -47,6 +48,18 @@ from app.settings_file import save_settings
 log = logging.getLogger(__name__)
 
 _ERROR_KEY = re.compile(r"^\s+([a-z_]+)\.", re.MULTILINE)
+_ERROR_LINE = re.compile(r"^\s+[a-z_]+\.[\w.]+ \(from .*?\): (.+)$", re.MULTILINE)
+
+
+def plain_error(message: str) -> str:
+    """A settings error in the user's words: what is wrong with each value, without the
+    settings file's key names (the page that shows the value is opened instead)."""
+    found = [m.group(1).strip() for m in _ERROR_LINE.finditer(message)]
+    if not found:
+        return message
+    return "Hark cannot save this: " + " ".join(
+        text[:1].upper() + text[1:] + ("" if text.endswith(".") else ".") for text in found
+    )
 
 
 def changed_values(new: Mapping[str, Any], old: Mapping[str, Any]) -> dict[str, Any]:
@@ -105,6 +118,7 @@ class SettingsDialog(QDialog):
             ),
             TalkPage(settings),
             SpeechPage(settings),
+            LlmPage(settings, secrets, bridge),
             self.server,
             VoicePage(settings, secrets, bridge),
             GooglePage(settings, services, bridge, secrets),
@@ -180,7 +194,7 @@ class SettingsDialog(QDialog):
 
     def show_error(self, message: str, page: SettingsPage | None = None) -> None:
         """Show what is wrong under the pages, and open the page it concerns."""
-        self.error.setText(message)
+        self.error.setText(plain_error(message))
         self.error.show()
         if page is None:
             match = _ERROR_KEY.search(message)

@@ -1,4 +1,6 @@
-"""The first-run wizard: microphone → server → voice → Google, then everything is saved at once.
+"""The first-run wizard: microphone → server → language model → voice → Google, then
+everything is saved at once. The language model page is shown only when everything runs on
+this computer (a Hark server, or one on Vast.ai, brings its own model).
 
 Nothing is written until Finish: then the secrets go to the keyring
 (:meth:`app.config.SecretStore.set`; never the settings file) and the settings through the
@@ -22,6 +24,7 @@ from PySide6.QtWidgets import QWidget, QWizard
 from app.core.errors import HarkError
 from app.gui.wizards.common import StatusLine, Updates, merge_updates
 from app.gui.wizards.google_page import GooglePage
+from app.gui.wizards.llm_page import LlmPage, OpenUrl, open_in_browser
 from app.gui.wizards.mic_page import (
     ListInputs,
     MicPage,
@@ -29,7 +32,7 @@ from app.gui.wizards.mic_page import (
     default_list_inputs,
     default_open_source,
 )
-from app.gui.wizards.server_page import OpenDeploy, ServerPage
+from app.gui.wizards.server_page import LOCAL, OpenDeploy, ServerPage
 from app.gui.wizards.voice_page import Speak, VoicePage, default_speak
 
 if TYPE_CHECKING:
@@ -62,6 +65,7 @@ class FirstRunWizard(QWizard):
         open_source: OpenSource = default_open_source,
         speak: Speak | None = None,
         open_deploy: OpenDeploy | None = None,
+        open_url: OpenUrl = open_in_browser,
         parent: QWidget | None = None,
     ) -> None:
         super().__init__(parent)
@@ -72,12 +76,15 @@ class FirstRunWizard(QWizard):
         self._save = save
         self.mic = MicPage(bridge, settings.audio, list_inputs, open_source, self)
         self.server = ServerPage(bridge, settings, open_deploy, self)
+        self.llm = LlmPage(bridge, settings, secrets, open_deploy, open_url=open_url, parent=self)
         self.voice = VoicePage(bridge, settings, secrets, speak or default_speak(settings), self)
         self.google = GooglePage(bridge, services, self)
         self.finish_status = StatusLine("Saving status", self.google)
         self.google.column.addWidget(self.finish_status)
-        for page in (self.mic, self.server, self.voice, self.google):
-            self.addPage(page)
+        self._ids = {
+            id(page): self.addPage(page)
+            for page in (self.mic, self.server, self.llm, self.voice, self.google)
+        }
         self.setButtonText(QWizard.WizardButton.FinishButton, "Start Hark")
 
     @classmethod
@@ -97,9 +104,20 @@ class FirstRunWizard(QWizard):
         finally:
             wizard.deleteLater()
 
+    def nextId(self) -> int:
+        """The language model page only when everything runs on this computer."""
+        following = super().nextId()
+        if following == self._ids[id(self.llm)] and not self.llm_wanted():
+            return self._ids[id(self.voice)]
+        return following
+
+    def llm_wanted(self) -> bool:
+        return self.server.chosen() == LOCAL
+
     def updates(self) -> Updates:
         """Every page's settings changes, merged."""
-        return merge_updates(self.mic.updates(), self.server.updates(), self.voice.updates())
+        llm = self.llm.updates() if self.llm_wanted() else {}
+        return merge_updates(self.mic.updates(), self.server.updates(), llm, self.voice.updates())
 
     def secret_values(self) -> dict[str, str]:
         return {**self.server.secrets(), **self.voice.secrets()}

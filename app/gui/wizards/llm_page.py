@@ -1,0 +1,188 @@
+"""The first-run wizard's language model check: does an Ollama server answer, with the model?
+
+Shown when everything runs on this computer (a Hark server brings its own model). The page
+checks the address from the settings as soon as it opens (off the GUI thread). When nothing
+answers, or the model is missing, it offers the ways forward:
+
+- *Use a server I already have*: type its address, press Check (the model list fills in);
+- *Rent a GPU on Vast.ai*: the Vast.ai wizard, as on the server page;
+- *Install Ollama on this computer*: the download link and the one command that gets the
+  model.
+
+Next is never blocked: Hark starts without a language model and keeps trying, and Settings ▸
+Language model does the same check later.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from PySide6.QtCore import Qt, QUrl, Slot
+from PySide6.QtGui import QDesktopServices
+from PySide6.QtWidgets import (
+    QCommandLinkButton,
+    QGroupBox,
+    QLabel,
+    QVBoxLayout,
+    QWidget,
+    QWizardPage,
+)
+
+from app.gui.wizards.common import StatusLine, Updates
+from app.gui.wizards.llm_check import LlmChooser
+from app.llm.catalog import OLLAMA_DOWNLOAD, LlmProbe, Verdict
+
+if TYPE_CHECKING:
+    from app.config import SecretStore, Settings
+    from app.gui.bridge import Bridge
+    from app.gui.wizards.server_page import OpenDeploy
+
+OpenUrl = Callable[[str], object]
+"""Opens a web page in the user's browser (``QDesktopServices.openUrl`` in Hark)."""
+
+
+def open_in_browser(url: str) -> bool:
+    return QDesktopServices.openUrl(QUrl(url))
+
+
+class LlmPage(QWizardPage):
+    """Check the language model; when none answers, show the ways forward."""
+
+    def __init__(
+        self,
+        bridge: Bridge,
+        settings: Settings,
+        secrets: SecretStore,
+        open_deploy: OpenDeploy | None,
+        *,
+        open_url: OpenUrl = open_in_browser,
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.setTitle("The language model")
+        self.setSubTitle(
+            "Hark writes its answers with a language model that Ollama serves. Let's see "
+            "whether one answers."
+        )
+        self._llm = settings.llm
+        self._open_deploy = open_deploy
+        self._open_url = open_url
+        self.deployed = False
+        self.chooser = LlmChooser(
+            settings.llm, bridge, token=lambda: secrets.get("llm-token"), parent=self
+        )
+        self.chooser.probe_finished.connect(self.on_chooser_probe_finished)
+
+        self.ways = QGroupBox("No language model yet? Ways forward", self)
+        self.own = QCommandLinkButton(
+            "Use a server I already have",
+            "Type its address above (like http://192.168.1.100:11434) and press Check.",
+            self.ways,
+        )
+        self.own.clicked.connect(self.on_own_clicked)
+        self.vast = QCommandLinkButton(
+            "Rent a GPU on Vast.ai",
+            "Hark sets up a server with a GPU for you; you pay Vast.ai by the hour, and Hark "
+            "stops it while you are not talking.",
+            self.ways,
+        )
+        self.vast.clicked.connect(self.on_vast_clicked)
+        if open_deploy is None:
+            self.vast.setEnabled(False)
+        self.install = QCommandLinkButton(
+            "Install Ollama on this computer",
+            "Opens ollama.com's download page. Install it, get the model with the command "
+            "below, then press Check.",
+            self.ways,
+        )
+        self.install.clicked.connect(self.on_install_clicked)
+        self.command = QLabel(self.ways)
+        self.command.setAccessibleName("The command that gets the model")
+        self.command.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self._show_command()
+        self.chooser.model.currentTextChanged.connect(lambda _: self._show_command())
+        ways = QVBoxLayout(self.ways)
+        for widget in (self.own, self.vast, self.install, self.command):
+            ways.addWidget(widget)
+        self.ways.hide()
+        self.later = StatusLine("Language model: later", self)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.chooser)
+        layout.addWidget(self.ways)
+        layout.addWidget(self.later)
+        layout.addStretch(1)
+
+    def _show_command(self) -> None:
+        model = self.chooser.model_name() or self._llm.model
+        self.command.setText(f"Get the model: ollama pull {model}")
+
+    @property
+    def status(self) -> StatusLine:
+        return self.chooser.status
+
+    def initializePage(self) -> None:
+        if self.chooser.probe is None and not self.chooser.checking and not self.deployed:
+            self.chooser.start_check()
+
+    @Slot(object)
+    def on_chooser_probe_finished(self, probe: LlmProbe) -> None:
+        if self.deployed:
+            return
+        self.ways.setVisible(not probe.ok)
+        if probe.ok:
+            self.later.clear_text()
+        else:
+            self.later.show_text(
+                "info",
+                "You can also go on and set this up later (Settings ▸ Language model); Hark "
+                "starts without it and keeps trying.",
+            )
+
+    @Slot()
+    def on_own_clicked(self) -> None:
+        self.chooser.address.setFocus()
+        self.chooser.address.selectAll()
+
+    @Slot()
+    def on_vast_clicked(self) -> None:
+        if self._open_deploy is None:
+            return
+        self.deployed = self._open_deploy(self) or self.deployed
+        if self.deployed:
+            self.ways.hide()
+            self.later.clear_text()
+            self.status.show_text(
+                "ok", "Your Vast.ai server is ready; Hark will use its language model."
+            )
+        else:
+            self.status.show_text("info", "No server was deployed yet.")
+
+    @Slot()
+    def on_install_clicked(self) -> None:
+        self._open_url(OLLAMA_DOWNLOAD)
+        self.later.show_text(
+            "info",
+            f"Once Ollama is installed, run “ollama pull {self.chooser.model_name()}”, "
+            "then press Check.",
+        )
+
+    def validatePage(self) -> bool:
+        """Next goes on whatever the check said, but never with an address that is no URL."""
+        if self.deployed or self.chooser.target() is not None:
+            return True
+        probe = LlmProbe(self.chooser.host(), self.chooser.model_name(), Verdict.BAD_ADDRESS)
+        self.status.show_text("error", probe.words())
+        return False
+
+    def updates(self) -> Updates:
+        """A deployed Vast.ai server, or the address and model when they changed."""
+        if self.deployed:
+            return {"remote": {"url": None, "ca_cert": None, "use_deployment": True}}
+        changed: dict[str, object] = {}
+        host, model = self.chooser.host().rstrip("/"), self.chooser.model_name()
+        if host and host != self._llm.host:
+            changed["host"] = host
+        if model and model != self._llm.model:
+            changed["model"] = model
+        return {"llm": changed} if changed else {}

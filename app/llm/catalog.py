@@ -1,0 +1,194 @@
+"""Ask an Ollama server which models it has, and say in plain words whether Hark can use it.
+
+The Settings page and the first-run wizard check the language model with :func:`probe_llm`
+before anything is saved: one ``GET /api/tags`` (the call ``ollama list`` makes), with the same
+TLS rules as :class:`~app.llm.ollama.OllamaChat`. The answer is an :class:`LlmProbe`: the
+models the server lists (for a model picker), a :class:`Verdict`, and :meth:`LlmProbe.words`,
+a sentence for a person that says what was found and what to do next. It never raises.
+"""
+
+from __future__ import annotations
+
+import logging
+import ssl
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+
+import certifi
+import httpx
+from pydantic import ValidationError
+
+from app.config import LlmSettings
+from app.llm.ollama import is_tls_error, model_available, pinned_ssl_context
+
+log = logging.getLogger(__name__)
+
+OLLAMA_DOWNLOAD = "https://ollama.com/download"
+PROBE_TIMEOUT_S = 10.0
+"""A check waits at most this long (or the LLM timeout, when that is shorter)."""
+
+
+class Verdict(StrEnum):
+    """What a check of the language model found."""
+
+    READY = "ready"
+    MODEL_MISSING = "model-missing"
+    NO_MODELS = "no-models"
+    UNREACHABLE = "unreachable"
+    TIMEOUT = "timeout"
+    REFUSED = "refused"
+    NOT_OLLAMA = "not-ollama"
+    BAD_ADDRESS = "bad-address"
+    BAD_CERT = "bad-cert"
+
+
+@dataclass(frozen=True, slots=True)
+class LlmProbe:
+    """One check of a server: what it lists and what that means for the chosen model."""
+
+    host: str
+    model: str
+    verdict: Verdict
+    models: tuple[str, ...] = ()
+    timeout_s: float = PROBE_TIMEOUT_S
+
+    @property
+    def ok(self) -> bool:
+        """The server answers and has the model: Hark can talk."""
+        return self.verdict is Verdict.READY
+
+    @property
+    def answered(self) -> bool:
+        """An Ollama server answered (whatever models it has)."""
+        return self.verdict in (Verdict.READY, Verdict.MODEL_MISSING, Verdict.NO_MODELS)
+
+    @property
+    def pull_command(self) -> str:
+        """What to run on the server to get the chosen model."""
+        return f"ollama pull {self.model}"
+
+    def words(self) -> str:
+        """What was found and what to do, for a person (no codes, no settings keys)."""
+        host, model = self.host, self.model
+        match self.verdict:
+            case Verdict.READY:
+                return f"The language model answers: {model} is ready on {host}."
+            case Verdict.MODEL_MISSING:
+                return (
+                    f"{host} answers, but it does not have the model {model}. Pick one it has, "
+                    f"or get this one by running this on that computer: {self.pull_command}"
+                )
+            case Verdict.NO_MODELS:
+                return (
+                    f"{host} answers, but it has no models yet. Get one by running this on "
+                    f"that computer: {self.pull_command}"
+                )
+            case Verdict.UNREACHABLE:
+                return (
+                    f"Nothing answers at {host}. Is Ollama running there? Start it (open the "
+                    "Ollama app, or run: ollama serve), or check the address."
+                )
+            case Verdict.TIMEOUT:
+                return (
+                    f"{host} did not answer within {self.timeout_s:g} seconds. It may be busy "
+                    "or out of reach; check the address and try again."
+                )
+            case Verdict.REFUSED:
+                return (
+                    f"{host} answers, but it wants a key that Hark does not have (or the key "
+                    "is wrong). For a Hark server, choose it on the Server page with its API "
+                    "key."
+                )
+            case Verdict.NOT_OLLAMA:
+                return (
+                    f"Something answers at {host}, but it is not an Ollama server. Check the "
+                    "address: Ollama listens on port 11434."
+                )
+            case Verdict.BAD_ADDRESS:
+                return (
+                    f"“{host}” is not an address Hark can use. Write it like "
+                    "http://192.168.1.100:11434."
+                )
+            case Verdict.BAD_CERT:
+                return (
+                    f"The secure connection to {host} failed: its certificate is not the one "
+                    "Hark trusts. Check the address, or pick the server's certificate."
+                )
+
+
+def _verify(settings: LlmSettings) -> ssl.SSLContext | None:
+    if settings.ca_cert is None:
+        return ssl.create_default_context(cafile=certifi.where())
+    try:
+        return pinned_ssl_context(settings.ca_cert.read_text(encoding="ascii"))
+    except (OSError, ValueError, ssl.SSLError):
+        return None
+
+
+async def probe_llm(
+    settings: LlmSettings,
+    token: str | None = None,
+    *,
+    client: httpx.AsyncClient | None = None,
+) -> LlmProbe:
+    """Check ``settings.host``: does an Ollama server answer, and does it have the model?
+
+    ``token`` goes as ``Authorization: Bearer`` (a Hark server's key) and is never logged.
+    ``client`` may be given by tests; otherwise one is made and closed here.
+    """
+    host = settings.host.rstrip("/")
+    timeout = min(PROBE_TIMEOUT_S, settings.timeout_s)
+
+    def probe(verdict: Verdict, models: tuple[str, ...] = ()) -> LlmProbe:
+        return LlmProbe(host, settings.model, verdict, models, timeout)
+
+    verify = _verify(settings)
+    if verify is None:
+        return probe(Verdict.BAD_CERT)
+    own = client is None
+    http = client or httpx.AsyncClient(verify=verify, timeout=httpx.Timeout(timeout))
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    try:
+        response = await http.get(f"{host}/api/tags", headers=headers, timeout=timeout)
+    except httpx.TimeoutException:
+        return probe(Verdict.TIMEOUT)
+    except (httpx.UnsupportedProtocol, httpx.InvalidURL):
+        return probe(Verdict.BAD_ADDRESS)
+    except (httpx.HTTPError, OSError) as exc:
+        log.info("LLM check: %s did not answer (%s)", host, type(exc).__name__)
+        return probe(Verdict.BAD_CERT if is_tls_error(exc) else Verdict.UNREACHABLE)
+    finally:
+        if own:
+            await http.aclose()
+    if response.status_code in (401, 403):
+        return probe(Verdict.REFUSED)
+    if response.status_code >= 300:
+        return probe(Verdict.NOT_OLLAMA)
+    try:
+        data = response.json()
+    except ValueError:
+        return probe(Verdict.NOT_OLLAMA)
+    listed = data.get("models") if isinstance(data, Mapping) else None
+    if not isinstance(listed, list):
+        return probe(Verdict.NOT_OLLAMA)
+    names = tuple(
+        str(m.get("name") or m.get("model"))
+        for m in listed
+        if isinstance(m, Mapping) and (m.get("name") or m.get("model"))
+    )
+    if not names:
+        return probe(Verdict.NO_MODELS)
+    if not model_available(settings.model, names):
+        return probe(Verdict.MODEL_MISSING, names)
+    return probe(Verdict.READY, names)
+
+
+def llm_settings(base: LlmSettings, host: str, model: str) -> LlmSettings | None:
+    """``base`` with a typed address and model, or None when the address is not a URL."""
+    try:
+        return LlmSettings.model_validate(
+            {**base.model_dump(), "host": host.strip(), "model": model.strip() or base.model}
+        )
+    except ValidationError:
+        return None

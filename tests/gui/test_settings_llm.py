@@ -1,0 +1,271 @@
+"""Settings ▸ Language model against the fake Ollama: the model list, Check in plain words (ready,
+a missing model, nothing answering, no answer in time, a key refused), and Save."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+from PySide6.QtCore import Qt
+from pytestqt.qtbot import QtBot
+
+from app.config import SecretStore, Settings, load_settings
+from app.core.events import TurnResult
+from app.gui.bridge import Bridge
+from app.gui.dialogs.settings import SettingsDialog
+from app.gui.dialogs.settings_llm import LlmPage
+from app.gui.services import ActionOutcome
+from app.llm.catalog import Verdict, probe_llm
+from tests.fakes.ollama import FakeOllama
+
+MODELS = ["llama3.2:3b", "qwen2.5:7b"]
+
+
+class NoServices:
+    """The settings dialog's services; the language model page uses none of them."""
+
+    def google_connected(self) -> bool:
+        return False
+
+    async def connect_google(self) -> Any:
+        raise NotImplementedError
+
+    async def upcoming_events(self, days: int) -> list[Any]:
+        return []
+
+    async def unread_mail(self, limit: int = 25) -> list[Any]:
+        return []
+
+    async def read_mail(self, message_id: str) -> Any:
+        raise NotImplementedError
+
+    async def ask(self, text: str) -> TurnResult:
+        raise NotImplementedError
+
+    async def act(self, tool: str, arguments: Mapping[str, Any]) -> ActionOutcome:
+        raise NotImplementedError
+
+
+@pytest.fixture
+def ollama() -> Iterator[FakeOllama]:
+    with FakeOllama(models=MODELS) as fake:
+        yield fake
+
+
+@pytest.fixture
+def closed_port() -> int:
+    """A port on which nothing listens."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def silent_server() -> Iterator[str]:
+    """A server that takes the connection and never answers."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen(4)
+        yield f"http://127.0.0.1:{s.getsockname()[1]}"
+
+
+@pytest.fixture
+def config_file(isolated_home: Path) -> Path:
+    path = isolated_home / "hark" / "config.toml"
+    path.parent.mkdir()
+    path.write_text('[llm]\nmodel = "llama3.2:3b"\n', encoding="utf-8")
+    return path
+
+
+def open_page(
+    qtbot: QtBot, bridge: Bridge, config_file: Path, secrets: SecretStore | None = None, **llm: Any
+) -> tuple[SettingsDialog, LlmPage]:
+    settings = load_settings(config_file, env={})
+    settings = settings.model_copy(update={"llm": settings.llm.model_copy(update=llm)})
+    dialog = SettingsDialog(
+        settings,
+        NoServices(),
+        bridge,
+        secrets or SecretStore(env={}),
+        config_file=config_file,
+        audio_devices=lambda: [],
+    )
+    qtbot.addWidget(dialog)
+    page = dialog.page(LlmPage)
+    assert isinstance(page, LlmPage)
+    dialog.show()
+    dialog.show_page(page)  # showing the page checks the server once
+    qtbot.waitUntil(lambda: page.chooser.probe is not None, timeout=15_000)
+    return dialog, page
+
+
+def test_the_model_list_comes_from_the_server_and_check_says_ready(
+    qtbot: QtBot, bridge: Bridge, config_file: Path, ollama: FakeOllama
+) -> None:
+    dialog, page = open_page(qtbot, bridge, config_file, host=ollama.url)
+    chooser = page.chooser
+    assert [chooser.model.itemText(i) for i in range(chooser.model.count())] == MODELS
+    assert chooser.status.tone == "ok"
+    assert (
+        chooser.status.text()
+        == f"✓ The language model answers: llama3.2:3b is ready on {ollama.url}."
+    )
+    assert "GET /api/tags" in ollama.calls
+    dialog.reject()
+
+
+def test_a_model_the_server_lacks_says_how_to_get_it(
+    qtbot: QtBot, bridge: Bridge, config_file: Path, ollama: FakeOllama
+) -> None:
+    dialog, page = open_page(qtbot, bridge, config_file, host=ollama.url, model="mistral:7b")
+    chooser = page.chooser
+    assert chooser.status.tone == "error"
+    text = chooser.status.text()
+    assert "does not have the model mistral:7b" in text
+    assert "ollama pull mistral:7b" in text
+    assert chooser.model_name() == "mistral:7b"  # what was asked for stays shown
+    chooser.model.setCurrentIndex(chooser.model.findText("qwen2.5:7b"))  # one it has
+    assert chooser.status.tone == "ok"
+    assert "qwen2.5:7b is ready" in chooser.status.text()
+    dialog.reject()
+
+
+def test_nothing_answering_says_so_in_plain_words(
+    qtbot: QtBot, bridge: Bridge, config_file: Path, closed_port: int
+) -> None:
+    host = f"http://127.0.0.1:{closed_port}"
+    dialog, page = open_page(qtbot, bridge, config_file, host=host)
+    status = page.chooser.status
+    assert status.tone == "error"
+    assert status.text() == (
+        f"✗ Nothing answers at {host}. Is Ollama running there? Start it (open the Ollama "
+        "app, or run: ollama serve), or check the address."
+    )
+    dialog.reject()
+
+
+def test_check_never_blocks_the_window_and_a_silent_server_times_out(
+    qtbot: QtBot, bridge: Bridge, config_file: Path, silent_server: str
+) -> None:
+    settings = load_settings(config_file, env={})
+    llm = settings.llm.model_copy(update={"host": silent_server, "timeout_s": 1.0})
+    dialog = SettingsDialog(
+        settings.model_copy(update={"llm": llm}),
+        NoServices(),
+        bridge,
+        SecretStore(env={}),
+        config_file=config_file,
+        audio_devices=lambda: [],
+    )
+    qtbot.addWidget(dialog)
+    page = dialog.page(LlmPage)
+    assert isinstance(page, LlmPage)
+    qtbot.mouseClick(page.chooser.check_button, Qt.MouseButton.LeftButton)
+    assert page.chooser.checking  # the click came back at once: the check runs elsewhere
+    assert page.chooser.status.tone == "busy"
+    assert not page.chooser.check_button.isEnabled()
+    qtbot.waitUntil(lambda: not page.chooser.checking, timeout=10_000)
+    assert page.chooser.probe is not None
+    assert page.chooser.probe.verdict is Verdict.TIMEOUT
+    assert f"{silent_server} did not answer within 1 seconds" in page.chooser.status.text()
+    assert page.chooser.check_button.isEnabled()
+    dialog.reject()
+
+
+def test_a_server_that_wants_a_key_is_checked_with_the_stored_one(
+    qtbot: QtBot, bridge: Bridge, config_file: Path
+) -> None:
+    with FakeOllama(models=MODELS, token="proxy-key-123") as fake:
+        dialog, page = open_page(qtbot, bridge, config_file, host=fake.url)
+        assert page.chooser.probe is not None
+        assert page.chooser.probe.verdict is Verdict.REFUSED
+        assert "wants a key" in page.chooser.status.text()
+        dialog.reject()
+        secrets = SecretStore(env={})
+        secrets.set("llm-token", "proxy-key-123")
+        dialog, page = open_page(qtbot, bridge, config_file, secrets, host=fake.url)
+        assert page.chooser.status.tone == "ok"
+        dialog.reject()
+    assert "proxy-key-123" not in page.chooser.status.text()
+
+
+def test_save_writes_the_address_and_model(
+    qtbot: QtBot, bridge: Bridge, config_file: Path, ollama: FakeOllama, closed_port: int
+) -> None:
+    dialog, page = open_page(qtbot, bridge, config_file, host=f"http://127.0.0.1:{closed_port}")
+    page.chooser.address.setText(ollama.url)
+    qtbot.mouseClick(page.chooser.check_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: page.chooser.status.tone == "ok", timeout=10_000)
+    page.chooser.model.setCurrentIndex(page.chooser.model.findText("qwen2.5:7b"))
+    with qtbot.waitSignal(dialog.settings_saved, timeout=5000) as saved:
+        qtbot.mouseClick(dialog.save_button, Qt.MouseButton.LeftButton)
+    settings = saved.args[0]
+    assert isinstance(settings, Settings)
+    assert settings.llm.host == ollama.url
+    assert settings.llm.model == "qwen2.5:7b"
+    assert load_settings(config_file, env={}).llm.model == "qwen2.5:7b"
+
+
+def test_an_address_that_is_no_url_is_caught_before_saving(
+    qtbot: QtBot, bridge: Bridge, config_file: Path, ollama: FakeOllama
+) -> None:
+    dialog, page = open_page(qtbot, bridge, config_file, host=ollama.url)
+    before = config_file.read_text(encoding="utf-8")
+    page.chooser.address.setText("localhost:11434")
+    qtbot.mouseClick(page.chooser.check_button, Qt.MouseButton.LeftButton)
+    assert "is not an address Hark can use" in page.chooser.status.text()
+    qtbot.mouseClick(dialog.save_button, Qt.MouseButton.LeftButton)
+    assert dialog.isVisible()
+    assert "write it like http://192.168.1.100:11434" in dialog.error.text()
+    assert "llm.host" not in dialog.error.text()
+    assert config_file.read_text(encoding="utf-8") == before
+    dialog.reject()
+
+
+def test_with_a_hark_server_the_model_is_checked_there(
+    qtbot: QtBot, bridge: Bridge, config_file: Path
+) -> None:
+    with FakeOllama(models=MODELS, token="server-key-456") as server:
+        secrets = SecretStore(env={})
+        secrets.set("server-api-key", "server-key-456")
+        settings = load_settings(config_file, env={})
+        settings = settings.model_copy(
+            update={"remote": settings.remote.model_copy(update={"url": server.url})}
+        )
+        dialog = SettingsDialog(
+            settings,
+            NoServices(),
+            bridge,
+            secrets,
+            config_file=config_file,
+            audio_devices=lambda: [],
+        )
+        qtbot.addWidget(dialog)
+        page = dialog.page(LlmPage)
+        assert isinstance(page, LlmPage)
+        dialog.show()
+        dialog.show_page(page)
+        qtbot.waitUntil(lambda: page.chooser.probe is not None, timeout=15_000)
+        assert page.chooser.status.tone == "ok"
+        assert not page.chooser.address.isEnabled()
+        assert page.chooser.host() == server.url
+        assert "host" not in page.values()["llm"]  # the Ollama address stays as it was
+        dialog.reject()
+
+
+async def test_probe_never_raises_on_garbage(closed_port: int) -> None:
+    settings = Settings().llm.model_copy(update={"host": f"http://127.0.0.1:{closed_port}"})
+    probe = await probe_llm(settings)
+    assert probe.verdict is Verdict.UNREACHABLE
+    assert not probe.ok
+    assert not probe.answered
+
+
+async def test_a_web_server_that_is_not_ollama_is_named_as_such(ollama: FakeOllama) -> None:
+    settings = Settings().llm.model_copy(update={"host": f"{ollama.url}/not-ollama"})
+    probe = await probe_llm(settings)
+    assert probe.verdict is Verdict.NOT_OLLAMA
+    assert "is not an Ollama server" in probe.words()
