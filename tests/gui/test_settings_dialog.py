@@ -109,6 +109,11 @@ def wavs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 
 MakeDialog = Callable[..., SettingsDialog]
+DEVICES = (
+    DeviceInfo(0, "USB Mic", "ALSA", 1, 0, 48000.0, is_default_input=True),
+    DeviceInfo(1, "Speakers", "ALSA", 0, 2, 48000.0, is_default_output=True),
+)
+"""What the sound system lists unless a test says otherwise (a microphone and a speaker)."""
 
 
 @pytest.fixture
@@ -128,7 +133,7 @@ def make_dialog(
         kw.setdefault("mic_source", lambda device: WavFileSource(wavs["speech"]))
         kw.setdefault("speaker_sink", lambda device: WavFileSink(tmp_path / "played.wav"))
         kw.setdefault("autostart", Autostart(platform="linux", command=["hark", "tray"]))
-        kw.setdefault("audio_devices", lambda: [])
+        kw.setdefault("audio_devices", lambda: list(DEVICES))
         dialog = SettingsDialog(
             settings or load_settings(config_file, env={}),
             services or ScriptedServices(),
@@ -226,8 +231,9 @@ def test_a_bad_value_shows_the_error_and_writes_nothing(
     server.url.setText("ftp://x")
     qtbot.keyClicks(server.key.edit, "server-key-1")
     qtbot.mouseClick(dialog.save_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: "remote.url" in dialog.error.text(), timeout=5000)
-    assert "http(s) URL" in dialog.error.text()
+    qtbot.waitUntil(lambda: "http(s) URL" in dialog.error.text(), timeout=5000)
+    assert "remote.url" not in dialog.error.text()  # the user's words, not the file's keys
+    assert "write it like https://" in dialog.error.text()
     assert dialog.error.isVisible()
     assert dialog.isVisible()
     assert dialog.stack.currentWidget().widget() is server  # type: ignore[attr-defined]
@@ -392,6 +398,46 @@ def test_no_devices_says_what_to_do(make_dialog: MakeDialog) -> None:
     page = make_dialog(audio_devices=lambda: []).page(AudioPage)
     assert isinstance(page, AudioPage)
     assert "No sound devices were found" in page.devices_status.text()
+
+
+def test_without_devices_the_tests_are_off_until_rescan_finds_them(
+    qtbot: QtBot, make_dialog: MakeDialog
+) -> None:
+    plugged: list[DeviceInfo] = []
+    page = make_dialog(audio_devices=lambda: list(plugged)).page(AudioPage)
+    assert isinstance(page, AudioPage)
+    assert not page.listen.isEnabled()
+    assert not page.play.isEnabled()
+    assert "No microphone is connected" in page.listen.toolTip()
+    assert "Rescan" in page.devices_status.text()
+    plugged.extend(DEVICES)  # the user plugs in a headset
+    qtbot.mouseClick(page.rescan, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: not page.loading(), timeout=5000)
+    assert page.listen.isEnabled()
+    assert page.play.isEnabled()
+    assert page.listen.toolTip() == ""
+    assert page.microphone.findData("USB Mic") > 0
+    page.microphone.setCurrentIndex(page.microphone.findData("USB Mic"))
+    qtbot.mouseClick(page.rescan, Qt.MouseButton.LeftButton)  # a second look keeps the choice
+    qtbot.waitUntil(lambda: not page.loading(), timeout=5000)
+    assert page.input_device() == "USB Mic"
+
+
+def test_only_a_microphone_missing_leaves_the_speaker_test_on(make_dialog: MakeDialog) -> None:
+    page = make_dialog(audio_devices=lambda: [DEVICES[1]]).page(AudioPage)
+    assert isinstance(page, AudioPage)
+    assert not page.listen.isEnabled()
+    assert page.play.isEnabled()
+    assert "No microphone was found" in page.devices_status.text()
+
+
+def test_the_listening_window_can_be_turned_off(qtbot: QtBot, make_dialog: MakeDialog) -> None:
+    dialog = make_dialog()
+    page = dialog.page(AudioPage)
+    assert isinstance(page, AudioPage)
+    assert page.overlay.isChecked()
+    page.overlay.setChecked(False)
+    assert save(qtbot, dialog).audio.overlay is False
 
 
 def test_start_at_login_writes_and_removes_the_entry(

@@ -1,8 +1,10 @@
 """The Audio page: which microphone and speaker Hark uses, with a level meter and a speaker test.
 
 The device lists come from PortAudio in a worker thread (querying devices can take a moment,
-and fails outright without PortAudio: the page then says what to install). Devices are saved
-by name, which survives replugging better than PortAudio's numbers.
+and fails outright without PortAudio: the page then says what to install); Rescan lists them
+again after a device was plugged in. A test button works only when there is a device to test.
+Devices are saved by name, which survives replugging better than PortAudio's numbers. The
+page also turns the listening overlay (the small window shown while Hark listens) on or off.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import logging
 from collections.abc import Callable
 
 from PySide6.QtWidgets import (
+    QCheckBox,
     QComboBox,
     QFormLayout,
     QHBoxLayout,
@@ -71,7 +74,14 @@ class AudioPage(SettingsPage):
         form = QFormLayout(self)
         self.devices_status = QLabel("Looking for sound devices…")
         self.devices_status.setWordWrap(True)
-        form.addRow("", self.devices_status)
+        self.rescan = QPushButton("Rescan")
+        self.rescan.setAccessibleName("Rescan sound devices")
+        self.rescan.setToolTip("Look for microphones and speakers again (after plugging one in)")
+        self.rescan.clicked.connect(self.on_rescan_clicked)
+        row = QHBoxLayout()
+        row.addWidget(self.devices_status, 1)
+        row.addWidget(self.rescan)
+        form.addRow("", row)
         self.microphone = self._combo("Microphone", self._audio.input_device)
         form.addRow("Microphone", self.microphone)
         self.meter = LevelMeter()
@@ -97,18 +107,57 @@ class AudioPage(SettingsPage):
         row.addWidget(self.play)
         row.addWidget(self.speaker_status, 1)
         form.addRow("", row)
+        self.overlay = QCheckBox("Show a small window while Hark listens (level, words, Cancel)")
+        self.overlay.setAccessibleName("Show the listening window")
+        self.overlay.setChecked(self._audio.overlay)
+        form.addRow("While listening", self.overlay)
         self.monitor = MicLevelMonitor(bridge, self)
         self.monitor.level_measured.connect(self.meter.set_level)
         self.monitor.monitor_stopped.connect(self.on_monitor_monitor_stopped)
         self.tester = SpeakerTester(bridge, self)
         self.tester.test_finished.connect(self.on_tester_test_finished)
-        lister = devices or list_devices
+        self._lister = devices or list_devices
+        self._listing = False
+        self._inputs: list[DeviceInfo] = []
+        self._outputs: list[DeviceInfo] = []
+        self._scan(self._audio.input_device, self._audio.output_device)
+
+    def _scan(self, microphone: DeviceSpec, speaker: DeviceSpec) -> None:
+        """List the devices in a worker thread; keep ``microphone`` and ``speaker`` chosen."""
         self._listing = True
-        bridge.run(
-            asyncio.to_thread(lister),
-            while_alive(self, self._on_devices),
+        self._sync_buttons()
+
+        def found(devices: object) -> None:
+            self._on_devices(devices, microphone, speaker)
+
+        self._bridge.run(
+            asyncio.to_thread(self._lister),
+            while_alive(self, found),
             while_alive(self, self._on_devices_failed),
         )
+
+    def on_rescan_clicked(self) -> None:
+        if self._listing:
+            return
+        if self.listen.isChecked():
+            self.listen.setChecked(False)  # the device being tested may go away
+        self.devices_status.setText("Looking for sound devices…")
+        self._scan(self.input_device(), self.output_device())
+
+    def _sync_buttons(self) -> None:
+        """Test buttons only with a device to test; Rescan whenever no list is coming."""
+        self.rescan.setEnabled(not self._listing)
+        for button, devices, kind in (
+            (self.listen, self._inputs, "microphone"),
+            (self.play, self._outputs, "speaker"),
+        ):
+            usable = bool(devices) and not self._listing
+            button.setEnabled(usable and not (button is self.play and self.tester.busy))
+            button.setToolTip(
+                ""
+                if usable or self._listing
+                else f"No {kind} is connected. Plug one in, then press Rescan."
+            )
 
     def loading(self) -> bool:
         return self._listing
@@ -122,28 +171,39 @@ class AudioPage(SettingsPage):
             combo.setCurrentIndex(1)
         return combo
 
-    def _on_devices(self, found: object) -> None:
+    def _on_devices(self, found: object, microphone: DeviceSpec, speaker: DeviceSpec) -> None:
         self._listing = False
         devices = [d for d in found if isinstance(d, DeviceInfo)] if isinstance(found, list) else []
-        inputs = [d for d in devices if d.has("input")]
-        outputs = [d for d in devices if d.has("output")]
-        self._fill(self.microphone, inputs, self._audio.input_device)
-        self._fill(self.speaker, outputs, self._audio.output_device)
-        if not inputs and not outputs:
+        self._inputs = [d for d in devices if d.has("input")]
+        self._outputs = [d for d in devices if d.has("output")]
+        self._fill(self.microphone, self._inputs, microphone)
+        self._fill(self.speaker, self._outputs, speaker)
+        if not self._inputs and not self._outputs:
             self.devices_status.setText(
-                "No sound devices were found. Plug in a microphone or headset, then open the "
-                "settings again."
+                "No sound devices were found. Plug in a microphone or headset, then press Rescan."
+            )
+        elif not self._inputs:
+            self.devices_status.setText(
+                f"No microphone was found (and {len(self._outputs)} speaker(s)). Plug one in, "
+                "then press Rescan; until then you can type to Hark."
             )
         else:
             self.devices_status.setText(
-                f"Found {len(inputs)} microphone(s) and {len(outputs)} speaker(s)."
+                f"Found {len(self._inputs)} microphone(s) and {len(self._outputs)} speaker(s)."
             )
+        self._sync_buttons()
 
     def _on_devices_failed(self, error: BaseException) -> None:
         self._listing = False
-        self.devices_status.setText(f"Sound devices are not available: {error}")
-        self.listen.setEnabled(False)
-        self.play.setEnabled(False)
+        self._inputs, self._outputs = [], []
+        detail = getattr(error, "message", None) or str(error)
+        self.devices_status.setText(
+            "Hark cannot reach the sound system"
+            + (f" ({detail})" if detail else "")
+            + ". Check that PortAudio is installed (on Debian or Ubuntu: sudo apt install "
+            "libportaudio2), then press Rescan."
+        )
+        self._sync_buttons()
 
     def _fill(self, combo: QComboBox, devices: list[DeviceInfo], current: DeviceSpec) -> None:
         combo.clear()
@@ -189,18 +249,24 @@ class AudioPage(SettingsPage):
             self.mic_status.setText("Press Test microphone and say something.")
 
     def on_play_clicked(self) -> None:
+        if not self._outputs:
+            return
         self.play.setEnabled(False)
         self.speaker_status.setText("Playing…")
         device = self.output_device()
         self.tester.play(lambda: self._speaker_sink(device))
 
     def on_tester_test_finished(self, ok: bool, message: str) -> None:
-        self.play.setEnabled(True)
+        self._sync_buttons()
         self.speaker_status.setText(message if ok else f"Could not play: {message}")
 
     def values(self) -> SettingsValues:
         return {
-            "audio": {"input_device": self.input_device(), "output_device": self.output_device()}
+            "audio": {
+                "input_device": self.input_device(),
+                "output_device": self.output_device(),
+                "overlay": self.overlay.isChecked(),
+            }
         }
 
     def shutdown(self) -> None:
