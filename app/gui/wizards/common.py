@@ -84,6 +84,19 @@ def guarded(owner: QObject, callback: Callable[[T], None]) -> Callable[[T], None
     return call
 
 
+def user_message(error: BaseException, what: str = "That") -> str:
+    """What went wrong, in words for the user: Hark's own message, or the error's text, never
+    just the class name of an exception (``what`` names the action when nothing says more)."""
+    message = getattr(error, "message", None)
+    if isinstance(message, str) and message:
+        return message
+    if isinstance(error, TimeoutError):
+        return f"{what} took too long. Try again in a moment."
+    if isinstance(error, OSError) and error.strerror:
+        return str(error.strerror)
+    return str(error) or f"{what} did not work, and nothing said why. Try again."
+
+
 def level_percent(frame: bytes) -> int:
     """How loud one frame of int16 PCM is, 0–100 on a dB scale from -60 dBFS to 0 dBFS.
 
@@ -200,5 +213,4 @@ class CheckedPage(QWizardPage):
 
     def _on_failed(self, error: BaseException) -> None:
         self.set_busy(False)
-        message = getattr(error, "message", None) or str(error) or type(error).__name__
-        self.status.show_text("error", message)
+        self.status.show_text("error", user_message(error, "The check"))

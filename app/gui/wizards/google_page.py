@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import Slot
 from PySide6.QtWidgets import QLabel, QPushButton, QVBoxLayout, QWidget, QWizardPage
 
-from app.gui.wizards.common import StatusLine, guarded
+from app.gui.wizards.common import StatusLine, guarded, user_message
 
 if TYPE_CHECKING:
     from app.google.auth import AccountStatus
@@ -79,7 +79,7 @@ class GooglePage(QWizardPage):
 
     def _on_failed(self, error: BaseException) -> None:
         self._settle()
-        message = getattr(error, "message", None) or str(error) or type(error).__name__
+        message = user_message(error, "Connecting Google")
         log.warning("Google connect failed: %s", getattr(error, "code", type(error).__name__))
         self.status.show_text("error", f"{message} You can skip this and connect later.")
 

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import Signal, Slot
 from PySide6.QtWidgets import QComboBox, QFormLayout, QProgressBar, QVBoxLayout, QWidget
 
-from app.gui.wizards.common import Relay, StatusLine, Updates, guarded, level_percent
+from app.gui.wizards.common import Relay, StatusLine, Updates, guarded, level_percent, user_message
 
 if TYPE_CHECKING:
     from app.audio.devices import DeviceInfo
@@ -136,8 +136,8 @@ class MicPage(QWizardPage):
         if not devices:
             self.status.show_text(
                 "error",
-                "No microphone found. Plug one in and open this wizard again, or go on and "
-                "type to Hark instead.",
+                "No microphone found. Plug one in and run the setup again (tray menu: Run "
+                "setup again…), or go on: you can type to Hark (tray menu: Type a request…).",
             )
         else:
             self.status.clear_text()
@@ -205,7 +205,7 @@ class MicPage(QWizardPage):
             self.devices.clear()
             self.devices.addItem("System default", None)
             self.completeChanged.emit()
-        message = getattr(error, "message", None) or str(error) or type(error).__name__
+        message = user_message(error, "The microphone")
         log.warning("microphone check failed: %s", type(error).__name__)
         self.status.show_text(
             "error", f"The microphone could not be used: {message}. Pick another one."

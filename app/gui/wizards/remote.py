@@ -31,7 +31,7 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QWidget, QWizard
 
 from app.core.errors import HarkError
-from app.gui.wizards.common import Relay, guarded
+from app.gui.wizards.common import Relay, guarded, user_message
 from app.gui.wizards.remote_pages import (
     DEPLOY,
     FAILED,
@@ -247,7 +247,8 @@ class RemoteWizard(QWizard):
         from remote.deploy.records import Deployment
 
         if not isinstance(result, Deployment):
-            self._finish_failed(f"The deploy ended without a server ({result!r}).")
+            log.warning("deploy ended without a deployment: %r", result)
+            self._finish_failed("The deploy ended without a server. Try again in a while.")
             return
         self.deployment = result
         text = (
@@ -272,7 +273,7 @@ class RemoteWizard(QWizard):
     def _on_deploy_error(self, error: BaseException) -> None:
         self.deploying = False
         self.button(QWizard.WizardButton.CancelButton).setEnabled(True)
-        message = getattr(error, "message", None) or str(error) or type(error).__name__
+        message = user_message(error, "The deploy")
         log.warning("deploy failed: %s", getattr(error, "code", type(error).__name__))
         self._finish_failed(message[:1].upper() + message[1:])
 
@@ -281,8 +282,7 @@ class RemoteWizard(QWizard):
         if left:
             after = "\n".join(
                 f"Instance {d.instance_id} is left ({d.state}) and may still bill: destroy it "
-                "from Hark's tray menu (or `hark remote destroy "
-                f"{d.instance_id}`)."
+                "from Hark's tray menu (Remote server ▸ Destroy…)."
                 for d in left
             )
         else:

@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
     QProgressBar,
     QPushButton,
     QSizePolicy,
+    QStyle,
     QTableWidget,
     QTableWidgetItem,
     QVBoxLayout,
@@ -28,7 +29,7 @@ from PySide6.QtWidgets import (
     QWizardPage,
 )
 
-from app.gui.wizards.common import CheckedPage, StatusLine
+from app.gui.wizards.common import CheckedPage, StatusLine, user_message
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable
@@ -45,7 +46,8 @@ STEP_SPAN: dict[str, tuple[int, int]] = {
     "creating": (0, 10),
     "booting": (10, 30),
     "address": (30, 35),
-    "tls": (35, 50),
+    "tls": (35, 42),
+    "upload": (42, 50),
     "provisioning": (50, 99),
     "ready": (100, 100),
 }
@@ -55,8 +57,9 @@ STEP_TEXT = {
     "creating": "Renting the machine",
     "booting": "Starting the machine",
     "address": "Finding its address",
-    "tls": "Installing the Hark server",
-    "provisioning": "Loading the model",
+    "tls": "Waiting for the machine to answer",
+    "upload": "Sending Hark's code",
+    "provisioning": "Installing the server and loading the model",
     "ready": "Ready",
 }
 
@@ -129,7 +132,9 @@ class OffersPage(QWizardPage):
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.verticalHeader().hide()
-        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header.setStretchLastSection(True)  # each column as wide as its words; spare room last
         self.table.itemSelectionChanged.connect(self.completeChanged)
         self.refresh = QPushButton("Look again", self)
         self.refresh.setAccessibleName("Look for offers again")
@@ -174,6 +179,7 @@ class OffersPage(QWizardPage):
                         Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
                     )
                 self.table.setItem(row, col, item)
+        self._fit_columns()
         if offers:
             self.table.selectRow(0)
             self.status.clear_text()
@@ -183,6 +189,17 @@ class OffersPage(QWizardPage):
                 "No machine fits right now. Look again in a while, or pick a smaller model.",
             )
         self.completeChanged.emit()
+
+    def _fit_columns(self) -> None:
+        """Make the table (and so the wizard) wide enough that no column is cut off."""
+        table = self.table
+        header = table.horizontalHeader()
+        needed = sum(
+            max(header.sectionSizeHint(c), table.sizeHintForColumn(c)) + 1  # the grid line
+            for c in range(table.columnCount())
+        )
+        scrollbar = table.style().pixelMetric(QStyle.PixelMetric.PM_ScrollBarExtent)
+        table.setMinimumWidth(needed + 2 * table.frameWidth() + scrollbar + 8)
 
     def chosen(self) -> Offer | None:
         rows = self.table.selectionModel().selectedRows()
@@ -203,7 +220,7 @@ class OffersPage(QWizardPage):
 
     def _on_refresh_failed(self, error: BaseException) -> None:
         self.refresh.setEnabled(True)
-        message = getattr(error, "message", None) or str(error) or type(error).__name__
+        message = user_message(error, "Looking for machines")
         self.status.show_text("error", message)
 
 

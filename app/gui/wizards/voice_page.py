@@ -25,7 +25,7 @@ from PySide6.QtWidgets import (
     QWizardPage,
 )
 
-from app.gui.wizards.common import StatusLine, Updates, guarded
+from app.gui.wizards.common import StatusLine, Updates, guarded, user_message
 
 if TYPE_CHECKING:
     from app.config import SecretStore, Settings
@@ -178,7 +178,7 @@ class VoicePage(QWizardPage):
     def _on_failed(self, error: BaseException) -> None:
         self.speaking = False
         self._refresh()
-        message = getattr(error, "message", None) or str(error) or type(error).__name__
+        message = user_message(error, "The voice test")
         log.warning("voice test failed: %s", getattr(error, "code", type(error).__name__))
         self.status.show_text("error", f"Hark could not speak: {message}")
 
