@@ -163,7 +163,7 @@ def test_loads_the_current_values(make_dialog: MakeDialog) -> None:
     dialog = make_dialog()
     talk = dialog.page(TalkPage)
     assert isinstance(talk, TalkPage)
-    assert talk.hotkey.text() == "<ctrl>+<shift>+h"
+    assert talk.hotkey.text() == "Ctrl+Shift+H"  # as people write it
     assert talk.wake.currentData() == "alexa"
     assert talk.sensitivity.value() == 30
     assert talk.barge_in.isChecked()
@@ -185,7 +185,7 @@ def test_saving_writes_only_what_changed(
     dialog = make_dialog()
     talk = dialog.page(TalkPage)
     assert isinstance(talk, TalkPage)
-    talk.hotkey.setText("<ctrl>+<alt>+k")
+    talk.hotkey.setText("Ctrl+Alt+K")
     talk.wake.setCurrentIndex(talk.wake.findData("hey_jarvis"))
     talk.mode.setCurrentIndex(talk.mode.findData("toggle"))
     policy = dialog.page(PolicyPage)
@@ -297,7 +297,7 @@ def test_cancel_changes_nothing(
     voice = dialog.page(VoicePage)
     assert isinstance(talk, TalkPage)
     assert isinstance(voice, VoicePage)
-    talk.hotkey.setText("<ctrl>+<alt>+k")
+    talk.hotkey.setText("Ctrl+Alt+K")
     qtbot.keyClicks(voice.key.edit, "el-key-2")
     saved: list[object] = []
     dialog.settings_saved.connect(saved.append)
@@ -540,11 +540,20 @@ def test_the_hotkey_can_be_pressed(qtbot: QtBot, make_dialog: MakeDialog) -> Non
     page = make_dialog().page(TalkPage)
     assert isinstance(page, TalkPage)
     page.recorder.setKeySequence(QKeySequence("Ctrl+Alt+Space"))
-    assert page.hotkey.text() == "<ctrl>+<alt>+<space>"
+    assert page.hotkey.text() == "Ctrl+Alt+Space"
     assert chord_text(QKeySequence("Ctrl+Shift+F5")[0]) == "<ctrl>+<shift>+<f5>"
     assert chord_text(QKeySequence("Meta+J")[0]) == "<cmd>+j"
+    assert page.values()["talk"]["hotkey"] == "<ctrl>+<alt>+<space>"
+    page.hotkey.setText("<ctrl>+<shift>+<f5>")  # the settings file's notation works too
+    assert page.problem() is None
+    assert page.values()["talk"]["hotkey"] == "<ctrl>+<shift>+<f5>"
     page.hotkey.setText("ctrl alt")
-    assert page.problem() is not None
+    problem = page.problem()
+    assert problem is not None
+    assert "write it like Ctrl+Alt+H" in problem
+    assert "<" not in problem
+    page.hotkey.setText("Ctrl+Alt")
+    assert page.problem() is not None  # modifiers alone are no hotkey
 
 
 def test_ask_returns_the_new_settings(

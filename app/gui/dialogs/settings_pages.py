@@ -78,17 +78,85 @@ def chord_text(combo: QKeyCombination) -> str | None:
     return "+".join(parts)
 
 
-def check_chord(text: str) -> str | None:
-    """What is wrong with a typed chord, or None (keys are ``<name>`` or one character)."""
-    parts = text.split("+") if text else []
+_WORDS = {
+    "ctrl": "Ctrl",
+    "alt": "Alt",
+    "shift": "Shift",
+    "cmd": "Meta",
+    "space": "Space",
+    "tab": "Tab",
+    "enter": "Enter",
+    "esc": "Esc",
+    "backspace": "Backspace",
+    "insert": "Insert",
+    "delete": "Delete",
+    "home": "Home",
+    "end": "End",
+    "page_up": "PgUp",
+    "page_down": "PgDown",
+    "pause": "Pause",
+    "left": "Left",
+    "right": "Right",
+    "up": "Up",
+    "down": "Down",
+}
+_NAMES = {word.lower(): name for name, word in _WORDS.items()} | {
+    "control": "ctrl",
+    "super": "cmd",
+    "win": "cmd",
+    "meta": "cmd",
+    "return": "enter",
+    "escape": "esc",
+    "del": "delete",
+    "ins": "insert",
+    "page up": "page_up",
+    "page down": "page_down",
+}
+
+
+def chord_words(chord: str | None) -> str:
+    """A chord in pynput's notation as people write it: ``<ctrl>+<alt>+h`` → ``Ctrl+Alt+H``."""
+    words = []
+    for part in (chord or "").split("+") if chord else []:
+        name = part.strip("<>")
+        if name in _WORDS:
+            words.append(_WORDS[name])
+        elif len(name) > 1 and name[0] == "f" and name[1:].isdigit():
+            words.append(name.upper())
+        else:
+            words.append(name.upper() if len(name) == 1 else name)
+    return "+".join(words)
+
+
+def words_chord(text: str) -> str | None:
+    """``Ctrl+Alt+H`` (or ``<ctrl>+<alt>+h``) in pynput's notation; None when it is no chord."""
+    parts = [p.strip() for p in text.replace(" + ", "+").split("+")]
+    if not text.strip() or any(not p for p in parts):
+        return None
+    out = []
     for part in parts:
-        named = len(part) > 2 and part.startswith("<") and part.endswith(">")
-        if not (named or len(part) == 1 or part.isalnum()):
-            return (
-                f"The hotkey {text!r} is not a key chord; write it like <ctrl>+<alt>+h, "
-                "or press the keys in the box beside it."
-            )
-    return None
+        name = part.strip("<>").lower()
+        if name in _NAMES.values() or name in _NAMES:
+            out.append(f"<{_NAMES.get(name, name)}>")
+        elif len(name) > 1 and name[0] == "f" and name[1:].isdigit() and 1 <= int(name[1:]) <= 24:
+            out.append(f"<{name}>")
+        elif len(name) == 1 and not name.isspace():
+            out.append(name)
+        else:
+            return None
+    if all(p in ("<ctrl>", "<alt>", "<shift>", "<cmd>") for p in out):
+        return None  # modifiers alone are not a chord
+    return "+".join(out)
+
+
+def check_chord(text: str) -> str | None:
+    """What is wrong with a typed chord, or None (empty means "no hotkey")."""
+    if not text.strip() or words_chord(text) is not None:
+        return None
+    return (
+        f"“{text}” is not a key combination Hark can use as a hotkey. Click the box beside "
+        "it and press the keys, or write it like Ctrl+Alt+H."
+    )
 
 
 class TalkPage(SettingsPage):
@@ -100,8 +168,9 @@ class TalkPage(SettingsPage):
     def __init__(self, settings: Settings, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         talk = settings.talk
+        self._hotkey = talk.hotkey
         form = QFormLayout(self)
-        self.hotkey = QLineEdit(talk.hotkey or "")
+        self.hotkey = QLineEdit(chord_words(talk.hotkey))
         self.hotkey.setPlaceholderText("no hotkey")
         self.hotkey.setAccessibleName("Hotkey")
         self.recorder = QKeySequenceEdit()
@@ -150,18 +219,28 @@ class TalkPage(SettingsPage):
             return
         text = chord_text(sequence[0])  # type: ignore[index]  # the stubs lack __getitem__
         if text:
-            self.hotkey.setText(text)
+            self.hotkey.setText(chord_words(text))
 
     def values(self) -> SettingsValues:
         return {
             "talk": {
-                "hotkey": self.hotkey.text().strip() or None,
+                "hotkey": self._chord(),
                 "hotkey_mode": self.mode.currentData(),
                 "wake_word": self.wake.currentData(),
                 "wake_sensitivity": self.sensitivity.value() / 100,
                 "barge_in": self.barge_in.isChecked(),
             }
         }
+
+    def _chord(self) -> str | None:
+        """The hotkey in pynput's notation, as the settings keep it (unchanged when the user
+        did not touch it, so an unusual chord written in the file stays as it was)."""
+        text = self.hotkey.text().strip()
+        if not text:
+            return None
+        if text == chord_words(self._hotkey):
+            return self._hotkey
+        return words_chord(text) or text
 
     def problem(self) -> str | None:
         return check_chord(self.hotkey.text().strip())
