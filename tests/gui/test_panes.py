@@ -89,6 +89,7 @@ class ScriptedServices:
         self.calls: list[tuple[str, Any]] = []
         self.hold: concurrent.futures.Future[None] | None = None
         self.answered: list[str] = []
+        self.asked_with: list[dict[str, Any]] = []
 
     async def _answer(self, name: str, arg: Any, value: Any) -> Any:
         self.calls.append((name, arg))
@@ -116,7 +117,10 @@ class ScriptedServices:
         message: MailMessage = await self._answer("read_mail", message_id, found)
         return message
 
-    async def ask(self, text: str) -> TurnResult:
+    async def ask(
+        self, text: str, *, shown: str | None = None, tools: Sequence[str] | None = None
+    ) -> TurnResult:
+        self.asked_with.append({"shown": shown, "tools": None if tools is None else list(tools)})
         result: TurnResult = await self._answer("ask", text, self.reply)
         return result
 
@@ -338,6 +342,12 @@ def test_the_inbox_lists_unread_mail_and_previews_a_message(qtbot: Any, bridge: 
         ("Ann <ann@example.org>", "Lunch?", "Are you free", "12:05"),
         ("Bo <bo@example.org>", "(no subject)", "", "Sat 21 Nov"),
     ]
+    assert [pane.list.headerItem().text(i) for i in range(4)] == [
+        "From",
+        "Subject",
+        "Preview",
+        "Received",
+    ]
     assert not pane.summarize_button.isEnabled()
     with qtbot.waitSignal(pane.preview_loaded, timeout=WAIT):
         pane.select(0)
@@ -364,7 +374,8 @@ def test_summarize_runs_a_turn_about_the_message_and_shows_the_reply(
     pane = inbox(qtbot, services, bridge)
     with qtbot.waitSignal(pane.loaded, timeout=WAIT):
         pane.reload()
-    pane.select(0)
+    with qtbot.waitSignal(pane.preview_loaded, timeout=WAIT):
+        pane.select(0)
     services.hold = concurrent.futures.Future()
     qtbot.mouseClick(pane.summarize_button, Qt.MouseButton.LeftButton)
     assert pane.reply_text() == "Thinking…"
@@ -372,7 +383,9 @@ def test_summarize_runs_a_turn_about_the_message_and_shows_the_reply(
     with qtbot.waitSignal(pane.reply_received, timeout=WAIT):
         services.hold.set_result(None)
     [prompt] = services.called("ask")
-    assert prompt.startswith("Summarize the email with id m1")
+    assert prompt.startswith("Summarize this email")
+    assert "Are you free for lunch on Friday?" in prompt  # the model needs no tool to read it
+    assert services.asked_with == [{"shown": "Summarize “Lunch?” from Ann", "tools": []}]
     assert pane.reply_text() == "Ann asks about lunch."
     assert pane.reply_title.text() == "<b>Summary of “Lunch?”</b>"
     assert pane.draft_button.isEnabled()
@@ -391,7 +404,11 @@ def test_draft_reply_shows_why_a_turn_failed(qtbot: Any, bridge: Bridge) -> None
     with qtbot.waitSignal(pane.reply_failed, timeout=WAIT):
         qtbot.mouseClick(pane.draft_button, Qt.MouseButton.LeftButton)
     [prompt] = services.called("ask")
-    assert prompt.startswith("Draft a reply to the email with id m1")
+    assert prompt.startswith("Write a reply to this email")
+    assert "to ann@example.org, subject “Re: Lunch?”" in prompt
+    assert services.asked_with == [
+        {"shown": "Draft a reply to “Lunch?” from Ann", "tools": ["mail_draft"]}
+    ]
     assert pane.reply_text() == "Could not do it: Ollama did not answer."
 
 
@@ -456,8 +473,7 @@ def test_the_panes_over_the_real_engine_list_the_fake_googles_events_and_mail(
         google.calendar.add_event(
             "Next week", start + timedelta(days=8), start + timedelta(days=8, hours=1)
         )
-        mail_id = google.gmail.add_message(subject="Lunch?", body="Free on Friday?")
-        ollama.reply_tool_call("mail_read", {"message_id": mail_id})
+        google.gmail.add_message(subject="Lunch?", body="Free on Friday?")
         ollama.reply("Ann asks whether you are free for lunch on Friday.")
 
         engine = build_engine(
@@ -487,8 +503,12 @@ def test_the_panes_over_the_real_engine_list_the_fake_googles_events_and_mail(
                 qtbot.mouseClick(mail.summarize_button, Qt.MouseButton.LeftButton)
             qtbot.waitUntil(lambda: "lunch on Friday" in mail.reply_text(), timeout=10000)
             [turn] = conversation.turns()
+            assert turn.transcript == "Summarize “Lunch?” from Ann Example"
             assert turn.reply == "Ann asks whether you are free for lunch on Friday."
-            assert turn.tools()[0].startswith("✓ mail_read(")
+            assert turn.tools() == []
+            [asked] = [r for r in ollama.requests if "messages" in r]
+            assert not asked.get("tools")  # Summarize offers the model no tool at all
+            assert "Free on Friday?" in asked["messages"][-1]["content"]
             assert "total" in turn.timings
         finally:
             engine_thread.submit(engine.aclose()).result(timeout=10)

@@ -2,8 +2,10 @@
 
 The list comes from :meth:`Services.unread_mail` and the preview from
 :meth:`Services.read_mail`, both on the engine loop. "Summarize" and "Draft reply" are ordinary
-assistant turns (:meth:`Services.ask`) naming the message by id, so the model reads it with its
-own mail tools and anything it would change (saving a draft) goes through the action policy.
+assistant turns (:meth:`Services.ask`) about the message in the preview, offered only the
+tools they need (Summarize none, Draft reply ``mail_draft``; see
+:mod:`app.gui.panes.mail_prompts`); anything they change (saving a draft) goes through the
+action policy. The answer streams in under the preview as the model writes it.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QHBoxLayout,
+    QHeaderView,
     QLabel,
     QPlainTextEdit,
     QPushButton,
@@ -29,7 +32,15 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.core.events import ReplyTextReceived, TurnFinished, TurnStarted
 from app.gui.bridge import Bridge
+from app.gui.panes.mail_prompts import (
+    DRAFT_TOOLS,
+    SUMMARIZE_TOOLS,
+    draft_prompt,
+    shown_request,
+    summarize_prompt,
+)
 from app.gui.panes.status import GooglePane, alive, error_text
 from app.gui.services import Services
 
@@ -37,17 +48,9 @@ log = logging.getLogger(__name__)
 
 ID_ROLE = Qt.ItemDataRole.UserRole
 PICK_TEXT = "Pick a message to read it here."
-
-
-def summarize_prompt(message_id: str) -> str:
-    return f"Summarize the email with id {message_id} in a few short sentences."
-
-
-def draft_prompt(message_id: str) -> str:
-    return (
-        f"Draft a reply to the email with id {message_id}. Write the reply text for me to "
-        "read; do not send anything."
-    )
+COLUMNS = ["From", "Subject", "Preview", "Received"]
+MAX_WIDTHS = {0: 220, 1: 320}
+"""The widest the From and Subject columns start (the rest goes to the preview column)."""
 
 
 def received_text(when: datetime | None, today: date) -> str:
@@ -83,7 +86,12 @@ class InboxPane(GooglePane):
         self._today = today
         self._limit = limit
         self._preview_id: str | None = None
+        self._message: Any = None  # the message in the preview, once loaded
         self._asking = False
+        self._watch: str | None = None  # the request of the turn streaming into the answer
+        self._watch_turn: int | None = None
+        self._streamed = ""
+        self._title = ""
         self.refresh_button = QPushButton("Refresh")
         self.refresh_button.setAccessibleName("Refresh inbox")
         self.refresh_button.clicked.connect(self.reload)
@@ -100,7 +108,18 @@ class InboxPane(GooglePane):
         bar.addWidget(self.draft_button)
 
         self.list = QTreeWidget()
-        self.list.setHeaderLabels(["From", "Subject", "", "Received"])
+        self.list.setHeaderLabels(COLUMNS)
+        header = self.list.header()
+        header.setStretchLastSection(False)
+        for column, mode in enumerate(
+            (
+                QHeaderView.ResizeMode.Interactive,
+                QHeaderView.ResizeMode.Interactive,
+                QHeaderView.ResizeMode.Stretch,
+                QHeaderView.ResizeMode.ResizeToContents,
+            )
+        ):
+            header.setSectionResizeMode(column, mode)
         self.list.setRootIsDecorated(False)
         self.list.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.list.setAccessibleName("Unread messages")
@@ -135,6 +154,7 @@ class InboxPane(GooglePane):
         layout.addWidget(self.stack, 1)
         self._show_reply("", "")
         self._update_buttons()
+        bridge.event_received.connect(self.on_bridge_event_received)
         if autoload:
             self.reload()
 
@@ -164,11 +184,14 @@ class InboxPane(GooglePane):
             )
             row.setData(0, ID_ROLE, mail.id)
             row.setForeground(2, dim)
-            row.setToolTip(2, mail.snippet)
+            for column in range(3):
+                row.setToolTip(column, row.text(column))
             self.list.addTopLevelItem(row)
-        for column in (0, 1, 3):
+        for column, widest in MAX_WIDTHS.items():
             self.list.resizeColumnToContents(column)
+            self.list.setColumnWidth(column, min(self.list.columnWidth(column), widest))
         self._preview_id = None
+        self._message = None
         self.header_label.setText(PICK_TEXT)
         self.body_view.clear()
         self._update_buttons()
@@ -200,6 +223,8 @@ class InboxPane(GooglePane):
         if message_id is None or message_id == self._preview_id:
             return
         self._preview_id = message_id
+        self._message = None
+        self._update_buttons()
         self.header_label.setText("Loading the message…")
         self.body_view.clear()
 
@@ -232,6 +257,8 @@ class InboxPane(GooglePane):
             lines.append(f"Attachments: {html.escape(', '.join(message.attachments))}")
         self.header_label.setText("<br>".join(lines))
         self.body_view.setPlainText(message.body or message.snippet)
+        self._message = message
+        self._update_buttons()
         self.preview_loaded.emit(message.id)
 
     def preview_text(self) -> str:
@@ -240,25 +267,35 @@ class InboxPane(GooglePane):
     # --- assistant turns --------------------------------------------------------------------
 
     def summarize(self) -> None:
-        """Ask Hark to summarize the selected message; the answer shows under the preview."""
-        self._ask("Summary", summarize_prompt)
+        """Ask Hark to summarize the message in the preview (no tools offered); the answer
+        streams in under the preview."""
+        self._ask("Summary", "Summarize", summarize_prompt, SUMMARIZE_TOOLS)
 
     def draft_reply(self) -> None:
-        """Ask Hark to draft a reply to the selected message."""
-        self._ask("Draft reply", draft_prompt)
+        """Ask Hark to draft a reply to the message in the preview (it may only save a draft)."""
+        self._ask("Draft reply", "Draft a reply to", draft_prompt, DRAFT_TOOLS)
 
-    def _ask(self, what: str, prompt: Callable[[str], str]) -> None:
-        message_id = self.selected_id()
-        if message_id is None or self._asking:
+    def _ask(
+        self,
+        what: str,
+        verb: str,
+        prompt: Callable[[Any], str],
+        tools: tuple[str, ...],
+    ) -> None:
+        message = self._message
+        if message is None or self._asking or message.id != self.selected_id():
             return
-        subject = self.list.selectedItems()[0].text(1)
+        subject = message.subject or "(no subject)"
         title = f"{what} of “{subject}”" if what == "Summary" else f"{what} to “{subject}”"
+        shown = shown_request(verb, message)
         self._asking = True
         self._update_buttons()
         self._show_reply(title, "Thinking…")
+        self._title, self._watch, self._watch_turn, self._streamed = title, shown, None, ""
 
         def answered(result: Any) -> None:
             self._asking = False
+            self._watch = None
             self._update_buttons()
             if result.error_message:
                 self._failed(title, result.error_message)
@@ -271,12 +308,31 @@ class InboxPane(GooglePane):
 
         def broken(error: BaseException) -> None:
             self._asking = False
+            self._watch = None
             self._update_buttons()
             self._failed(title, error_text(error))
 
         self.bridge.run(
-            self.services.ask(prompt(message_id)), alive(self, answered), alive(self, broken)
+            self.services.ask(prompt(message), shown=shown, tools=tools),
+            alive(self, answered),
+            alive(self, broken),
         )
+
+    def on_bridge_event_received(self, event: object) -> None:
+        """Stream the answer of the turn this pane asked for, as the model writes it."""
+        if self._watch is None:
+            return
+        match event:
+            case TurnStarted(turn_id=turn_id, text=text) if self._watch_turn is None:
+                if text == self._watch:
+                    self._watch_turn = turn_id
+            case ReplyTextReceived(text=piece) if self._watch_turn is not None:
+                self._streamed += piece
+                self._show_reply(self._title, self._streamed)
+            case TurnFinished(result=result) if result.turn_id == self._watch_turn:
+                self._watch_turn = None
+            case _:
+                pass
 
     def _failed(self, title: str, text: str) -> None:
         self._show_reply(title, f"Could not do it: {text}")
@@ -292,6 +348,7 @@ class InboxPane(GooglePane):
         return self.reply_view.toPlainText()
 
     def _update_buttons(self) -> None:
-        ready = self.selected_id() is not None and not self._asking
+        ready = self._message is not None and not self._asking
+        ready = ready and self._message.id == self.selected_id()
         self.summarize_button.setEnabled(ready)
         self.draft_button.setEnabled(ready)
