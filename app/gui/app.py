@@ -118,6 +118,7 @@ class HarkApp(QObject):
 
     def _start_hotkey(self) -> None:
         from app.gui.hotkey import Hotkey
+        from app.gui.wording import hotkey_words
 
         self.hotkey = Hotkey.from_settings(self.settings.talk, parent=self)
         self.hotkey.talk_started.connect(lambda: self.set_talking(True))
@@ -126,7 +127,8 @@ class HarkApp(QObject):
         status = self.hotkey.start()
         if status.available:
             mode = "hold" if self.settings.talk.hotkey_mode == "hold" else "press to start/stop"
-            self.tray.tracker.talk_hint = f"Talk: {self.settings.talk.hotkey} ({mode}) or click"
+            keys = hotkey_words(self.settings.talk.hotkey)
+            self.tray.tracker.talk_hint = f"Talk: {keys} ({mode}) or click"
         else:
             self.tray.tracker.talk_hint = f"Talk: click the icon ({status.message})"
 

@@ -88,9 +88,10 @@ def plain_words(text: str) -> str:
     return re.sub(r"[ \t]{2,}", " ", text).strip()
 
 
-def hotkey_words(spec: str) -> str:
+def hotkey_words(spec: str | None) -> str:
     """``<ctrl>+<alt>+<space>`` (pynput's notation) as "Ctrl+Alt+Space"; already readable
-    text passes unchanged."""
+    text passes unchanged (no hotkey: empty)."""
+    spec = spec or ""
     parts = [p for p in re.split(r"\+(?=.)", spec.strip()) if p]
     if not parts:
         return spec
