@@ -3,7 +3,8 @@
 Starts Xvfb with the ``trayer`` tray host (``scripts/setup desktop,server,dev`` installs both),
 runs Hark's widgets with scripted data (the fakes the tests use), and saves one PNG per view:
 the tray with its menu open, the calendar, inbox and conversation panes, the confirmation
-dialog, every Settings page, and every page of the first-run and Vast.ai wizards. Without
+dialog, every Settings page, every page of the first-run and Vast.ai wizards, and the
+listening overlay. Without
 Xvfb it falls back to offscreen rendering (no tray picture then). Nothing here talks to the
 network or needs a sound card.
 """
@@ -94,6 +95,7 @@ def child(out: Path) -> int:
         settings_pages(shoot, bridge)
         first_run_pages(shoot, bridge)
         remote_pages(shoot, bridge)
+        listening_overlay(shoot)
     finally:
         engine.stop()
     print(f"{len(shoot.saved)} pictures in {out}")
@@ -246,9 +248,20 @@ def settings_pages(shoot: Shooter, bridge: Any) -> None:
     )
     dialog.show()
     shoot.settle(lambda: not dialog.loading())
-    names = ["audio", "talking", "speech", "server", "voice", "google", "permissions", "login"]
+    names = [
+        "audio",
+        "talking",
+        "speech",
+        "language-model",
+        "server",
+        "voice",
+        "google",
+        "permissions",
+        "login",
+    ]
     for row, name in enumerate(names):
         dialog.nav.setCurrentRow(row)
+        shoot.settle(lambda: not dialog.loading())  # the language model page checks Ollama
         shoot.widget(f"settings-{row + 1}-{name}", dialog)
     dialog.reject()
 
@@ -282,11 +295,29 @@ def first_run_pages(shoot: Shooter, bridge: Any) -> None:
     )
     wizard.show()
     shoot.settle(lambda: wizard.mic.level.value() > 20, timeout_s=10)
-    for number, name in enumerate(["microphone", "server", "voice", "google"], start=1):
+    names = ["microphone", "server", "language-model", "voice", "google"]
+    for number, name in enumerate(names, start=1):
+        if name == "language-model":  # it checks Ollama at once (none answers here)
+            shoot.settle(lambda: wizard.llm.chooser.probe is not None, timeout_s=15)
         shoot.widget(f"first-run-{number}-{name}", wizard)
         if name != "google":
             wizard.next()
     wizard.reject()
+
+
+def listening_overlay(shoot: Shooter) -> None:
+    from app.core.events import TranscriptReady, TurnStarted, UtteranceEnded
+    from app.gui.overlay import ListeningOverlay
+
+    overlay = ListeningOverlay()
+    overlay.on_listening_started()
+    overlay.meter.set_level(0.62)
+    shoot.widget("overlay-listening", overlay)
+    overlay.on_engine_event(UtteranceEnded(1.8, 450.0))
+    overlay.on_engine_event(TurnStarted(1, "voice"))
+    overlay.on_engine_event(TranscriptReady("What's on my calendar tomorrow?", "en"))
+    shoot.widget("overlay-heard", overlay)
+    overlay.close()
 
 
 def remote_pages(shoot: Shooter, bridge: Any) -> None:

@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
     QCommandLinkButton,
     QGroupBox,
     QLabel,
+    QSizePolicy,
     QVBoxLayout,
     QWidget,
     QWizardPage,
@@ -104,9 +105,14 @@ class LlmPage(QWizardPage):
         self.chooser.model.currentTextChanged.connect(lambda _: self._show_command())
         ways = QVBoxLayout(self.ways)
         for widget in (self.own, self.vast, self.install, self.command):
+            widget.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Fixed)
             ways.addWidget(widget)
-        self.ways.hide()
         self.later = StatusLine("Language model: later", self)
+        for hidden in (self.ways, self.later):  # the wizard is made tall enough for them
+            policy = hidden.sizePolicy()
+            policy.setRetainSizeWhenHidden(True)
+            hidden.setSizePolicy(policy)
+        self.ways.hide()
         layout = QVBoxLayout(self)
         layout.addWidget(self.chooser)
         layout.addWidget(self.ways)
