@@ -30,11 +30,27 @@ from app.gui.bridge import Bridge
 from app.gui.panes.event_form import TOOL, NewEventForm
 from app.gui.panes.status import GooglePane, alive, error_text
 from app.gui.services import ActionOutcome, Services
+from app.gui.wording import plain_words
 
 log = logging.getLogger(__name__)
 
 DAY = timedelta(days=1)
 EVENT_ROLE = Qt.ItemDataRole.UserRole
+NOT_CONNECTED_CREATE = (
+    "Google isn't connected. Connect your account with Connect Google (here, or in "
+    "Settings ▸ Google), then try again."
+)
+CANNOT_WRITE = (
+    "Hark may not change your calendar. Allow it in Settings ▸ Google (Calendar: read and "
+    "write), then try again."
+)
+
+
+def not_created_reason(outcome: ActionOutcome) -> str:
+    """Why an event was not created, in the user's words."""
+    if outcome.message.startswith("no tool named"):  # the calendar tools are not there
+        return CANNOT_WRITE
+    return plain_words(outcome.message) or "it was not allowed"
 
 
 def day_of(event: Any) -> date:
@@ -247,6 +263,10 @@ class CalendarPane(GooglePane):
 
     def create_event(self, arguments: dict[str, Any]) -> None:
         """Send a new event through the policy; the outcome shows in the form."""
+        if not self.services.google_connected():
+            self.form.show_message(f"Not created: {NOT_CONNECTED_CREATE}", ok=False)
+            self.action_finished.emit(ActionOutcome(False, NOT_CONNECTED_CREATE, {}))
+            return
         self.form.set_busy(True)
         self.bridge.run(
             self.services.act(TOOL, arguments),
@@ -265,8 +285,7 @@ class CalendarPane(GooglePane):
             self.form.show_message(f"Created “{title}”." if title else "Created.", ok=True)
             self.reload()
         else:
-            reason = outcome.message or "it was not allowed"
-            self.form.show_message(f"Not created: {reason}", ok=False)
+            self.form.show_message(f"Not created: {not_created_reason(outcome)}", ok=False)
         self.action_finished.emit(outcome)
 
     def _on_create_failed(self, error: BaseException) -> None:

@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
 from app.core.errors import HarkError
 from app.gui.bridge import Bridge
 from app.gui.services import NOT_CONNECTED, Services
+from app.gui.wording import plain_words
 
 log = logging.getLogger(__name__)
 
@@ -48,10 +49,11 @@ class PaneState(StrEnum):
 
 def error_text(error: BaseException) -> str:
     """What to tell the user about a failure: a Hark error's own message (it already says what
-    to do); anything else is a bug or a surprise, so a short line points at the log."""
+    to do), in the window's words; anything else is a bug or a surprise, so a short line
+    points at the log (where the error itself is)."""
     if isinstance(error, HarkError):
-        return error.message
-    return f"Something went wrong ({type(error).__name__}). Try again; the log has the details."
+        return plain_words(error.message)
+    return "Something went wrong. Try again; the log has the details."
 
 
 def is_not_connected(error: BaseException) -> bool:
