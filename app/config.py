@@ -107,7 +107,9 @@ class LlmSettings(_Section):
     history_turns: int = Field(default=6, ge=0, le=50)
     system_prompt_file: UserPath | None = None
     max_tool_rounds: int = Field(default=4, ge=1, le=10)
-    retry_interval_s: float = Field(default=30.0, gt=0)
+    retry_interval_s: float = Field(default=5.0, gt=0)
+    """How often the model is checked again while it does not answer (and, while it does,
+    when it runs on this computer), so the tray follows it within seconds."""
 
     @field_validator("host")
     @classmethod

@@ -10,6 +10,7 @@ import asyncio
 import json
 import shutil
 import sys
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
@@ -427,17 +428,31 @@ def check_keyring() -> Check:
     return Check("keyring", "ok", backend)
 
 
-async def collect(settings: Settings) -> list[Check]:
-    secrets = SecretStore()
-    checks = [check_config(settings)]
-    checks += check_audio(settings)
-    checks.append(check_asr(settings))
+async def collect(
+    settings: Settings,
+    secrets: SecretStore | None = None,
+    on_check: Callable[[Check], None] | None = None,
+) -> list[Check]:
+    """Every check, in order; ``on_check`` hears each one as soon as it is done (the desktop
+    app's Check my setup window fills in row by row)."""
+    secrets = secrets or SecretStore()
+    checks: list[Check] = []
+
+    def add(*found: Check) -> None:
+        for check in found:
+            checks.append(check)
+            if on_check is not None:
+                on_check(check)
+
+    add(check_config(settings))
+    add(*check_audio(settings))
+    add(check_asr(settings))
     if settings.remote.url is not None:
-        checks.append(await check_remote(settings, secrets))
-    checks.append(await check_llm(settings, secrets))
-    checks += check_tts(settings, secrets)
-    checks.append(await check_google(settings, secrets))
-    checks.append(check_keyring())
+        add(await check_remote(settings, secrets))
+    add(await check_llm(settings, secrets))
+    add(*check_tts(settings, secrets))
+    add(await check_google(settings, secrets))
+    add(check_keyring())
     return checks
 
 

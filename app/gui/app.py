@@ -16,7 +16,7 @@ import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import QApplication
 
 from app.config import SecretStore, Settings, config_path
@@ -24,11 +24,13 @@ from app.core.errors import HarkError
 from app.core.events import Event, NoticeRaised, TurnFinished
 from app.gui.bridge import Bridge, EngineThread
 from app.gui.state import TrayState
+from app.gui.talk import Talk
 from app.gui.tray import TrayController, state_icon
+from app.gui.windows import OwnedWindows
 
 if TYPE_CHECKING:
     from app.core.engine import ListenLoop
-    from app.core.ports import FrameSource
+    from app.core.ports import Emit, FrameSource
     from app.gui.main_window import MainWindow
     from app.gui.services import EngineServices
     from app.runtime import Engine
@@ -69,6 +71,8 @@ class HarkApp(QObject):
 
     engine_ready = Signal(object)
     engine_failed = Signal(str)
+    listening_failed = Signal(str, str)
+    """The microphone could not be used (code, message); emitted on the engine thread."""
 
     def __init__(
         self,
@@ -90,10 +94,13 @@ class HarkApp(QObject):
         self.confirmer: Any = None
         self.window: MainWindow | None = None
         self._tasks: list[asyncio.Task[Any]] = []
-        self._talking = False
         self.hotkey: Any = None
         self.deploys: list[Any] = []
         """Open Vast.ai wizards (a running deploy must finish its clean-up before Quit)."""
+        self.windows = OwnedWindows()
+        """Settings, the setup wizard, Check my setup, About: kept here, one of each."""
+        self.talk = Talk(self)
+        """Push-to-talk: the click, the hotkey, pause, and what to say when Hark cannot hear."""
 
     # --- start and stop --------------------------------------------------------------------
 
@@ -103,14 +110,31 @@ class HarkApp(QObject):
         self.bridge = Bridge(self.engine_thread, self)
         self.tray.set_backend(self._backend_words())
         self.tray.tracker.server = "starting" if self._remote() else None
+        self.tray.set_starting(True)
+        self.refresh_deployed()
         self.tray.show()
         self.bridge.event_received.connect(self.on_bridge_event_received)
-        self.tray.talk_toggled.connect(self.on_tray_talk_toggled)
-        self.tray.pause_toggled.connect(self.on_tray_pause_toggled)
-        self.tray.pane_requested.connect(self.on_tray_pane_requested)
-        self.tray.remote_action_requested.connect(self.on_tray_remote_action_requested)
-        self.tray.settings_requested.connect(self.on_tray_settings_requested)
-        self.tray.quit_requested.connect(self.on_tray_quit_requested)
+        from app.gui.overlay import ListeningOverlay  # the window shown while Hark listens
+
+        self.overlay = ListeningOverlay(
+            lambda: self.settings.audio.overlay, self.tray.icon.geometry
+        )
+        self.tray.listening_changed.connect(self.overlay.on_listening_changed)
+        self.bridge.event_received.connect(self.overlay.on_engine_event)
+        self.overlay.cancel_requested.connect(self.talk.cancel)
+        self.listening_failed.connect(self.talk.on_listening_failed)
+        tray = self.tray
+        tray.talk_toggled.connect(self.on_tray_talk_toggled)
+        tray.type_requested.connect(self.on_tray_type_requested)
+        tray.pause_toggled.connect(self.talk.pause)
+        tray.pane_requested.connect(self.on_tray_pane_requested)
+        tray.remote_action_requested.connect(self.on_tray_remote_action_requested)
+        tray.remote_menu.aboutToShow.connect(self.refresh_deployed)
+        tray.settings_requested.connect(self.on_tray_settings_requested)
+        tray.checkup_requested.connect(self.on_tray_checkup_requested)
+        tray.setup_requested.connect(self.on_tray_setup_requested)
+        tray.about_requested.connect(self.on_tray_about_requested)
+        tray.quit_requested.connect(self.on_tray_quit_requested)
         self.confirmer = self._make_confirmer()
         self._start_hotkey()
         self.engine_ready.connect(self._on_booted)
@@ -121,8 +145,8 @@ class HarkApp(QObject):
         from app.gui.wording import hotkey_words
 
         self.hotkey = Hotkey.from_settings(self.settings.talk, parent=self)
-        self.hotkey.talk_started.connect(lambda: self.set_talking(True))
-        self.hotkey.talk_stopped.connect(lambda: self.set_talking(False))
+        self.hotkey.talk_started.connect(self.talk.start)
+        self.hotkey.talk_stopped.connect(self.talk.stop)
         self.hotkey.failed.connect(lambda message: self.tray.notify("Hark hotkey", message))
         status = self.hotkey.start()
         if status.available:
@@ -171,11 +195,12 @@ class HarkApp(QObject):
         """On the engine loop: build the engine, load the speech model, start listening."""
         from app.audio.vad import Endpointer
         from app.core.engine import ListenLoop
-        from app.llm.health import LlmMonitor
+        from app.llm.health import LlmMonitor, TurnHealthRelay
         from app.runtime import build_engine
 
         assert self.bridge is not None
-        publish = self.bridge.publish
+        relay = TurnHealthRelay(self.bridge.publish)
+        publish: Emit = relay
         engine = build_engine(
             self.settings, publish, secrets=self.secrets, confirmer=self.confirmer
         )
@@ -188,7 +213,7 @@ class HarkApp(QObject):
 
             wake = await asyncio.to_thread(WakeWord.from_settings, self.settings.talk)
         self.listen = ListenLoop(
-            self._microphone(self.settings),
+            self.overlay.tap(self._microphone(self.settings)),
             Endpointer.from_settings(self.settings.audio),
             engine.pipeline,
             publish,
@@ -197,7 +222,12 @@ class HarkApp(QObject):
             wake=wake,
             skip_ms=self.settings.talk.skip_ms,
         )
-        monitor = LlmMonitor(engine.chat, publish, self.settings.llm.retry_interval_s)
+        interval = self.settings.llm.retry_interval_s
+        # checks on a rented or shared server would count as use and keep it from stopping
+        monitor = LlmMonitor(
+            engine.chat, publish, interval, watch_s=None if self._remote() else interval
+        )
+        relay.monitor = monitor
         self._tasks = [
             asyncio.create_task(self._listen(self.listen)),
             asyncio.create_task(monitor.run()),
@@ -212,10 +242,11 @@ class HarkApp(QObject):
             await loop.run()
         except HarkError as exc:  # no microphone, device gone: say so, keep the rest working
             log.warning("listening stopped: %s", exc.code)
-            self.bridge.publish(NoticeRaised(exc.code + "-failed", exc.message))
+            self.listening_failed.emit(exc.code, exc.message)  # queued to the GUI thread
 
     def _on_booted(self, engine: Engine) -> None:
         self.tray.tracker.server = None
+        self.tray.set_starting(False)
         self.tray.set_backend(self._backend_words())
         if self.window is None and self.bridge is not None:
             from app.gui.main_window import MainWindow
@@ -235,6 +266,7 @@ class HarkApp(QObject):
     def _on_boot_failed(self, error: BaseException) -> None:
         message = error.message if isinstance(error, HarkError) else repr(error)
         log.error("Hark could not start its engine: %s", message)
+        self.tray.set_starting(False)
         self.tray.on_engine_event(NoticeRaised("engine-failed", message))
         self.tray.notify("Hark could not start", message, error=True)
         self.engine_failed.emit(message)
@@ -250,6 +282,10 @@ class HarkApp(QObject):
             self.engine_thread.stop()
         if self.hotkey is not None:
             self.hotkey.stop()
+        self.windows.close_all()
+        overlay = getattr(self, "overlay", None)  # made by start()
+        if overlay is not None:
+            overlay.close()
         self.tray.hide()
         if self.window is not None:
             self.window.close()
@@ -271,31 +307,23 @@ class HarkApp(QObject):
             self.tray.notify("Hark", event.message, error=True)
 
     def on_tray_talk_toggled(self) -> None:
-        """Left click / Talk / the hotkey in toggle mode: start or end an utterance."""
-        self.set_talking(not self._talking)
+        """Left click / Talk: start or end a request (see :class:`~app.gui.talk.Talk`)."""
+        self.talk.toggle(clicked=True)
 
-    def set_talking(self, talking: bool) -> None:
-        listen = self.listen
-        if listen is None:
-            self.tray.notify("Hark", "Hark is still starting; try again in a moment.")
-            return
-        self._talking = talking
-        if talking:
-            self.engine_thread.call_soon(lambda: listen.arm(skip_ms=self.settings.talk.skip_ms))
-        else:
-            self.engine_thread.call_soon(listen.disarm)
-
-    def on_tray_pause_toggled(self, paused: bool) -> None:
-        listen = self.listen
-        if listen is not None:
-            self.engine_thread.call_soon(listen.pause, paused)
+    # --- windows ---------------------------------------------------------------------------
 
     def on_tray_pane_requested(self, pane: str) -> None:
-        if self.engine is None or self.bridge is None:
+        if self.window is None:
             self.tray.notify("Hark", "Hark is still starting; the windows open once it is ready.")
             return
-        if self.window is not None:
-            self.window.show_pane(pane)
+        self.window.show_pane(pane)
+
+    def on_tray_type_requested(self) -> None:
+        """Type a request…: the Conversation window, its request field focused."""
+        if self.window is None:
+            self.tray.notify("Hark", "Hark is still starting; the windows open once it is ready.")
+            return
+        self.window.show_request()
 
     def on_window_visibility_changed(self, visible: bool) -> None:
         self.tray.windows_open = 1 if visible else 0
@@ -306,21 +334,33 @@ class HarkApp(QObject):
         assert self.bridge is not None
         run_remote_action(action, self)
 
-    def on_tray_settings_requested(self) -> None:
-        from app.gui.dialogs.settings import SettingsDialog
+    def refresh_deployed(self) -> None:
+        """Remote server ▸ Status/Start/Stop/Destroy work only with a server deployed."""
+        from app.deployed import records
 
-        if self.bridge is None:
-            return
-        dialog = SettingsDialog(
-            self.settings,
-            self.services(),
-            self.bridge,
-            self.secrets,
-        )
-        dialog.settings_saved.connect(self.on_settings_saved)
-        dialog.deploy_requested.connect(lambda: self.on_tray_remote_action_requested("deploy"))
-        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        dialog.show()
+        try:
+            deployed = records().current() is not None
+        except (HarkError, OSError, ValueError):  # an unreadable record: nothing to act on
+            deployed = False
+        self.tray.set_deployed(deployed)
+
+    def on_tray_settings_requested(self, page: str | None = None) -> None:
+        from app.gui.windows import open_settings
+
+        open_settings(self, page)
+
+    def on_tray_checkup_requested(self) -> None:
+        from app.gui.windows import open_checkup
+
+        open_checkup(self)
+
+    def on_tray_setup_requested(self) -> None:
+        self.first_run()
+
+    def on_tray_about_requested(self) -> None:
+        from app.gui.windows import open_about
+
+        open_about(self)
 
     def on_settings_saved(self, settings: Settings) -> None:
         """New settings: assemble the engine again with them (the tray stays)."""
@@ -331,6 +371,9 @@ class HarkApp(QObject):
             self.hotkey.stop()
         self._start_hotkey()
         self.listen = None
+        self.talk.reset()  # the new listening loop says again if it cannot hear
+        self.tray.set_starting(True)
+        self.refresh_deployed()
         self.bridge.run(self.assemble, None, self._on_boot_failed)
 
     def reload_settings(self) -> None:
@@ -345,34 +388,11 @@ class HarkApp(QObject):
         self.on_settings_saved(settings)
 
     def first_run(self) -> None:
-        """No settings file yet: the setup wizard (microphone, server, voice, Google)."""
-        from app.gui.wizards import FirstRunWizard, RemoteWizard
-        from app.gui.wizards.voice_page import default_speak
-        from app.settings_file import save_settings
+        """The setup wizard (microphone, server, voice, Google): at the first start, and from
+        the tray's Run setup again…"""
+        from app.gui.windows import open_setup
 
-        assert self.bridge is not None
-        bridge = self.bridge
-
-        def open_deploy(parent: Any) -> bool:
-            made = RemoteWizard.ask(
-                bridge, self.secrets, self.settings, save_settings, parent=parent
-            )
-            return made is not None
-
-        wizard = FirstRunWizard(
-            self.settings,
-            self.services(),
-            bridge,
-            self.secrets,
-            save_settings,
-            speak=default_speak(self.settings),
-            open_deploy=open_deploy,
-        )
-        wizard.setup_saved.connect(lambda _saved: self.reload_settings())
-        # cancelled: an empty settings file, so the wizard does not come back (Settings… does)
-        wizard.rejected.connect(lambda: save_settings({}))
-        wizard.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        wizard.show()
+        open_setup(self)
 
     def on_tray_quit_requested(self) -> None:
         """Quit; a running Vast.ai deploy is cancelled and cleaned up first (nothing billing)."""

@@ -278,11 +278,12 @@ class PynputBackend:
         return ""
 
     def stop(self) -> None:
+        """Ask the listener to stop, without waiting for its thread: on X11 it ends only once
+        the X server sends it another event (often the next key press), which held Quit for
+        seconds. The thread is a daemon, and the keys of a stopped listener are ignored."""
         listener, self._listener = self._listener, None
         if listener is not None:
             listener.stop()
-            if listener is not threading.current_thread():
-                listener.join(timeout=2.0)
 
 
 def _why(exc: Exception) -> str:

@@ -1,13 +1,14 @@
 """Hark's one window: the Calendar, Inbox and Conversation panes as tabs.
 
 It is made (hidden) as soon as the engine is ready, so the conversation is recorded from the
-first turn; the tray's menu shows it at the pane asked for. Closing it only hides it.
+first turn; the tray's menu shows it at the pane asked for. Closing it (the title bar, Esc,
+Ctrl+W) only hides it.
 """
 
 from __future__ import annotations
 
 from PySide6.QtCore import Signal
-from PySide6.QtGui import QCloseEvent, QHideEvent, QShowEvent
+from PySide6.QtGui import QCloseEvent, QHideEvent, QKeySequence, QShortcut, QShowEvent
 from PySide6.QtWidgets import QTabWidget, QVBoxLayout, QWidget
 
 from app.gui.bridge import Bridge
@@ -47,6 +48,10 @@ class MainWindow(QWidget):
         layout.addWidget(self.tabs)
         self._loaded: set[str] = set()
         self.tabs.currentChanged.connect(self.on_tabs_current_changed)
+        close_keys = {QKeySequence("Escape"), QKeySequence("Ctrl+W")}  # Ctrl+W: Cmd+W on macOS
+        close_keys.update(QKeySequence.keyBindings(QKeySequence.StandardKey.Close))
+        for keys in close_keys:
+            QShortcut(keys, self, self.close)
 
     def show_pane(self, name: str) -> None:
         pane = self.panes[name]
@@ -55,6 +60,13 @@ class MainWindow(QWidget):
         self.show()
         self.raise_()
         self.activateWindow()
+
+    def show_request(self) -> None:
+        """The Conversation tab with its request field focused (Type a request…)."""
+        self.show_pane("conversation")
+        focus = getattr(self.conversation, "focus_request", None)
+        if focus is not None:
+            focus()
 
     def on_tabs_current_changed(self, index: int) -> None:
         """Load a pane the first time it is shown (not at start-up: no needless requests)."""

@@ -7,26 +7,40 @@ of it runs on the engine loop; answers come back as a message box or a notificat
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import QTimer
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QMessageBox
 
 from app.core.errors import HarkError
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from app.gui.app import HarkApp
 
 NO_KEY = (
-    "Hark has no Vast.ai key. Deploy a server first (Remote server → Deploy to Vast.ai…), or "
-    "store your key with `hark secret set vast-api-key`."
+    "Hark has no Vast.ai API key yet. Use Remote server ▸ Deploy to Vast.ai…: its first page "
+    "takes the key, then rents and sets up the server."
 )
 
 
 def _message_box(text: str, error: bool) -> None:
-    show = QMessageBox.warning if error else QMessageBox.information
-    show(None, "Hark server", text)
+    box = QMessageBox(
+        QMessageBox.Icon.Warning if error else QMessageBox.Icon.Information,
+        "Hark server",
+        text,
+        QMessageBox.StandardButton.Ok,
+    )
+    box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+    _boxes.append(box)  # owned until closed (a box with no parent is deleted with its reference)
+    box.destroyed.connect(lambda _=None: _boxes.remove(box))
+    box.show()
+
+
+_boxes: list[QMessageBox] = []
 
 
 def run_remote_action(
@@ -61,11 +75,11 @@ def run_remote_action(
         if action == "stop" and server is not None:
             await server.stop()
             return "The Hark server is stopped; its disk is kept (a small storage charge)."
-        from remote.deploy.cli import describe_status
+        from app.gui.remote_words import describe_status
 
         async with factory() as service:
             if action == "status":
-                return str(describe_status(await service.status()))
+                return describe_status(await service.status())
             if action == "destroy":
                 existed = await service.destroy()
                 return (
@@ -76,8 +90,8 @@ def run_remote_action(
             if action == "start":
                 record = await service.start()
                 return f"The Hark server runs at {record.url if record else 'its new address'}."
-            chosen = await service.stop()
-            return f"Instance {chosen} is stopped; its disk is kept (a small storage charge)."
+            await service.stop()
+            return "The Hark server is stopped; its disk is kept (a small storage charge)."
 
     def done(text: Any) -> None:
         tell(str(text), False)
@@ -85,7 +99,11 @@ def run_remote_action(
             hark.reload_settings()  # the models run where the settings now say
 
     def failed(error: BaseException) -> None:
-        tell(error.message if isinstance(error, HarkError) else repr(error), True)
+        from app.gui.remote_words import error_words
+
+        if not isinstance(error, HarkError):
+            log.warning("the remote server action %s failed: %r", action, error)
+        tell(error_words(error), True)
 
     if action in ("start", "stop"):
         hark.tray.notify("Hark server", f"{action.capitalize()}ing the Hark server…")
@@ -106,8 +124,6 @@ def _sure_to_destroy() -> bool:
 
 def _deploy(hark: HarkApp) -> None:
     """The Vast.ai wizard; when a server is ready Hark reads its settings again and uses it."""
-    from PySide6.QtCore import Qt
-
     from app.gui.wizards import RemoteWizard
     from app.settings_file import save_settings
 

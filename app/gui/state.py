@@ -1,9 +1,12 @@
 """What the tray shows: engine events folded into one state, plus the words for its tooltip.
 
 Plain Python (no Qt), so the rules are easy to read and test: a turn goes listening →
-thinking → speaking → idle; a failed turn shows the error until the next one starts; a
-backend that went away (the LLM, the Hark server) shows "offline / degraded" while Hark is
-idle; a pending confirmation and a paused microphone win over everything else.
+thinking → speaking → idle; "listening" starts the moment a click, the hotkey or the wake
+word arms the microphone (not when speech is first heard) and lasts until the request is
+taken; a failed turn shows the error until the next one starts, or until the backend that
+failed (the LLM) answers again; a backend that went away (the LLM, the Hark server) or a
+missing microphone shows "offline / degraded" while Hark is idle; a pending confirmation
+and a paused microphone win over everything else.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from app.core.events import (
     NoticeRaised,
     ServerStateChanged,
     SpeechStarted,
+    Stage,
     TranscriptReady,
     TurnCancelled,
     TurnFailed,
@@ -53,6 +57,10 @@ WORDS = {
     TrayState.PAUSED: "listening paused",
 }
 
+NO_MICROPHONE = "no microphone found: type to Hark instead"
+
+_BACKEND_OF_STAGE = {Stage.LLM: "llm", Stage.ASR: "asr", Stage.TTS: "tts"}
+
 
 @dataclass
 class StateTracker:
@@ -70,6 +78,14 @@ class StateTracker:
     confirming: int = 0
     talk_hint: str | None = None
     """How to talk: the hotkey, or why there is none."""
+    listening: bool = False
+    """The microphone is armed for a request (a click, the hotkey, the wake word)."""
+    no_microphone: str | None = None
+    """Why Hark cannot hear (no microphone, the device failed); None while it can."""
+    error_backend: str | None = None
+    """The backend (``llm``, ``asr``, ``tts``) whose failure the error state shows."""
+    starting: bool = False
+    """The engine is being assembled (models loading)."""
 
     @property
     def state(self) -> TrayState:
@@ -77,32 +93,44 @@ class StateTracker:
             return TrayState.CONFIRM
         if self.paused:
             return TrayState.PAUSED
+        if self.listening:
+            return TrayState.LISTENING
         if self.turn is TrayState.IDLE:
-            if self.server == "starting":
+            if self.server == "starting" or self.starting:
                 return TrayState.THINKING
-            if self.down or self.server in ("stopped", "failed"):
+            if self.down or self.server in ("stopped", "failed") or self.no_microphone:
                 return TrayState.OFFLINE
         return self.turn
 
     def feed(self, event: Event) -> bool:
         before = (self.state, self.tooltip())
         if isinstance(event, SpeechStarted | WakeWordDetected):
-            self.turn = TrayState.LISTENING
+            self.listening = True
+        elif isinstance(event, ListeningTimedOut):
+            self.listening = False
         elif isinstance(event, UtteranceEnded | TranscriptReady | TurnStarted):
+            if isinstance(event, TurnStarted):
+                self.last_error = self.error_backend = None
+                if event.source == "voice":  # the request was taken: no longer listening
+                    self.listening = False
             self.turn = TrayState.THINKING
-            self.last_error = None if isinstance(event, TurnStarted) else self.last_error
         elif isinstance(event, AudioStarted):
             self.turn = TrayState.SPEAKING
         elif isinstance(event, TurnFinished):
             self.turn = TrayState.ERROR if event.result.error_code else TrayState.IDLE
-        elif isinstance(event, TurnCancelled | ListeningTimedOut):
+        elif isinstance(event, TurnCancelled):
             self.turn = TrayState.IDLE
         elif isinstance(event, TurnFailed):
-            self.turn = TrayState.ERROR  # shown until the next turn starts
+            self.turn = TrayState.ERROR  # shown until the next turn, or the backend is back
             self.last_error = event.message
+            self.error_backend = _BACKEND_OF_STAGE.get(event.stage)
         elif isinstance(event, BackendStatusChanged):
             if event.ok:
                 self.down.pop(event.backend, None)
+                if self.error_backend == event.backend:  # what failed works again
+                    self.last_error = self.error_backend = None
+                    if self.turn is TrayState.ERROR:
+                        self.turn = TrayState.IDLE
             else:
                 self.down[event.backend] = event.message
         elif isinstance(event, ServerStateChanged):
@@ -113,14 +141,30 @@ class StateTracker:
             self.last_error = event.message
         return (self.state, self.tooltip()) != before
 
+    def set_listening(self, listening: bool) -> None:
+        """The app armed (or disarmed) the microphone: shown at once, before any speech."""
+        self.listening = listening
+
+    def headline(self) -> str:
+        """The tooltip's first line."""
+        state = self.state
+        if self.starting and state is TrayState.THINKING:
+            return "Hark — starting (loading the models)"
+        degraded_by_mic_only = not self.down and self.server not in ("stopped", "failed")
+        if self.no_microphone and state is TrayState.OFFLINE and degraded_by_mic_only:
+            return f"Hark — {NO_MICROPHONE}"
+        return f"Hark — {WORDS[state]}"
+
     def tooltip(self) -> str:
-        lines = [f"Hark — {WORDS[self.state]}", f"Models: {self.backend}"]
+        lines = [self.headline(), f"Models: {self.backend}"]
+        if self.no_microphone:
+            lines.append(f"Microphone: {self.no_microphone}")
         if self.server:
             lines.append(f"Server: {self.server}")
         for backend, why in sorted(self.down.items()):
             lines.append(f"{backend}: {why}")
         if self.last_error:
             lines.append(f"Last error: {self.last_error}")
-        if self.talk_hint:
+        if self.talk_hint and not self.no_microphone:
             lines.append(self.talk_hint)
         return "\n".join(lines)

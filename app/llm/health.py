@@ -11,7 +11,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
-from app.core.events import BackendStatusChanged
+from app.core.events import BackendStatusChanged, Event, Stage, TurnFailed
 from app.core.ports import ChatModel, Emit
 from app.core.types import BackendStatus
 
@@ -32,12 +32,24 @@ class LlmMonitor:
     :meth:`report_failure` (the pipeline, when a turn finds the server gone) and then starts
     retrying again. :meth:`recheck` checks at once (a "Retry" button, ``hark doctor``).
     Events are emitted only when the state changes, so a long outage is one event.
+
+    ``watch_s`` also rechecks every ``watch_s`` while the model is up, so a server that dies
+    while nobody talks shows as down within that time. Leave it None for a rented or shared
+    server: a check counts as use there and would keep an idle server from stopping.
     """
 
-    def __init__(self, chat: ChatModel, emit: Emit, retry_interval_s: float = 30.0) -> None:
+    def __init__(
+        self,
+        chat: ChatModel,
+        emit: Emit,
+        retry_interval_s: float = 30.0,
+        *,
+        watch_s: float | None = None,
+    ) -> None:
         self._chat = chat
         self._emit = emit
         self._retry_interval_s = retry_interval_s
+        self._watch_s = watch_s
         self._status = BackendStatus(
             False, "llm-unchecked", "the language model is not checked yet"
         )
@@ -70,11 +82,27 @@ class LlmMonitor:
         while True:
             if self._status.ok:
                 self._trouble.clear()
-                await self._trouble.wait()
+                if self._watch_s is None:
+                    await self._trouble.wait()
+                    continue
+                await self._watch(wait, self._watch_s)
+                if not self._trouble.is_set():
+                    await self.recheck()
                 continue
             await wait(self._retry_interval_s)
             if not self._status.ok:
                 await self.recheck()
+
+    async def _watch(self, wait: Wait, seconds: float) -> None:
+        """Until ``seconds`` have passed or a turn reports trouble, whichever comes first."""
+        timer = asyncio.ensure_future(wait(seconds))
+        trouble = asyncio.ensure_future(self._trouble.wait())
+        try:
+            await asyncio.wait({timer, trouble}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (timer, trouble):
+                task.cancel()
+            await asyncio.gather(timer, trouble, return_exceptions=True)
 
     def _publish(self, status: BackendStatus) -> None:
         self._status = status
@@ -84,8 +112,9 @@ class LlmMonitor:
             return
         self._announced = status
         if status.ok:
-            if previous is not None:
-                log.info("LLM available again: %s", status.message)
+            log.info(
+                "LLM %s: %s", "ready" if previous is None else "available again", status.message
+            )
         else:
             log.warning(
                 "LLM unavailable (%s), retrying every %g s: %s",
@@ -94,3 +123,29 @@ class LlmMonitor:
                 status.message,
             )
         self._emit(BackendStatusChanged(BACKEND, status.ok, status.message))
+
+
+NOT_HEALTH = frozenset({"llm-bad-tool-call"})
+"""LLM failures that say nothing about whether the model answers."""
+
+
+class TurnHealthRelay:
+    """An engine ``emit`` that passes every event on and tells the monitor when a turn could
+    not reach the model, so the model shows as down (and, once it answers, up) within
+    seconds rather than at the next turn. Set :attr:`monitor` once it is made (the monitor
+    needs the engine's chat model, the engine needs this emit)."""
+
+    def __init__(self, emit: Emit) -> None:
+        self._emit = emit
+        self.monitor: LlmMonitor | None = None
+
+    def __call__(self, event: Event) -> None:
+        self._emit(event)
+        monitor = self.monitor
+        if (
+            monitor is not None
+            and isinstance(event, TurnFailed)
+            and event.stage is Stage.LLM
+            and event.code not in NOT_HEALTH
+        ):
+            monitor.report_failure(event.code, event.message)

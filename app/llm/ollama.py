@@ -352,7 +352,7 @@ class OllamaChat:
                     f"{self._settings.model}` there, or set HARK_LLM__MODEL to one it has.",
                 )
             )
-        log.info("LLM ready: model=%s host=%s", self._settings.model, self._shown_host)
+        log.debug("LLM ready: model=%s host=%s", self._settings.model, self._shown_host)
         return BackendStatus(
             True, "llm-ready", f"{self._settings.model} on {self._shown_host} is ready"
         )

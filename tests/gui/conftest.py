@@ -1,13 +1,17 @@
 """Shared fixtures for the desktop app's tests: a real engine loop on its own thread and the
-bridge to it, as the app has them (Qt runs offscreen; pytest-qt gives ``qtbot``)."""
+bridge to it, as the app has them (Qt runs offscreen; pytest-qt gives ``qtbot``); and the
+whole app (``start_app``) over the fake Ollama and real Whisper tiny.en."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
 
 import pytest
 
 from app.gui.bridge import Bridge, EngineThread
+from tests.fakes.ollama import FakeOllama
 
 
 @pytest.fixture
@@ -22,3 +26,42 @@ def engine_thread() -> Iterator[EngineThread]:
 @pytest.fixture
 def bridge(qtbot: object, engine_thread: EngineThread) -> Bridge:
     return Bridge(engine_thread)
+
+
+@pytest.fixture
+def ollama(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeOllama]:
+    """The fake Ollama, and the environment a test app runs with (real Whisper tiny.en, no
+    voice, no X display so the hotkey says why it is off)."""
+    from tests.remote.load.edge import tiny_en_dir
+
+    with FakeOllama(models=["llama3.2:3b"]) as fake:
+        monkeypatch.setenv("HARK_LLM__HOST", fake.url)
+        monkeypatch.setenv("HARK_ASR__MODEL", str(tiny_en_dir()))
+        monkeypatch.setenv("HARK_TTS__ENGINE", "none")
+        monkeypatch.delenv("DISPLAY", raising=False)
+        yield fake
+
+
+@pytest.fixture
+def start_app(qtbot: Any, ollama: FakeOllama) -> Iterator[Callable[..., Any]]:
+    """``start_app(microphone)``: the real ``HarkApp`` (its controls in the no-tray window,
+    as offscreen has no tray), started and assembled; shut down after the test."""
+    from app.config import load_settings
+    from app.gui.app import HarkApp
+    from tests.gui.harness import QueuedMicrophone
+
+    made: list[HarkApp] = []
+
+    def start(microphone: Any = None, *, ready: bool = True) -> HarkApp:
+        mic = microphone if microphone is not None else QueuedMicrophone()
+        settings = load_settings(Path("/nonexistent/config.toml"))
+        hark = HarkApp(settings, microphone=lambda _s: mic, force_window=True)
+        made.append(hark)
+        hark.start()
+        if ready:
+            qtbot.waitUntil(lambda: hark.window is not None, timeout=60_000)
+        return hark
+
+    yield start
+    for hark in made:
+        hark.shutdown()

@@ -4,8 +4,6 @@ conversation follow it."""
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -14,39 +12,9 @@ from app.config import load_settings
 from app.core.events import Event, TurnFinished
 from app.gui.app import NO_DISPLAY, HarkApp, no_display_reason
 from app.gui.state import TrayState
-from tests.core.scripted import frames
 from tests.fakes.ollama import FakeOllama
-from tests.remote.load.edge import tiny_en_dir
+from tests.gui.harness import GatedMicrophone
 from tests.speech import speech_clip, words
-
-
-class GatedMicrophone:
-    """A microphone that hears nothing until the test opens the gate, then says one clip."""
-
-    def __init__(self, pcm: bytes) -> None:
-        self.frames_said = frames(pcm)
-        self.gate = asyncio.Event()
-        self.closed = False
-
-    async def frames(self) -> AsyncIterator[bytes]:
-        await self.gate.wait()
-        for frame in self.frames_said:
-            if self.closed:
-                return
-            yield frame
-
-    async def aclose(self) -> None:
-        self.closed = True
-
-
-@pytest.fixture
-def ollama(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeOllama]:
-    with FakeOllama(models=["llama3.2:3b"]) as fake:
-        monkeypatch.setenv("HARK_LLM__HOST", fake.url)
-        monkeypatch.setenv("HARK_ASR__MODEL", str(tiny_en_dir()))
-        monkeypatch.setenv("HARK_TTS__ENGINE", "none")
-        monkeypatch.delenv("DISPLAY", raising=False)  # no X here: the hotkey says why
-        yield fake
 
 
 @pytest.mark.slow

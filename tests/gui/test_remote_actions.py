@@ -95,6 +95,7 @@ def test_status_stop_and_a_destroy_that_asks_first(qtbot, bridge: Bridge, fake: 
     assert not error
     assert "hark-20261123-test" in text
     assert "running" in text
+    assert "hark " not in text  # in the user's words: no command lines
 
     text, error = act(qtbot, hark, "stop")
     assert not error, text

@@ -95,15 +95,19 @@ def test_the_controller_draws_the_state_and_its_menu_asks(qtbot) -> None:
         texts = {a.text(): a for a in tray.menu.actions()}
         assert {
             "&Talk",
-            "Calendar",
-            "Inbox",
-            "Conversation",
-            "Remote server",
-            "&Settings…",
-            "&Quit",
+            "T&ype a request…",
+            "&Calendar",
+            "&Inbox",
+            "C&onversation",
+            "&Remote server",
             "&Pause listening",
+            "&Settings…",
+            "C&heck my setup",
+            "Run set&up again…",
+            "&About Hark",
+            "&Quit",
         } <= set(texts)
-        texts["Inbox"].trigger()
+        texts["&Inbox"].trigger()
         stop = next(a for a in tray.remote_menu.actions() if a.text() == "Stop")
         stop.trigger()
         assert asked == ["inbox", "remote:stop"]
@@ -111,6 +115,8 @@ def test_the_controller_draws_the_state_and_its_menu_asks(qtbot) -> None:
             texts["&Pause listening"].trigger()
         assert paused.args == [True]
         assert tray.state is TrayState.PAUSED
+        assert not tray.actions["talk"].isEnabled()  # paused: Talk says why it cannot work
+        assert tray.actions["talk"].toolTip().startswith("Listening is paused")
         with qtbot.waitSignal(tray.talk_toggled):
             tray.on_icon_activated(tray.icon.ActivationReason.Trigger)
     finally:
