@@ -33,6 +33,7 @@ from app.gui.dialogs.settings_widgets import (
     while_alive,
 )
 from app.gui.services import Services
+from app.gui.wizards.common import user_message
 
 log = logging.getLogger(__name__)
 
@@ -209,7 +210,7 @@ class GooglePage(SettingsPage):
         self.busy = False
         self.connect_button.setEnabled(True)
         self.disconnect_button.setEnabled(self.connected)
-        self.account.setText(f"Google: {error}")
+        self.account.setText(f"Google: {user_message(error, 'Talking to Google')}")
 
     def values(self) -> SettingsValues:
         return {

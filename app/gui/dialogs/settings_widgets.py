@@ -184,7 +184,8 @@ class SecretField(QWidget):
         self._show(text)
 
     def _on_failed(self, error: BaseException) -> None:
-        self._show(f"keyring unavailable: {error}")
+        log.warning("keyring not readable: %s", type(error).__name__)
+        self._show("the system's password store (keyring) cannot be reached")
 
     def _show(self, text: str) -> None:
         self.loading = False
