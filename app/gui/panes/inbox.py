@@ -32,7 +32,6 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.core.events import ReplyTextReceived, TurnFinished, TurnStarted
 from app.gui.bridge import Bridge
 from app.gui.panes.mail_prompts import (
     DRAFT_TOOLS,
@@ -41,6 +40,7 @@ from app.gui.panes.mail_prompts import (
     shown_request,
     summarize_prompt,
 )
+from app.gui.panes.reply_stream import ReplyStream
 from app.gui.panes.status import GooglePane, alive, error_text
 from app.gui.services import Services
 
@@ -88,10 +88,9 @@ class InboxPane(GooglePane):
         self._preview_id: str | None = None
         self._message: Any = None  # the message in the preview, once loaded
         self._asking = False
-        self._watch: str | None = None  # the request of the turn streaming into the answer
-        self._watch_turn: int | None = None
-        self._streamed = ""
         self._title = ""
+        self.stream = ReplyStream(bridge, self)
+        self.stream.grew.connect(self.on_stream_grew)
         self.refresh_button = QPushButton("Refresh")
         self.refresh_button.setAccessibleName("Refresh inbox")
         self.refresh_button.clicked.connect(self.reload)
@@ -154,7 +153,6 @@ class InboxPane(GooglePane):
         layout.addWidget(self.stack, 1)
         self._show_reply("", "")
         self._update_buttons()
-        bridge.event_received.connect(self.on_bridge_event_received)
         if autoload:
             self.reload()
 
@@ -291,11 +289,12 @@ class InboxPane(GooglePane):
         self._asking = True
         self._update_buttons()
         self._show_reply(title, "Thinking…")
-        self._title, self._watch, self._watch_turn, self._streamed = title, shown, None, ""
+        self._title = title
+        self.stream.follow(shown)
 
         def answered(result: Any) -> None:
             self._asking = False
-            self._watch = None
+            self.stream.stop()
             self._update_buttons()
             if result.error_message:
                 self._failed(title, result.error_message)
@@ -308,7 +307,7 @@ class InboxPane(GooglePane):
 
         def broken(error: BaseException) -> None:
             self._asking = False
-            self._watch = None
+            self.stream.stop()
             self._update_buttons()
             self._failed(title, error_text(error))
 
@@ -318,21 +317,10 @@ class InboxPane(GooglePane):
             alive(self, broken),
         )
 
-    def on_bridge_event_received(self, event: object) -> None:
-        """Stream the answer of the turn this pane asked for, as the model writes it."""
-        if self._watch is None:
-            return
-        match event:
-            case TurnStarted(turn_id=turn_id, text=text) if self._watch_turn is None:
-                if text == self._watch:
-                    self._watch_turn = turn_id
-            case ReplyTextReceived(text=piece) if self._watch_turn is not None:
-                self._streamed += piece
-                self._show_reply(self._title, self._streamed)
-            case TurnFinished(result=result) if result.turn_id == self._watch_turn:
-                self._watch_turn = None
-            case _:
-                pass
+    def on_stream_grew(self, text: str) -> None:
+        """The answer so far, as the model writes it."""
+        if self._asking:
+            self._show_reply(self._title, text)
 
     def _failed(self, title: str, text: str) -> None:
         self._show_reply(title, f"Could not do it: {text}")
