@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
 
 from app.core.events import Event
 from app.gui.state import StateTracker, TrayState
+from app.gui.wording import plain_words
 from app.resources import resource_path
 
 log = logging.getLogger(__name__)
@@ -277,6 +278,7 @@ class TrayController(QObject):
     def notify(self, title: str, message: str, *, error: bool = False) -> bool:
         """A desktop notification, when no Hark window is open (errors always). Without a
         tray the small window shows it instead. :attr:`recent` keeps the last few."""
+        message = plain_words(message)  # no backticks, setting names or class names
         self.recent.append((title, message))
         if self.window is not None:
             self.window.message.setText(f"{title}: {message}")

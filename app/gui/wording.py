@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 
+from app.config import Settings
 from app.core.wording import ACTION_WORDS
 
 SETTINGS_PAGES = {
@@ -26,10 +27,27 @@ SETTINGS_PAGES = {
 }
 """Where each settings section is changed in Settings…"""
 _SECTIONS = "|".join(SETTINGS_PAGES)
-_SETTING = re.compile(rf"\b({_SECTIONS})\.[a-z_]+(?:\.[a-z_]+)?(?:\s*=\s*[\w\"'.-]+)?")
+
+
+def _setting_names() -> str:
+    """``audio.input_device|…``: every real setting, so that ``google.com`` stays as it is."""
+    names = []
+    for section, info in Settings.model_fields.items():
+        fields = getattr(info.annotation, "model_fields", {})
+        names += [f"{section}\\.{name}" for name in fields]
+    return "|".join(sorted(names, key=len, reverse=True))
+
+
+_SETTING = re.compile(
+    rf"\b(?=(?:{_setting_names()})\b)({_SECTIONS})\.[a-z_]+(?:\.[a-z_]+)?"
+    rf"(?:\s*=\s*[\w\"'.-]+)?"
+)
 _ENV = re.compile(rf"\bHARK_({'|'.join(s.upper() for s in SETTINGS_PAGES)})__[A-Z_]+\b")
 _OR_ENV = re.compile(r"\s*\(or [A-Z][A-Z0-9_]+\)")
-_SET = re.compile(rf"\bset (?:HARK_({_SECTIONS.upper()})__[A-Z_]+|({_SECTIONS})\.[a-z_.]+) to\b")
+_SET = re.compile(
+    rf"\bset (?:HARK_({_SECTIONS.upper()})__[A-Z_]+|(?=(?:{_setting_names()})\b)({_SECTIONS})"
+    rf"\.[a-z_.]+) to\b"
+)
 _RATE = re.compile(r"\braise policy\.rate_limits\.[a-z_]+")
 _TOOL = re.compile(rf"\b({'|'.join(ACTION_WORDS)})\b")
 _EXCEPTION = re.compile(r"\s*\((?:[A-Za-z_.]+\.)?[A-Z]\w*(?:Error|Exception|Exit)\b(?:\(.*?\))?\)")

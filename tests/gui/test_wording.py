@@ -39,6 +39,7 @@ from app.gui.wording import hotkey_words, plain_words
         ),
         ("no tool named 'calendar_create_event'", "“Create an event” is not available right now"),
         ("Plain words stay as they are.", "Plain words stay as they are."),
+        ("See www.google.com or audio.example.org.", "See www.google.com or audio.example.org."),
     ],
 )
 def test_plain_words(said: str, shown: str) -> None:
@@ -50,3 +51,14 @@ def test_hotkeys_as_people_write_them() -> None:
     assert hotkey_words("<cmd>+<shift>+h") == "Cmd+Shift+H"
     assert hotkey_words("<f12>") == "F12"
     assert hotkey_words("Ctrl+Alt+Space") == "Ctrl+Alt+Space"
+
+
+def test_notifications_come_in_plain_words(qtbot: object) -> None:
+    from app.gui.tray import TrayController
+
+    tray = TrayController(force_window=True)
+    tray.notify("Hark", "Run `hark doctor`, or set HARK_LLM__MODEL to one it has.")
+    assert tray.recent[-1] == (
+        "Hark",
+        "Run hark doctor, or change it in Settings ▸ Language model to one it has.",
+    )
