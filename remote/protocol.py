@@ -16,6 +16,8 @@ from typing import Any
 TRANSCRIPTIONS_PATH = "/v1/audio/transcriptions"
 HEALTH_PATH = "/healthz"
 STATUS_PATH = "/status"
+CODE_UPLOAD_PATH = "/box/code"
+"""Where a new box takes Hark's wheel (``PUT``, the API key, the body's SHA-256 checked)."""
 
 OLLAMA_PASSTHROUGH = (
     ("POST", "/api/chat"),
@@ -40,6 +42,9 @@ RESPONSE_FORMATS = ("json", "text", "verbose_json", "srt", "vtt")
 class Provisioning(StrEnum):
     """Where a freshly started server is on its way to ready (shown in ``/status``)."""
 
+    AWAITING_CODE = "awaiting-code"
+    """The box waits for the deployer to send Hark's code (see remote/image/receiver.py)."""
+    INSTALLING = "installing"
     STARTING = "starting"
     PULLING_MODEL = "pulling-model"
     READY = "ready"

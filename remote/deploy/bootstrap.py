@@ -1,80 +1,93 @@
-"""The ``onstart`` text a new Vast.ai instance runs: a short bootstrap for the real script.
+"""The ``onstart`` text a new Vast.ai instance runs: it unpacks and starts the box's bootstrap.
 
-Vast.ai limits ``onstart`` to 4096 characters, and ``remote/image/onstart.sh`` is about 14 KB
-(7 KB even gzipped and base64-encoded), so it cannot travel inline. It travels inside the
-wheel instead (package data of ``remote``): the bootstrap installs the pinned
-``hark-assistant[server]`` into ``$HARK_VENV`` with ``uv`` (Python 3.12, so any base image
-works), finds ``remote/image/onstart.sh`` there with ``importlib.resources`` and starts it in
-the background, logging to ``$HARK_HOME/logs/onstart.log``. The script and the code that serves
-are then always the same version.
+Vast.ai limits ``onstart`` to 4048 characters. The onstart carries one small file of this
+package, ``remote/image/boxboot.py`` (standard-library Python, without its docstrings,
+comments and annotations), gzip'd in base64; it unpacks it into ``$HARK_HOME/bin`` and runs it
+with the image's Python 3.11+. The bootstrap moves the secrets out of the environment, takes
+Hark's code from the deployer over pinned TLS, checks its SHA-256, and runs the start-up script
+from that verified wheel. No package index is ever asked for Hark.
 
-On a restart of the instance the install is skipped: ``onstart.sh`` writes
-``$HARK_VENV/.hark-requirement`` once it has installed that exact requirement (with the CUDA
-libraries), and the bootstrap reads it. The bootstrap never prints a value of the environment
-(the API key and the TLS key are in it).
+The text is the same for every deploy of one Hark, and it holds no secret: the key and the TLS
+pair come in the instance's environment.
 """
 
 from __future__ import annotations
 
-import shlex
+import ast
+import base64
+import gzip
+from importlib import resources
 
-from app import __version__
-from remote.deploy.vast_models import MAX_ONSTART
+MAX_ONSTART_CHARS = 4048
+"""Vast.ai's limit on ``onstart`` (its API reference)."""
 
 _TEMPLATE = r"""#!/bin/bash
-# Hark: install the pinned Hark server, then run its start-up script (remote/image/onstart.sh).
-set -euo pipefail
+# Hark: remote/image/boxboot.py
 umask 077
-if [[ -z "${HARK_API_KEY:-}" && -r /etc/environment ]]; then
-  set -a; . /etc/environment || true; set +a
-fi
-export HARK_HOME=${HARK_HOME:-/workspace/hark}
-export HARK_VENV=${HARK_VENV:-$HARK_HOME/venv}
-export HARK_VERSION=${HARK_VERSION:-@VERSION@}
-export PATH="$HOME/.local/bin:$PATH"
-mkdir -p "$HARK_HOME/logs"
-LOG=$HARK_HOME/logs/onstart.log
-say() { printf '%s bootstrap: %s\n' "$(date -u +%FT%TZ)" "$*" | tee -a "$LOG" >&2; }
-if [[ "$HARK_VERSION" =~ ^[0-9][0-9A-Za-z.+!-]*$ ]]; then
-  req="hark-assistant[server]==$HARK_VERSION"
-else
-  req=$HARK_VERSION
-fi
-marker=$HARK_VENV/.hark-requirement
-if ! [[ -x "$HARK_VENV/bin/python" && -f "$marker" && "$(cat "$marker")" == "$req" ]]; then
-  if ! command -v uv >/dev/null; then
-    if ! command -v curl >/dev/null; then
-      say "installing curl"
-      DEBIAN_FRONTEND=noninteractive apt-get update -qq
-      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq curl ca-certificates
-    fi
-    say "installing uv"
-    curl -LsSf https://astral.sh/uv/install.sh | env UV_NO_MODIFY_PATH=1 sh >>"$LOG" 2>&1
-  fi
-  say "installing $req"
-  uv venv --quiet --allow-existing --python 3.12 "$HARK_VENV" >>"$LOG" 2>&1
-  uv pip install --quiet --python "$HARK_VENV/bin/python" "$req" >>"$LOG" 2>&1
-fi
-script=$("$HARK_VENV/bin/python" -c \
-  'import importlib.resources as r; print(r.files("remote") / "image" / "onstart.sh")')
-[[ -f "$script" ]] || { say "no start-up script in $req"; exit 1; }
-say "starting $script"
-nohup bash "$script" >>"$LOG" 2>&1 &
+d=${HARK_HOME:-/workspace/hark}/bin
+mkdir -p $d
+base64 -d <<'E'|gzip -dc >$d/boxboot.py
+@PAYLOAD@
+E
+for p in $HARK_PYTHON python3.13 python3.12 python3.11 /venv/main/bin/python python3; do
+$p -c 'import sys;sys.exit(sys.version_info<(3,11))' 2>/dev/null && exec $p $d/boxboot.py
+done
+echo "Hark: no Python 3.11+ on this image" >&2
+exit 1
 """
 
 
-def bootstrap_script(hark_version: str | None = None) -> str:
-    """The onstart text (≤ 4096 characters) for ``hark_version``, this Hark's by default.
+def box_file(name: str) -> bytes:
+    """One file of ``remote/image`` (package data, so it travels in every install)."""
+    return resources.files("remote").joinpath("image", name).read_bytes()
 
-    ``hark_version`` is a version (``0.1.0``) or a full pip requirement
-    (``hark-assistant[server] @ git+https://…@ref``); ``HARK_VERSION`` in the instance's
-    environment, when set, wins over it.
-    """
-    version = (hark_version or __version__).strip()
-    text = _TEMPLATE.replace("@VERSION@", shlex.quote(version))
-    if len(text) > MAX_ONSTART:
+
+def _strip_python(source: str) -> str:
+    """The same program without docstrings, comments and annotations (it must fit)."""
+    tree = ast.parse(source)
+    for node in ast.walk(tree):
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            node.returns = None
+        if isinstance(node, ast.arg):
+            node.annotation = None
+        body = getattr(node, "body", None)
+        if not isinstance(body, list):
+            continue
+        body[:] = [
+            ast.Assign([n.target], n.value, lineno=n.lineno)
+            if isinstance(n, ast.AnnAssign) and n.value is not None
+            else n
+            for n in body
+        ]
+        first = body[0] if body else None
+        if (
+            isinstance(first, ast.Expr)
+            and isinstance(first.value, ast.Constant)
+            and isinstance(first.value.value, str)
+        ):
+            body.pop(0)
+            if not body:
+                body.append(ast.Pass())
+    lines = ast.unparse(ast.fix_missing_locations(tree)).splitlines()
+    return "".join(" " * ((len(x) - len(x.lstrip(" "))) // 4) + x.lstrip(" ") + "\n" for x in lines)
+
+
+def packed_boxboot() -> bytes:
+    """``boxboot.py`` as the onstart carries it: the same program, without what only explains."""
+    return _strip_python(box_file("boxboot.py").decode("utf-8")).encode()
+
+
+def _payload() -> str:
+    text = base64.b64encode(gzip.compress(packed_boxboot(), compresslevel=9, mtime=0))
+    return "\n".join(text[i : i + 1000].decode("ascii") for i in range(0, len(text), 1000))
+
+
+def bootstrap_script() -> str:
+    """The onstart text (at most Vast.ai's 4048 characters)."""
+    text = _TEMPLATE.replace("@PAYLOAD@", _payload())
+    if len(text) > MAX_ONSTART_CHARS:
         raise ValueError(
-            f"the bootstrap is {len(text)} characters, over Vast.ai's {MAX_ONSTART}; "
-            "give a shorter HARK_VERSION"
+            f"the box's bootstrap is {len(text)} characters, over Vast.ai's "
+            f"{MAX_ONSTART_CHARS}; shorten remote/image/boxboot.py"
         )
     return text

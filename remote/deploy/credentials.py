@@ -4,7 +4,7 @@ A random API key and a self-signed TLS certificate + key: Hark pins that exact c
 (``app.llm.ollama.pinned_ssl_context`` skips host-name checks for a self-signed leaf), so it
 is valid for whatever public IP address the rented machine turns out to have. They travel to
 the instance in its environment (values of at most 256 characters each, the limit Vast.ai
-sets), exactly as ``remote/image/onstart.sh`` reads them. None of these values is ever logged:
+sets), exactly as ``remote/image/boxboot.py`` reads them. None of these values is ever logged:
 ``Credentials.__repr__`` hides them.
 """
 
@@ -51,15 +51,16 @@ def instance_env(
     model: str,
     whisper_model: str | None = None,
     port: int = DEFAULT_PORT,
-    hark_version: str | None = None,
+    code_sha256: str = "",
+    code_version: str = "",
     idle_stop_minutes: float = 0.0,
 ) -> dict[str, str]:
-    """The environment ``remote/image/onstart.sh`` reads, every value ≤ 256 characters.
+    """The environment the box (``remote/image/boxboot.py``) reads, each ≤ 256 characters.
 
     ``HARK_API_KEY``, ``HARK_TLS_CERT_B64_0..``, ``HARK_TLS_KEY_B64_0..``, ``HARK_LLM_MODEL``,
-    ``HARK_PORT`` and, when given, ``HARK_WHISPER_MODEL`` and ``HARK_VERSION`` (a version such
-    as ``0.1.0`` or a full pip requirement), and ``HARK_SERVER__IDLE_STOP_MINUTES`` for the
-    server's own idle stop.
+    ``HARK_PORT``, ``HARK_CODE_SHA256`` and ``HARK_CODE_VERSION`` (the wheel the deployer will
+    send: only its hash and version travel here), and when given ``HARK_WHISPER_MODEL`` and
+    ``HARK_SERVER__IDLE_STOP_MINUTES`` for the server's own idle stop.
     """
     env: dict[str, str] = {
         "HARK_API_KEY": creds.api_key,
@@ -70,8 +71,9 @@ def instance_env(
     }
     if whisper_model:
         env["HARK_WHISPER_MODEL"] = whisper_model
-    if hark_version:
-        env["HARK_VERSION"] = hark_version
+    if code_sha256:
+        env["HARK_CODE_SHA256"] = code_sha256
+        env["HARK_CODE_VERSION"] = code_version
     if idle_stop_minutes > 0:  # read by the server itself (remote.server.idle)
         env["HARK_SERVER__IDLE_STOP_MINUTES"] = f"{idle_stop_minutes:g}"
     return env

@@ -9,9 +9,13 @@ then for each suitable offer (cheapest first, at most ``DeployTimeouts.max_offer
 2. ``booting``: poll the instance until Vast.ai says it runs;
 3. ``address``: read its public IP and the host port that reaches our port;
 4. ``tls``: ``GET /healthz`` over TLS pinned to our certificate until anything answers;
-5. ``provisioning``: ``GET /status`` with the key until the model is pulled (its progress is
-   shown) and ``/healthz`` says ok;
-6. ``ready``: the API key goes to the keyring (``server-api-key``), the certificate to
+5. ``upload``: the box's bootstrap asks for Hark's code (``/status`` says ``awaiting-code``):
+   this Hark's wheel (:mod:`remote.deploy.code`, whose SHA-256 the instance's environment
+   names) goes up over the same pinned TLS with the key, with progress; a cut upload is sent
+   again, a refused one fails the deploy;
+6. ``provisioning``: ``GET /status`` with the key until the model is pulled (its progress is
+   shown, and each finished boot step with its duration) and ``/healthz`` says ok;
+7. ``ready``: the API key goes to the keyring (``server-api-key``), the certificate to
    ``<cert_dir>/<instance id>.pem`` (:meth:`Deployer.cert_path`), the record gets the address
    and state ``ready``.
 
@@ -36,7 +40,7 @@ import logging
 import secrets as random_secrets
 import ssl
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -47,17 +51,18 @@ from app.config import SecretStore, data_dir
 from app.llm.ollama import pinned_ssl_context
 from remote.deploy import errors as codes
 from remote.deploy.bootstrap import bootstrap_script
+from remote.deploy.code import CodeBundle, current_code
 from remote.deploy.credentials import Credentials, instance_env, make_credentials
 from remote.deploy.errors import DeployError
 from remote.deploy.offers import offer_query, rank_offers
 from remote.deploy.records import Deployment, RecordStore, new_label, utc_now_iso
 from remote.deploy.vast import VastClient
 from remote.deploy.vast_models import Instance, Offer
-from remote.protocol import HEALTH_PATH, STATUS_PATH
+from remote.protocol import CODE_UPLOAD_PATH, HEALTH_PATH, STATUS_PATH
 
 log = logging.getLogger(__name__)
 
-Step = Literal["creating", "booting", "address", "tls", "provisioning", "ready"]
+Step = Literal["creating", "booting", "address", "tls", "upload", "provisioning", "ready"]
 DEFAULT_IMAGE = "nvidia/cuda:12.4.1-cudnn-runtime-ubuntu22.04"
 DEFAULT_MODEL = "llama3.1:8b"
 SERVER_KEY_SECRET = "server-api-key"
@@ -68,6 +73,8 @@ KEPT = "deploy-kept"
 ORPHAN = "deploy-destroy-failed"
 KEY_REFUSED = "deploy-key-refused"
 PROVISIONING_FAILED = "deploy-provisioning-failed"
+CODE_REFUSED = "deploy-code-refused"
+UPLOAD_ATTEMPTS = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,7 +122,7 @@ DEFAULT_IDLE_STOP_MINUTES = 30.0
 @dataclass(frozen=True, slots=True)
 class DeployOptions:
     """What to deploy: ``offer_id`` pins one offer (no other is tried); ``keep`` keeps a
-    failed instance for inspection; ``hark_version`` is a version or a pip requirement."""
+    failed instance for inspection."""
 
     model: str = DEFAULT_MODEL
     max_dph: float | None = None
@@ -124,7 +131,6 @@ class DeployOptions:
     disk_gb: float = 40.0
     port: int = 8443
     image: str = DEFAULT_IMAGE
-    hark_version: str | None = None
     whisper_model: str | None = None
     idle_stop_minutes: float = DEFAULT_IDLE_STOP_MINUTES
     """The server stops its own instance after so long without a request (0: never)."""
@@ -158,6 +164,7 @@ class Deployer:
         clock: Callable[[], float] = time.monotonic,
         timeouts: DeployTimeouts | None = None,
         cert_dir: Path | None = None,
+        code: Callable[[], CodeBundle] | None = None,
     ) -> None:
         self._vast = vast
         self._records = records
@@ -168,6 +175,7 @@ class Deployer:
         self._clock = clock
         self.timeouts = timeouts or DeployTimeouts()
         self.cert_dir = cert_dir or data_dir() / "servers"
+        self._code = code or (lambda: current_code(data_dir() / "box-code"))
 
     def cert_path(self, instance_id: int) -> Path:
         """Where the pinned certificate of ``instance_id`` is written once it is ready."""
@@ -187,7 +195,13 @@ class Deployer:
         server came up; by then nothing Hark created is left running unless ``keep``.
         """
         creds = make_credentials()
-        self._emit("creating", "looking for offers")
+        try:
+            code = await asyncio.to_thread(self._code)
+        except OSError as exc:
+            raise DeployError(
+                CODE_REFUSED, f"Hark could not pack its own code for the box: {exc}"
+            ) from exc
+        self._emit("creating", f"looking for offers (the box will run {code.describe()})")
         candidates = await self._candidates(options)
         if not candidates:
             cap = f" under ${options.max_dph:.2f}/hour" if options.max_dph is not None else ""
@@ -206,7 +220,7 @@ class Deployer:
                 continue
             tried += 1
             try:
-                return await self._attempt(offer, creds, options)
+                return await self._attempt(offer, creds, options, code)
             except _OfferGone as exc:
                 failures.append(f"offer {offer.id}: {exc}")
             except _MachineFailed as exc:
@@ -231,7 +245,7 @@ class Deployer:
         return found[:1] or [Offer(id=options.offer_id)]
 
     async def _attempt(
-        self, offer: Offer, creds: Credentials, options: DeployOptions
+        self, offer: Offer, creds: Credentials, options: DeployOptions, code: CodeBundle
     ) -> Deployment:
         label = f"{new_label()}-{random_secrets.token_hex(3)}"
         env = instance_env(
@@ -239,7 +253,8 @@ class Deployer:
             model=options.model,
             whisper_model=options.whisper_model,
             port=options.port,
-            hark_version=options.hark_version,
+            code_sha256=code.sha256,
+            code_version=code.version,
             idle_stop_minutes=options.idle_stop_minutes,
         )
         price = f"${offer.dph_total:.3f}/hour" if offer.dph_total is not None else "price unknown"
@@ -263,7 +278,7 @@ class Deployer:
                 image=options.image,
                 env=env,
                 ports=[options.port],
-                onstart=bootstrap_script(options.hark_version),
+                onstart=bootstrap_script(),
                 disk_gb=options.disk_gb,
                 label=label,
             )
@@ -290,7 +305,7 @@ class Deployer:
         record = record_for(instance_id)
         try:
             self._records.save(record)
-            return await self._bring_up(record, creds, options.port)
+            return await self._bring_up(record, creds, options.port, code)
         except BaseException as exc:
             if options.keep:
                 await asyncio.shield(self._keep(record, creds))
@@ -310,7 +325,9 @@ class Deployer:
                 ) from exc
             raise
 
-    async def _bring_up(self, record: Deployment, creds: Credentials, port: int) -> Deployment:
+    async def _bring_up(
+        self, record: Deployment, creds: Credentials, port: int, code: CodeBundle
+    ) -> Deployment:
         iid = record.instance_id
         self._emit("booting", f"instance {iid} created; waiting for it to run")
         await self._wait_instance(iid, "booting", self.timeouts.boot_s, lambda i: i.is_running)
@@ -333,7 +350,7 @@ class Deployer:
             self._emit("tls", f"connecting to {record.url} (pinned certificate)")
             await self._wait_tls(http, iid)
             self._emit("provisioning", "the server answers; waiting until it is ready")
-            await self._wait_ready(http, iid, creds.api_key)
+            await self._wait_ready(http, iid, creds.api_key, code)
         self._secrets.set(SERVER_KEY_SECRET, creds.api_key)
         self._write_cert(iid, creds.cert_pem)
         record = record.with_state("ready")
@@ -386,9 +403,12 @@ class Deployer:
             await self._sleep(self.timeouts.poll_s)
             await self._alive(instance_id)
 
-    async def _wait_ready(self, http: httpx.AsyncClient, instance_id: int, key: str) -> None:
+    async def _wait_ready(
+        self, http: httpx.AsyncClient, instance_id: int, key: str, code: CodeBundle
+    ) -> None:
         start = self._clock()
         auth = {"Authorization": f"Bearer {key}"}
+        shown_steps = 0
         while True:
             message, fraction = "waiting for the server", None
             try:
@@ -400,6 +420,10 @@ class Deployer:
                         f"(HTTP {status.status_code}); it is not the server Hark set up",
                     )
                 prov = _provisioning(status)
+                if prov.get("state") == "awaiting-code":
+                    await self._send_code(http, instance_id, auth, code)
+                    continue
+                shown_steps = self._show_steps(status, shown_steps)
                 if prov.get("state") == "failed":
                     raise DeployError(
                         PROVISIONING_FAILED,
@@ -423,6 +447,71 @@ class Deployer:
             self._emit("provisioning", message, fraction)
             await self._sleep(self.timeouts.poll_s)
             await self._alive(instance_id)
+
+    async def _send_code(
+        self, http: httpx.AsyncClient, instance_id: int, auth: dict[str, str], code: CodeBundle
+    ) -> None:
+        """Upload this Hark's wheel to the box's bootstrap, with progress; retry a cut one."""
+        size_mb = code.size / 1e6
+        what = f"{code.describe()}, {size_mb:.1f} MB"
+        for attempt in range(1, UPLOAD_ATTEMPTS + 1):
+            self._emit("upload", f"sending {what} to instance {instance_id}", 0.0)
+            try:
+                reply = await http.put(
+                    CODE_UPLOAD_PATH,
+                    content=self._chunks(code, what),
+                    headers={
+                        **auth,
+                        "Content-Length": str(code.size),
+                        "Content-Type": "application/octet-stream",
+                    },
+                )
+            except httpx.TransportError as exc:
+                reason = f"the connection broke ({type(exc).__name__})"
+            else:
+                if reply.status_code == 200:
+                    self._emit("upload", f"sent {what}; the box checked its hash", 1.0)
+                    log.info("Code %s sent to instance %s", code.short, instance_id)
+                    return
+                if reply.status_code in (401, 403):
+                    raise DeployError(
+                        KEY_REFUSED,
+                        f"the box of instance {instance_id} refused Hark's new key when it was "
+                        f"sent the code (HTTP {reply.status_code})",
+                    )
+                body = _error_code(reply)
+                if body == "code-hash-mismatch":
+                    raise DeployError(
+                        CODE_REFUSED,
+                        f"the box of instance {instance_id} refused Hark's code: its hash did "
+                        f"not match {code.short}… (the wheel changed while it was sent?); "
+                        "deploy again",
+                    )
+                reason = f"HTTP {reply.status_code} ({body or 'no detail'})"
+            log.warning("Sending code to %s failed (%s), attempt %d", instance_id, reason, attempt)
+            if attempt < UPLOAD_ATTEMPTS:
+                await self._sleep(self.timeouts.poll_s)
+                await self._alive(instance_id)
+        raise _MachineFailed(f"Hark's code could not be sent to instance {instance_id}")
+
+    async def _chunks(self, code: CodeBundle, what: str) -> AsyncIterator[bytes]:
+        sent = 0
+        with code.path.open("rb") as f:
+            while chunk := f.read(256 * 1024):
+                sent += len(chunk)
+                yield chunk
+                self._emit("upload", f"sending {what}", sent / max(1, code.size))
+
+    def _show_steps(self, status: httpx.Response, shown: int) -> int:
+        """Emit each boot step the box finished since the last look, with its duration."""
+        try:
+            steps = status.json().get("boot_steps") or []
+        except (ValueError, AttributeError):
+            return shown
+        for step in steps[shown:]:
+            if isinstance(step, dict) and isinstance(step.get("seconds"), int | float):
+                self._emit("provisioning", f"{step.get('name')}: {step['seconds']:.0f} s")
+        return max(shown, len(steps))
 
     # --- clean-up ---------------------------------------------------------------------------
 
@@ -504,6 +593,14 @@ class Deployer:
             self._on_progress(DeployProgress(step, message, fraction))
         except Exception as exc:  # a broken display must not strand a paid instance
             log.warning("Progress callback failed: %s", type(exc).__name__)
+
+
+def _error_code(response: httpx.Response) -> str:
+    try:
+        error = response.json().get("error")
+    except (ValueError, AttributeError):
+        return ""
+    return str(error.get("code") or "") if isinstance(error, dict) else ""
 
 
 def _provisioning(response: httpx.Response) -> dict[str, Any]:

@@ -23,7 +23,7 @@ RUNNING = "running"
 DEAD_STATES = frozenset({"exited", "offline", "unknown"})
 """``actual_status`` values an instance that should run never recovers from."""
 MAX_ENV_VALUE = 256
-MAX_ONSTART = 4096
+MAX_ONSTART = 4048
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 

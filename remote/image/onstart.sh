@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
-# Hark GPU box: start-up script (the instance's onstart, or the image's entrypoint).
+# Hark GPU box: start-up script, run by bootstrap.sh once Hark's code is on the box (it comes
+# out of that verified wheel, so script and code are always the same version).
 #
-# Installs what is missing (Ollama, Hark's server in a venv), starts Ollama on 127.0.0.1 with
-# its models on the persistent disk, starts `hark server` (uvicorn + Caddy, the only public
-# port), pulls the LLM while writing its progress into the state file that /status shows, and
-# restarts Ollama and the server whenever they stop. See remote/image/README.md for the
-# environment it reads. Secrets never reach the log: no `set -x`, no echo of values.
+# Installs what is missing (Ollama; the locked dependencies and Hark's wheel in a venv),
+# starts Ollama on 127.0.0.1 with its models on the persistent disk, starts `hark server`
+# (uvicorn + Caddy, the only public port), pulls the LLM while writing its progress into the
+# state file that /status shows, and restarts Ollama and the server whenever they stop. Each
+# step's duration goes into $HARK_HOME/steps.tsv (shown by /status). See
+# remote/image/README.md for the environment it reads. Secrets are only in 0600 files
+# (bootstrap.sh wrote them) and never reach the log: no `set -x`, no echo of values.
 #
 #   onstart.sh          install what is missing, then run and supervise (default)
 #   onstart.sh install  install only (used when building the image)
@@ -16,7 +19,10 @@ HARK_HOME=${HARK_HOME:-/workspace/hark}
 HARK_PORT=${HARK_PORT:-8443}
 HARK_LLM_MODEL=${HARK_LLM_MODEL:-llama3.1:8b}
 HARK_WHISPER_MODEL=${HARK_WHISPER_MODEL:-}
-HARK_VERSION=${HARK_VERSION:-}
+HARK_BIND=${HARK_BIND:-0.0.0.0}
+HARK_CODE_WHEEL=${HARK_CODE_WHEEL:-}
+HARK_CODE_SHA256=${HARK_CODE_SHA256:-}
+HARK_PIP_ARGS=${HARK_PIP_ARGS:-}
 HARK_DOMAIN=${HARK_DOMAIN:-}
 HARK_CUDA_LIBS=${HARK_CUDA_LIBS:-auto}
 HARK_VENV=${HARK_VENV:-$HARK_HOME/venv}
@@ -28,8 +34,13 @@ SECRETS=$HARK_HOME/secrets
 LOG_DIR=$HARK_HOME/logs
 STATE_FILE=${STATE_FILE:-$HARK_HOME/state.json}
 PY=${PY:-$HARK_VENV/bin/python}
+PY3=${PY3:-python3}
+HARK_BOX_BIN=${HARK_BOX_BIN:-$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)}
+STEPS_FILE=$HARK_HOME/steps.tsv
 SUPERVISORS=()
 INSTALL_ONLY=0
+SERVING=0
+RESPONDER=""
 
 log() { printf '%s onstart: %s\n' "$(date -u +%FT%TZ)" "$*" >&2; }
 
@@ -57,57 +68,37 @@ write_state() {  # write_state STATE DETAIL [PROGRESS]: replace the state file a
   mv -f "$tmp" "$STATE_FILE"
 }
 
-fail() {  # fail MESSAGE: record the failure for /status and stop
+fail() {  # fail MESSAGE: record the failure for /status; before the server runs, keep telling
   write_state failed "$1"
   log "FAILED: $1"
+  if ((!INSTALL_ONLY && !SERVING)) && [[ -s "$SECRETS/tls.key" && -f "$HARK_BOX_BIN/boxboot.py" ]]
+  then
+    status_responder off
+    export HARK_HOME HARK_PORT HARK_BIND
+    exec "$PY3" "$HARK_BOX_BIN/boxboot.py" status >>"$LOG_DIR/onstart.log" 2>&1
+  fi
   exit 1
 }
 
-join_b64_env() {  # join_b64_env PREFIX OUT: join PREFIX_0, PREFIX_1, … and base64-decode to OUT
-  local prefix=$1 out=$2 i=0 name data=""
-  while true; do
-    name="${prefix}_${i}"
-    [[ -n "${!name+x}" ]] || break
-    data+="${!name}"
-    i=$((i + 1))
-  done
-  if ((i == 0)); then return 1; fi
-  mkdir -p "$(dirname "$out")"
-  if ! printf '%s' "$data" | tr -d ' \n\r' | base64 -d >"$out.tmp" 2>/dev/null; then
-    rm -f "$out.tmp"
-    log "${prefix}_0..$((i - 1)) do not hold valid base64"
-    return 2
-  fi
-  chmod 600 "$out.tmp"
-  mv -f "$out.tmp" "$out"
-}
-
-unset_prefixed() {  # unset_prefixed PREFIX: forget PREFIX_0, PREFIX_1, … (no child sees them)
-  local name
-  for name in $(compgen -v "${1}_"); do unset "$name"; done
-}
-
-write_secrets() {  # the API key and the TLS pair from the environment into 0600 files
-  mkdir -p "$SECRETS"
-  chmod 700 "$SECRETS"
-  if [[ -n "${HARK_API_KEY:-}" ]]; then
-    printf '%s\n' "$HARK_API_KEY" | tr ',' '\n' >"$SECRETS/api-keys.tmp"
-    chmod 600 "$SECRETS/api-keys.tmp"
-    mv -f "$SECRETS/api-keys.tmp" "$SECRETS/api-keys"
-  fi
-  unset HARK_API_KEY
-  [[ -s "$SECRETS/api-keys" ]] || fail "no API key: set HARK_API_KEY for the instance"
-  local rc=0
-  join_b64_env HARK_TLS_CERT_B64 "$SECRETS/tls.pem" || rc=$?
-  ((rc != 2)) || fail "HARK_TLS_CERT_B64_* is not valid base64"
-  rc=0
-  join_b64_env HARK_TLS_KEY_B64 "$SECRETS/tls.key" || rc=$?
-  ((rc != 2)) || fail "HARK_TLS_KEY_B64_* is not valid base64"
-  unset_prefixed HARK_TLS_CERT_B64
-  unset_prefixed HARK_TLS_KEY_B64
+check_secrets() {  # the 0600 files bootstrap.sh wrote from the instance's environment
+  [[ -s "$SECRETS/api-keys" ]] || fail "no API key: the instance needs HARK_API_KEY"
   if [[ -z "$HARK_DOMAIN" && ! (-s "$SECRETS/tls.pem" && -s "$SECRETS/tls.key") ]]; then
     fail "no TLS certificate: set HARK_TLS_CERT_B64_0.. and HARK_TLS_KEY_B64_0.. (or HARK_DOMAIN)"
   fi
+}
+
+STEP_NAME=""
+STEP_STARTED=""
+
+step() {  # step NAME: the previous step ends (its duration is recorded), NAME begins
+  local now
+  now=$(date +%s.%N)
+  if [[ -n "$STEP_NAME" ]]; then
+    printf '%s\t%s\n' "$STEP_NAME" \
+      "$(awk -v a="$STEP_STARTED" -v b="$now" 'BEGIN { printf "%.1f", b - a }')" >>"$STEPS_FILE"
+  fi
+  STEP_NAME=${1:-}
+  STEP_STARTED=$now
 }
 
 have_gpu() { command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; }
@@ -193,36 +184,84 @@ install_ollama() {  # the image's Ollama when it is on PATH, else the pinned rel
   log "Ollama $OLLAMA_RELEASE is in $prefix"
 }
 
-hark_requirement() {  # what to pip-install for HARK_VERSION (empty: latest; a version; a URL)
-  if [[ -z "$HARK_VERSION" ]]; then
-    printf 'hark-assistant[server]'
-  elif [[ "$HARK_VERSION" =~ ^[0-9][0-9A-Za-z.+!-]*$ ]]; then
-    printf 'hark-assistant[server]==%s' "$HARK_VERSION"
-  else
-    printf '%s' "$HARK_VERSION"  # a full requirement: "hark-assistant[server] @ git+https://…"
+status_responder() {  # status_responder on|off: answer /status on the port while installing
+  if [[ $1 == on ]]; then
+    if ((INSTALL_ONLY)) || [[ ! -s "$SECRETS/tls.key" || ! -f "$HARK_BOX_BIN/boxboot.py" ]]; then
+      return 0
+    fi
+    HARK_HOME=$HARK_HOME HARK_PORT=$HARK_PORT HARK_BIND=$HARK_BIND \
+      "$PY3" "$HARK_BOX_BIN/boxboot.py" status >>"$LOG_DIR/onstart.log" 2>&1 &
+    RESPONDER=$!
+  elif [[ -n "${RESPONDER:-}" ]]; then
+    kill -TERM "$RESPONDER" 2>/dev/null || true
+    wait "$RESPONDER" 2>/dev/null || true
+    RESPONDER=""
   fi
 }
 
-install_hark() {  # Hark's server in a venv (Python 3.12 via uv: any base image will do)
-  local req marker="$HARK_VENV/.hark-requirement" extra=()
-  req=$(hark_requirement)
-  if [[ -x "$HARK_VENV/bin/hark" && -f "$marker" && "$(cat "$marker")" == "$req" ]]; then
+pip_install() {  # pip_install ARGS…: into the venv, hashes required, quietly, log on failure
+  # shellcheck disable=SC2086  # HARK_PIP_ARGS is a list of pip options (a mirror, a wheelhouse)
+  "$PY" -m pip install --quiet --disable-pip-version-check --no-input $HARK_PIP_ARGS "$@" \
+    >>"$LOG_DIR/pip.log" 2>&1
+}
+
+pip_failure() {  # the last lines pip wrote, for the failure message
+  tail -n 3 "$LOG_DIR/pip.log" 2>/dev/null | tr '\n' ' ' | cut -c1-240
+}
+
+need_cuda_libs() {  # the CUDA libraries faster-whisper needs, unless the image has them
+  [[ "$HARK_CUDA_LIBS" == yes ]] && return 0
+  [[ "$HARK_CUDA_LIBS" == auto ]] && have_gpu || return 1
+  ! { ldconfig -p 2>/dev/null | grep -q 'libcudnn.so.9' && ldconfig -p | grep -q 'libcublas.so.12'; }
+}
+
+install_hark() {  # the locked dependencies, then Hark's wheel (verified by its hash), in a venv
+  local marker="$HARK_VENV/.hark-code" deps="$HARK_VENV/.hark-deps" lock sum
+  if [[ -x "$HARK_VENV/bin/hark" && -f "$marker" && "$(cat "$marker")" == "$HARK_CODE_SHA256" ]]
+  then
+    log "Hark's code ${HARK_CODE_SHA256:0:12} is installed already"
     return 0
   fi
-  write_state starting "installing the Hark server"
-  export PATH="$HOME/.local/bin:$HOME/.cargo/bin:$PATH"
-  if ! command -v uv >/dev/null; then
-    curl -LsSf https://astral.sh/uv/install.sh | env UV_NO_MODIFY_PATH=1 sh >/dev/null ||
-      fail "could not install uv"
+  [[ -f "$HARK_CODE_WHEEL" ]] || fail "no Hark wheel to install (HARK_CODE_WHEEL)"
+  sum=$(sha256sum "$HARK_CODE_WHEEL" | cut -d' ' -f1)
+  [[ "$sum" == "$HARK_CODE_SHA256" ]] || fail "the Hark wheel's hash is not the expected one"
+  write_state installing "installing the Hark server"
+  status_responder on
+  step install
+  lock=$(mktemp)
+  "$PY3" - "$HARK_CODE_WHEEL" "$lock" "$(need_cuda_libs && echo cuda)" <<'PY' ||
+import sys, zipfile
+with zipfile.ZipFile(sys.argv[1]) as wheel, open(sys.argv[2], "wb") as out:
+    out.write(wheel.read("remote/image/requirements-server.lock"))
+    if sys.argv[3]:
+        out.write(wheel.read("remote/image/requirements-cuda.lock"))
+PY
+    fail "the Hark wheel holds no dependency lock"
+  if [[ ! -x "$PY" ]]; then
+    "$PY3" -m venv "$HARK_VENV" >>"$LOG_DIR/pip.log" 2>&1 ||
+      { command -v uv >/dev/null && uv venv --seed --python "$PY3" "$HARK_VENV" >>"$LOG_DIR/pip.log" 2>&1; } ||
+      fail "could not create a Python venv in $HARK_VENV (install python3-venv)"
   fi
-  if [[ "$HARK_CUDA_LIBS" == yes ]] || { [[ "$HARK_CUDA_LIBS" == auto ]] && have_gpu; }; then
-    extra=(nvidia-cublas-cu12 "nvidia-cudnn-cu12==9.*")  # what faster-whisper needs on CUDA
+  sum=$(sha256sum "$lock" | cut -d' ' -f1)
+  if [[ ! -f "$deps" || "$(cat "$deps")" != "$sum" ]]; then
+    log "installing the server's dependencies (locked, hashes required)"
+    pip_install --require-hashes -r "$lock" ||
+      fail "could not install the server's dependencies: $(pip_failure)"
+    printf '%s' "$sum" >"$deps"
   fi
-  log "installing $req"
-  uv venv --quiet --allow-existing --python 3.12 "$HARK_VENV" || fail "could not create $HARK_VENV"
-  uv pip install --quiet --python "$HARK_VENV/bin/python" "$req" "${extra[@]}" ||
-    fail "could not install $req"
-  printf '%s' "$req" >"$marker"
+  rm -f "$lock"
+  log "installing Hark's code ${HARK_CODE_SHA256:0:12}"
+  local named  # pip wants the wheel's own file name (name-version-tags.whl)
+  named="$(mktemp -d)/$("$PY3" -c 'import sys, zipfile
+info = next(n for n in zipfile.ZipFile(sys.argv[1]).namelist() if n.endswith(".dist-info/WHEEL"))
+print(info.split("/")[0].removesuffix(".dist-info") + "-py3-none-any.whl")' "$HARK_CODE_WHEEL")" ||
+    fail "Hark's wheel is not a wheel"
+  cp "$HARK_CODE_WHEEL" "$named"
+  pip_install --no-deps --force-reinstall "$named" ||
+    fail "could not install Hark's code: $(pip_failure)"
+  rm -rf "$(dirname "$named")"
+  printf '%s' "$HARK_CODE_SHA256" >"$marker"
+  status_responder off
 }
 
 cuda_library_path() {  # the pip-installed CUDA libraries, for faster-whisper
@@ -284,7 +323,7 @@ start_ollama() {
 }
 
 start_server() {
-  local args=(server --listen "0.0.0.0:$HARK_PORT" --api-key-file "$SECRETS/api-keys"
+  local args=(server --listen "$HARK_BIND:$HARK_PORT" --api-key-file "$SECRETS/api-keys"
     --ollama-url "http://$OLLAMA_ADDR" --data-dir "$HARK_HOME/caddy" --startup-timeout 600)
   if [[ -s "$SECRETS/tls.pem" ]]; then
     args+=(--tls-cert "$SECRETS/tls.pem" --tls-key "$SECRETS/tls.key")
@@ -295,6 +334,7 @@ start_server() {
   local libs
   libs=$(cuda_library_path)
   HARK_SERVER__STATE_FILE=$STATE_FILE HARK_SERVER__WHISPER_DOWNLOAD_ROOT=$HARK_HOME/whisper \
+    HARK_SERVER__VAST_INSTANCE_KEY_FILE=$SECRETS/vast-instance-key \
     LD_LIBRARY_PATH="${libs:+$libs:}${LD_LIBRARY_PATH:-}" \
     supervise hark-server "$HARK_VENV/bin/hark" "${args[@]}" &
   SUPERVISORS+=($!)
@@ -394,11 +434,27 @@ PY
   fi
 }
 
+wait_for_server() {  # until Hark's server answers on its port (any HTTP status), ≤ 10 min
+  [[ -z "$HARK_DOMAIN" ]] || return 0
+  local deadline=$((SECONDS + 600)) code
+  while ((SECONDS < deadline)); do
+    code=$(curl -ks -o /dev/null -w '%{http_code}' --max-time 5 "https://127.0.0.1:$HARK_PORT/healthz" || true)
+    [[ "$code" == 000 ]] || return 0
+    sleep 1
+  done
+  log "the server does not answer on port $HARK_PORT yet; see $LOG_DIR/hark-server.log"
+}
+
 provision() {  # the model pull and warm-up, while the server already answers /status
+  step "model pull"
   if pull_model; then
+    step "model load"
     write_state pulling-model "loading $HARK_LLM_MODEL" 1.0
     warm_up
+    step "whisper download"
     fetch_whisper
+    step
+    wait_for_server
     write_state ready "ready"
     log "ready"
   else
@@ -426,12 +482,15 @@ main() {
   mkdir -p "$HARK_HOME" "$LOG_DIR"
   trap stop_all TERM INT
   write_state starting "starting"
-  write_secrets
+  check_secrets
   install_system
-  install_ollama
   install_hark
+  step "ollama start"
+  install_ollama
   start_ollama
+  SERVING=1
   start_server
+  step
   log "Hark server starting on port $HARK_PORT; pulling $HARK_LLM_MODEL"
   provision &
   SUPERVISORS+=($!)

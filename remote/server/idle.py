@@ -62,12 +62,25 @@ class IdleStop:
             self.stopped = True
 
 
+def instance_key(settings: ServerSettings) -> str | None:
+    """The instance's Vast.ai key: the setting, else the first line of its key file."""
+    if settings.vast_instance_key is not None:
+        return settings.vast_instance_key.get_secret_value()
+    if settings.vast_instance_key_file is None:
+        return None
+    try:
+        text = settings.vast_instance_key_file.read_text(encoding="utf-8")
+    except OSError:
+        return None
+    return text.strip().splitlines()[0] if text.strip() else None
+
+
 def vast_self_stop(settings: ServerSettings) -> StopSelf | None:
     """Stopping this instance through Vast.ai's API, when the instance id and key are known."""
-    if settings.vast_instance_id is None or settings.vast_instance_key is None:
+    key = instance_key(settings)
+    if settings.vast_instance_id is None or not key:
         return None
     instance_id = settings.vast_instance_id
-    key = settings.vast_instance_key.get_secret_value()
 
     async def stop() -> None:
         from remote.deploy.settings import VastSettings

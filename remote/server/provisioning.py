@@ -23,7 +23,16 @@ from typing import Any
 from remote.protocol import Provisioning
 
 UNKNOWN = "unknown"
-SETTING_UP = frozenset({Provisioning.STARTING.value, Provisioning.PULLING_MODEL.value})
+SETTING_UP = frozenset(
+    {
+        Provisioning.AWAITING_CODE.value,
+        Provisioning.INSTALLING.value,
+        Provisioning.STARTING.value,
+        Provisioning.PULLING_MODEL.value,
+    }
+)
+STEPS_FILE = "steps.tsv"
+"""Beside the state file: one ``name<TAB>seconds`` line per finished boot step."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,3 +97,31 @@ def read_state(path: Path | None) -> ProvisioningStatus | None:
     except (OSError, UnicodeDecodeError) as exc:
         return ProvisioningStatus(UNKNOWN, f"the state file cannot be read ({type(exc).__name__})")
     return parse_state(raw)
+
+
+@dataclass(frozen=True, slots=True)
+class BootStep:
+    """One finished step of the box's start-up and how long it took."""
+
+    name: str
+    seconds: float
+
+
+def read_steps(state_file: Path | None, limit: int = 20) -> list[BootStep]:
+    """The box's finished start-up steps (``steps.tsv`` beside the state file), in order."""
+    if state_file is None:
+        return []
+    try:
+        lines = (state_file.parent / STEPS_FILE).read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError):
+        return []
+    steps: list[BootStep] = []
+    for line in lines[:limit]:
+        name, _, seconds = line.partition("\t")
+        try:
+            value = float(seconds)
+        except ValueError:
+            continue
+        if name.strip() and math.isfinite(value) and value >= 0:
+            steps.append(BootStep(name.strip()[:40], round(value, 1)))
+    return steps

@@ -125,6 +125,9 @@ class ServerSettings(BaseSettings):
         default=None,
         validation_alias=AliasChoices("HARK_SERVER__VAST_INSTANCE_KEY", "CONTAINER_API_KEY"),
     )
+    vast_instance_key_file: Path | None = None
+    """A 0600 file holding that key instead (the box's bootstrap moves CONTAINER_API_KEY there,
+    so it is in no process's environment)."""
     vast_url: str = "https://console.vast.ai"
     """The ``nvidia-smi`` command (a name on PATH or a path) for the GPU line of ``/status``."""
 

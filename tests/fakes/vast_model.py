@@ -12,7 +12,7 @@ from typing import Any
 DEFAULT_KEY = "test-vast-key"
 REDACTED = "<redacted>"
 MAX_ENV_VALUE = 256
-MAX_ONSTART = 4096
+MAX_ONSTART = 4048
 TERMINAL = frozenset({"exited", "offline", "unknown"})
 """Actual states an instance meant to run never recovers from."""
 

@@ -13,6 +13,7 @@ import asyncio
 import logging
 import shutil
 import subprocess
+from dataclasses import asdict
 from typing import Any
 
 import httpx
@@ -21,7 +22,7 @@ from fastapi.responses import JSONResponse
 
 from app import __version__
 from remote.protocol import HEALTH_PATH, STATUS_PATH
-from remote.server.provisioning import read_state
+from remote.server.provisioning import read_state, read_steps
 from remote.server.routes import ServerContext, context
 
 log = logging.getLogger(__name__)
@@ -150,6 +151,7 @@ async def status(request: Request) -> JSONResponse:
             },
             "gpu": gpus,
             "provisioning": None if provisioning is None else provisioning.as_dict(),
+            "boot_steps": [asdict(s) for s in read_steps(ctx.settings.state_file)],
         }
     )
 
