@@ -64,9 +64,7 @@ class MainWindow(QWidget):
     def show_request(self) -> None:
         """The Conversation tab with its request field focused (Type a request…)."""
         self.show_pane("conversation")
-        focus = getattr(self.conversation, "focus_request", None)
-        if focus is not None:
-            focus()
+        self.conversation.focus_request()
 
     def on_tabs_current_changed(self, index: int) -> None:
         """Load a pane the first time it is shown (not at start-up: no needless requests)."""

@@ -95,6 +95,19 @@ def test_a_second_request_raises_the_open_window_instead_of_another(
     assert sorted(k.__name__ for k in kinds) == ["AboutDialog", "FirstRunWizard", "SettingsDialog"]
 
 
+def test_type_a_request_opens_the_conversation_with_its_field_focused(
+    qtbot, start_app: Callable[..., HarkApp]
+) -> None:
+    hark = start_app()
+    hark.tray.actions["type"].trigger()
+    settle()
+    assert hark.window is not None
+    assert hark.window.tabs.currentWidget() is hark.window.conversation
+    qtbot.waitUntil(lambda: hark.window.conversation.request_field.hasFocus(), timeout=5000)
+    qtbot.keyClicks(hark.window.conversation.request_field, "what time is it")
+    assert hark.window.conversation.request_field.text() == "what time is it"
+
+
 def test_the_main_window_closes_with_ctrl_w_too(qtbot, start_app: Callable[..., HarkApp]) -> None:
     hark = start_app()
     hark.tray.actions["inbox"].trigger()
