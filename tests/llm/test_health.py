@@ -163,3 +163,25 @@ async def test_a_check_that_raises_counts_as_down() -> None:
     assert not status.ok
     assert "boom" in status.message
     assert not (await events.next()).ok
+
+
+async def test_with_watch_s_a_model_lost_while_up_is_noticed_without_a_turn(
+    running: list[asyncio.Task[None]],
+) -> None:
+    with FakeOllama(models=[MODEL]) as fake:
+        chat = OllamaChat(LlmSettings(host=fake.url, model=MODEL, timeout_s=5))
+        events, clock = Events(), ManualClock()
+        monitor = LlmMonitor(chat, events.emit, retry_interval_s=3, watch_s=10)
+        running.append(asyncio.create_task(monitor.run(wait=clock.wait)))
+
+        assert (await events.next()).ok
+        assert await clock.requested() == 10  # up: it looks again after watch_s
+        clock.go()
+        assert await clock.requested() == 10  # still up: no new event
+        assert len(events.seen) == 1
+        fake.models.clear()  # gone while nobody talks
+        clock.go()
+        down = await events.next()
+        assert not down.ok
+        assert await clock.requested() == 3  # down: the retry interval again
+        await chat.aclose()
