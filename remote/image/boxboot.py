@@ -49,6 +49,7 @@ S = HOME / "secrets"
 CODE = HOME / "code"
 SECRET = re.compile(r"HARK_API_KEY|CONTAINER_API_KEY|HARK_TLS_\w+")
 TAKE = [False]
+ETC = Path("/etc/environment")
 
 
 def say(message: str) -> None:
@@ -166,8 +167,8 @@ def serve(take: bool) -> None:
 
 def secrets_to_files() -> None:
     env = os.environ
-    if "HARK_API_KEY" not in env and os.access("/etc/environment", os.R_OK):
-        for line in Path("/etc/environment").read_text().splitlines():
+    if "HARK_API_KEY" not in env and ETC.is_file():
+        for line in ETC.read_text().splitlines():
             found = re.match(r"(?:export\s+)?((?:HARK|CONTAINER|OLLAMA)_\w*)=(.*)", line)
             if found:
                 value = found[2][1:-1] if re.fullmatch(r"\".*\"|'.*'", found[2]) else found[2]

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from app.config import SecretStore
+from remote.deploy.code import build_wheel
 from remote.deploy.deployer import Deployer, DeployProgress, DeployTimeouts
 from remote.deploy.records import RecordStore
 from remote.deploy.vast import VastClient
@@ -184,4 +185,5 @@ def make_deployer(
         clock=clock,
         timeouts=timeouts,
         cert_dir=folder / "servers",
+        code=lambda: build_wheel(folder / "code"),
     )

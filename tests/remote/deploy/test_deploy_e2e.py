@@ -62,7 +62,7 @@ async def test_deploy_ends_with_a_working_server(
         {"state": "pulling-model", "detail": f"pulling {MODEL}", "progress": 0.8},
         {"state": "ready", "detail": "ready"},
     ]
-    deployment = await deployer.deploy(DeployOptions(model=MODEL, hark_version="0.1.0"))
+    deployment = await deployer.deploy(DeployOptions(model=MODEL))
 
     assert deployment.state == "ready"
     assert deployment.offer_id == 77
@@ -78,9 +78,9 @@ async def test_deploy_ends_with_a_working_server(
     assert inst.label == deployment.label
     assert inst.body["cancel_unavail"] is True
     assert inst.onstart is not None
-    assert "onstart.sh" in inst.onstart
+    assert "boxboot.py" in inst.onstart
     assert inst.env["HARK_LLM_MODEL"] == MODEL
-    assert inst.env["HARK_VERSION"] == "0.1.0"
+    assert len(inst.env["HARK_CODE_SHA256"]) == 64
     assert "-p 8443:8443" in inst.env
 
     # The key is in the keyring, the certificate where Hark pins it: /status works with both.

@@ -217,4 +217,4 @@ def test_create_limits_are_checked_without_showing_values() -> None:
         validate_create({}, [0], "", "hark-x")
     with pytest.raises(DeployError, match="label"):
         validate_create({}, [8443], "", " ")
-    validate_create({"A": "v" * 256}, [8443], "x" * 4096, "hark-x")  # the limits themselves pass
+    validate_create({"A": "v" * 256}, [8443], "x" * 4048, "hark-x")  # the limits themselves pass

@@ -20,7 +20,6 @@ import pytest
 
 from remote.protocol import Provisioning
 from remote.server.provisioning import parse_state
-from remote.server.tls import env_chunks, make_self_signed
 from tests.remote.edge.procs import alive
 
 REPO = Path(__file__).resolve().parents[3]
@@ -66,69 +65,13 @@ def test_sourcing_runs_nothing(tmp_path: Path):
     assert not (tmp_path / "home").exists()
 
 
-def test_certificate_and_key_chunks_are_joined_into_private_files(tmp_path: Path):
-    cert_pem, key_pem = make_self_signed(["127.0.0.1"])
-    env = {
-        **env_chunks("HARK_TLS_CERT_B64", cert_pem),
-        **env_chunks("HARK_TLS_KEY_B64", key_pem),
-    }
-    assert len([k for k in env if k.startswith("HARK_TLS_CERT_B64_")]) > 1
-    out = tmp_path / "secrets"
-    for prefix, name, expected in (
-        ("HARK_TLS_CERT_B64", "tls.pem", cert_pem),
-        ("HARK_TLS_KEY_B64", "tls.key", key_pem),
-    ):
-        result = call("join_b64_env", prefix, str(out / name), env=env)
-        assert result.returncode == 0, result.stderr
-        assert (out / name).read_bytes() == expected
-        assert (out / name).stat().st_mode & 0o777 == 0o600
-        assert result.stderr == ""  # nothing about the values is printed
-
-
-def test_join_says_when_chunks_are_missing_or_broken(tmp_path: Path):
-    missing = call("join_b64_env", "HARK_TLS_CERT_B64", str(tmp_path / "a"), env={})
-    assert missing.returncode == 1
-    assert not (tmp_path / "a").exists()
-    broken = call(
-        "join_b64_env",
-        "HARK_TLS_CERT_B64",
-        str(tmp_path / "b"),
-        env={"HARK_TLS_CERT_B64_0": "not*base64!"},
-    )
-    assert broken.returncode == 2
-    assert "HARK_TLS_CERT_B64_0..0 do not hold valid base64" in broken.stderr
-    assert "not*base64!" not in broken.stderr
-    assert not (tmp_path / "b").exists()
-    assert not (tmp_path / "b.tmp").exists()
-
-
-def test_secrets_come_from_the_environment_and_are_forgotten(tmp_path: Path):
-    cert_pem, key_pem = make_self_signed(["127.0.0.1"])
+def test_missing_secrets_fail_with_a_state_the_server_can_show(tmp_path: Path):
     home = tmp_path / "hark"
-    env = {
-        "HARK_HOME": str(home),
-        "HARK_API_KEY": "k" * 40 + ",second-key-0123456789",
-        **env_chunks("HARK_TLS_CERT_B64", cert_pem),
-        **env_chunks("HARK_TLS_KEY_B64", key_pem),
-    }
-    script = 'write_secrets; env | grep -c "^HARK_API_KEY=\\|^HARK_TLS_" || true'
-    result = call("eval", script, env=env)
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "0"  # no child process sees them
-    keys = home / "secrets" / "api-keys"
-    assert keys.read_text() == "k" * 40 + "\nsecond-key-0123456789\n"
-    assert keys.stat().st_mode & 0o777 == 0o600
-    assert (home / "secrets").stat().st_mode & 0o777 == 0o700
-    assert (home / "secrets" / "tls.key").read_bytes() == key_pem
-
-
-def test_missing_key_fails_with_a_state_the_server_can_show(tmp_path: Path):
-    home = tmp_path / "hark"
-    result = call("write_secrets", env={"HARK_HOME": str(home)})
+    result = call("check_secrets", env={"HARK_HOME": str(home), "PY3": "false"})
     assert result.returncode == 1
     status = parse_state((home / "state.json").read_text())
     assert status.state == Provisioning.FAILED
-    assert status.detail == "no API key: set HARK_API_KEY for the instance"
+    assert status.detail == "no API key: the instance needs HARK_API_KEY"
 
 
 def test_write_state_is_read_by_the_server(tmp_path: Path):
@@ -142,23 +85,6 @@ def test_write_state_is_read_by_the_server(tmp_path: Path):
     assert status.progress == 0.25
     assert status.model == "llama3.1:8b"
     assert state.stat().st_mode & 0o777 == 0o644  # the server may run as another user
-
-
-@pytest.mark.parametrize(
-    ("version", "requirement"),
-    [
-        ("", "hark-assistant[server]"),
-        ("0.1.0", "hark-assistant[server]==0.1.0"),
-        ("1.2.0rc1", "hark-assistant[server]==1.2.0rc1"),
-        (
-            "hark-assistant[server] @ git+https://example.org/hark.git@v1",
-            "hark-assistant[server] @ git+https://example.org/hark.git@v1",
-        ),
-    ],
-)
-def test_hark_version_becomes_a_pip_requirement(version: str, requirement: str):
-    result = call("hark_requirement", env={"HARK_VERSION": version})
-    assert result.stdout == requirement
 
 
 class FakePull:
