@@ -124,6 +124,11 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
         "--poll", type=float, default=DEFAULT_POLL_S, metavar="S", help="seconds between looks"
     )
 
+    upgrade = ops.add_parser(
+        "upgrade", parents=[common], help="make a running server run this Hark's code"
+    )
+    upgrade.add_argument("id", nargs="?", type=int, help="instance id")
+
     destroy = ops.add_parser("destroy", parents=[common], help="destroy it and its disk")
     destroy.add_argument("id", nargs="?", type=int, help="instance id")
     destroy.add_argument("--yes", "-y", action="store_true", help="don't ask")
@@ -221,7 +226,26 @@ async def _run(args: argparse.Namespace, key: str, secrets: Any, out: _Out) -> i
             return 0
         if action == "destroy":
             return await _destroy(args, service, out)
+        if action == "upgrade":
+            return await _upgrade(args, service, secrets, out)
     raise AssertionError(action)
+
+
+async def _upgrade(
+    args: argparse.Namespace, service: RemoteService, secrets: Any, out: _Out
+) -> int:
+    from app.config import data_dir
+    from remote.deploy.code import current_code
+    from remote.deploy.upgrade import upgrade
+
+    key = secrets.get(SERVER_SECRET)
+    if not key:
+        out.say(f"no server key in the keyring ({SERVER_SECRET}): Hark cannot reach the server")
+        return 1
+    code = await asyncio.to_thread(current_code, data_dir() / "box-code")
+    if await upgrade(service, args.id, key, code, out.say):
+        out.say("done: the server comes back with this Hark's code (`hark remote status`)")
+    return 0
 
 
 async def _status(args: argparse.Namespace, service: RemoteService, out: _Out) -> int:
@@ -322,6 +346,10 @@ def describe_status(status: RemoteStatus) -> str:
                 else f"last request {_duration(server.idle_s)} ago"
             )
             lines.append(f"  server: {what}, {model[server.model_pulled]}, {idle}")
+            if server.code_sha256:
+                lines.append(
+                    f"  code: {server.code_sha256[:12]} (`hark remote upgrade` sends this Hark's)"
+                )
     return "\n".join(lines) + "\n"
 
 

@@ -70,6 +70,8 @@ class ServerStatus:
     idle_s: float | None = None
     """Seconds since the last request (None: none yet, or unknown)."""
     error: str | None = None
+    code_sha256: str | None = None
+    """The SHA-256 of the Hark wheel the box runs (None: it does not say)."""
 
     @property
     def ready(self) -> bool:
@@ -84,6 +86,7 @@ class ServerStatus:
             "model_pulled": self.model_pulled,
             "idle_s": self.idle_s,
             "error": self.error,
+            "code_sha256": self.code_sha256,
         }
 
 
@@ -208,7 +211,13 @@ class HttpStatusProbe:
             detail=(prov or {}).get("detail"),
             model_pulled=model_available(deployment.model, models) if ollama else None,
             idle_s=float(idle) if isinstance(idle, int | float) else None,
+            code_sha256=_code_sha(data.get("code")),
         )
+
+
+def _code_sha(code: object) -> str | None:
+    sha = code.get("sha256") if isinstance(code, dict) else None
+    return str(sha) if isinstance(sha, str) and sha else None
 
 
 class RemoteService:
@@ -334,6 +343,21 @@ class RemoteService:
             self.records.save(record.with_state("stopped"))
         log.info("Hark server %s stopped", chosen)
         return chosen
+
+    async def wait_stopped(
+        self, instance_id: int, *, timeout_s: float = DEFAULT_START_TIMEOUT_S, poll_s: float = 5
+    ) -> None:
+        """Wait until a stopping instance no longer runs (before starting it again)."""
+        deadline = self._monotonic() + timeout_s
+        while True:
+            inst = await self._require(instance_id)
+            if not inst.is_running:
+                return
+            if self._monotonic() >= deadline:
+                raise DeployError(
+                    START_TIMEOUT, f"instance {instance_id} did not stop in {timeout_s:.0f} s"
+                )
+            await self._sleep(poll_s)
 
     async def start(
         self,

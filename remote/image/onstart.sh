@@ -335,6 +335,7 @@ start_server() {
   libs=$(cuda_library_path)
   HARK_SERVER__STATE_FILE=$STATE_FILE HARK_SERVER__WHISPER_DOWNLOAD_ROOT=$HARK_HOME/whisper \
     HARK_SERVER__VAST_INSTANCE_KEY_FILE=$SECRETS/vast-instance-key \
+    HARK_SERVER__BOX_CODE_DIR=$HARK_HOME/code HARK_SERVER__CODE_SHA256=$HARK_CODE_SHA256 \
     LD_LIBRARY_PATH="${libs:+$libs:}${LD_LIBRARY_PATH:-}" \
     supervise hark-server "$HARK_VENV/bin/hark" "${args[@]}" &
   SUPERVISORS+=($!)

@@ -43,6 +43,7 @@ from remote.server.errors import ApiError, error_kind
 from remote.server.idle import IdleStop, StopSelf, vast_self_stop
 from remote.server.limits import BodyLimitMiddleware, RateLimiter, TranscriptionQueue
 from remote.server.routes import Activity, ServerContext
+from remote.server.routes import code as code_routes
 from remote.server.routes import ollama as ollama_routes
 from remote.server.routes import status as status_routes
 from remote.server.routes import transcriptions as transcription_routes
@@ -237,6 +238,7 @@ def create_app(
     status_routes.add_routes(app)
     transcription_routes.add_routes(app)
     ollama_routes.add_routes(app)
+    code_routes.add_routes(app)
     app.add_exception_handler(ApiError, _api_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)

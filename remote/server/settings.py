@@ -111,6 +111,10 @@ class ServerSettings(BaseSettings):
     """Provisioning state JSON written by the box's start-up script (shown in ``/status``)."""
     provisioning_retry_after_s: int = Field(default=15, ge=1, le=3600)
     nvidia_smi: str = "nvidia-smi"
+    box_code_dir: Path | None = None
+    """On a Hark box: where its code lives (``$HARK_HOME/code``); enables ``PUT /box/code``."""
+    code_sha256: str | None = None
+    """The SHA-256 of the Hark wheel this box runs (shown in ``/status`` as ``code``)."""
 
     # --- idle stop (a rented box stops itself when nobody uses it) ---------------------------
     idle_stop_minutes: float = Field(default=0.0, ge=0, le=7 * 24 * 60)

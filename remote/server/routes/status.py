@@ -152,6 +152,7 @@ async def status(request: Request) -> JSONResponse:
             "gpu": gpus,
             "provisioning": None if provisioning is None else provisioning.as_dict(),
             "boot_steps": [asdict(s) for s in read_steps(ctx.settings.state_file)],
+            "code": {"version": __version__, "sha256": ctx.settings.code_sha256},
         }
     )
 

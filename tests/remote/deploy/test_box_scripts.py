@@ -32,6 +32,8 @@ from remote.deploy.deployer import (
 )
 from remote.deploy.errors import DeployError
 from remote.deploy.records import RecordStore
+from remote.deploy.service import RemoteService
+from remote.deploy.upgrade import upgrade
 from remote.deploy.vast import VastClient
 from tests.fakes.vast import FakeVast
 from tests.remote.deploy.conftest import KEY, MODEL, settings_for
@@ -297,3 +299,65 @@ def _cut_upload(box: _Box, wheel: bytes) -> None:
             f"Authorization: {box.auth['Authorization']}\r\nContent-Length: {len(wheel)}\r\n\r\n"
         )
         tls.sendall(head.encode() + wheel[: len(wheel) // 2])
+
+
+async def test_a_restart_skips_the_install_and_a_newer_hark_sends_its_code(
+    fake: FakeVast,
+    script_box: ScriptBox,
+    real_vast: VastClient,
+    code: CodeBundle,
+    tmp_path: Path,
+) -> None:
+    deployer = deployer_for(real_vast, tmp_path, code, [])
+    deployment = await deployer.deploy(options())
+    iid = deployment.instance_id
+    key = SecretStore(env={}).get("server-api-key")
+    assert key is not None
+    records = RecordStore(tmp_path / "records")
+    service = RemoteService(real_vast, records, sleep=_tick)
+
+    async def steps_after_restart() -> tuple[list[str], str]:
+        script_box.wait_for(iid, "onstart: ready", count=starts[0], timeout=300)
+        record = records.get(iid)
+        assert record is not None
+        async with httpx.AsyncClient(
+            verify=pinned_ssl_context(record.cert_pem), trust_env=False, timeout=30
+        ) as http:
+            status = (
+                await http.get(record.url + "/status", headers={"Authorization": f"Bearer {key}"})
+            ).json()
+        assert status["provisioning"]["state"] == "ready"
+        return [str(s["name"]) for s in status["boot_steps"]], status["code"]["sha256"]
+
+    # Stopped and started again: the same code is on the disk, nothing is sent or installed.
+    starts = [1]
+    await service.stop(iid)
+    await service.wait_stopped(iid, poll_s=0)
+    await service.start(iid, poll_s=0)
+    starts[0] = 2
+    steps, running = await steps_after_restart()
+    assert running == code.sha256
+    assert "code upload" not in steps
+    assert "install" not in steps
+    assert "is installed already" in script_box.log(iid)
+
+    # This desktop is now another Hark: it says so, sends its code, and the box restarts on it.
+    newer = build_wheel(tmp_path / "newer", version="0.1.1.dev1")
+    assert newer.sha256 != code.sha256
+    said: list[str] = []
+    assert await upgrade(service, iid, key, newer, said.append, poll_s=0)
+    assert any(f"runs code {code.short}" in line and newer.describe() in line for line in said)
+    starts[0] = 3
+    steps, running = await steps_after_restart()
+    assert running == newer.sha256
+    assert "install" in steps
+    assert "code upload" not in steps  # it came to the running server, not the bootstrap
+    assert (script_box.venv / ".hark-code").read_text() == newer.sha256
+    # …and the same code is not sent again.
+    assert not await upgrade(service, iid, key, newer, said.append, poll_s=0)
+    assert said[-1] == f"instance {iid} already runs {newer.describe()}"
+    assert [i.id for i in fake.live_instances()] == [iid]
+
+
+async def _tick(_seconds: float) -> None:
+    """The service's pause between looks at Vast.ai: FakeVast moves on every look."""
