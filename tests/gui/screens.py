@@ -3,8 +3,8 @@
 Starts Xvfb with the ``trayer`` tray host (``scripts/setup desktop,server,dev`` installs both),
 runs Hark's widgets with scripted data (the fakes the tests use), and saves one PNG per view:
 the tray with its menu open, the calendar, inbox and conversation panes, the confirmation
-dialog, every Settings page, every page of the first-run and Vast.ai wizards, and the
-listening overlay. Without
+dialog, every Settings page, every page of the first-run and Vast.ai wizards, the
+listening overlay, Check my setup and About. Without
 Xvfb it falls back to offscreen rendering (no tray picture then). Nothing here talks to the
 network or needs a sound card.
 """
@@ -96,6 +96,8 @@ def child(out: Path) -> int:
         first_run_pages(shoot, bridge)
         remote_pages(shoot, bridge)
         listening_overlay(shoot)
+        checkup_window(shoot, bridge)
+        about_window(shoot)
     finally:
         engine.stop()
     print(f"{len(shoot.saved)} pictures in {out}")
@@ -318,6 +320,47 @@ def listening_overlay(shoot: Shooter) -> None:
     overlay.on_engine_event(TranscriptReady("What's on my calendar tomorrow?", "en"))
     shoot.widget("overlay-heard", overlay)
     overlay.close()
+
+
+def checkup_window(shoot: Shooter, bridge: Any) -> None:
+    """Check my setup, filled with checks as a computer with no microphone would show them."""
+    from app.config import SecretStore, Settings
+    from app.doctor import Check
+    from app.gui.dialogs.checkup import CheckupDialog
+
+    checks = [
+        Check("settings", "ok", "~/.config/hark/config.toml"),
+        Check("microphone", "fail", "no microphone found", "plug one in"),
+        Check("speaker", "ok", "1 found (0: Built-in Audio Analog Stereo)"),
+        Check("speech model", "ok", "Whisper base.en"),
+        Check("language model", "ok", "llama3.2:3b at http://localhost:11434"),
+        Check("local voice", "ok", "Piper, bundled voice (en_US joe)"),
+        Check(
+            "google",
+            "warn",
+            "not connected (calendar read, mail draft)",
+            "hark google login (see the README: 'Connect Google')",
+            required=False,
+        ),
+        Check("keyring", "ok", "Secret Service (GNOME Keyring)"),
+    ]
+    dialog = CheckupDialog(Settings(), SecretStore(env={}), bridge)
+    for check in checks:
+        dialog._add(check)
+    dialog._finish(checks)
+    dialog.resize(640, 720)
+    dialog.show()
+    shoot.widget("checkup", dialog)
+    dialog.reject()
+
+
+def about_window(shoot: Shooter) -> None:
+    from app.gui.dialogs.about import AboutDialog
+
+    dialog = AboutDialog()
+    dialog.show()
+    shoot.widget("about", dialog)
+    dialog.reject()
 
 
 def remote_pages(shoot: Shooter, bridge: Any) -> None:

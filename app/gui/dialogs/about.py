@@ -97,7 +97,9 @@ class AboutDialog(QDialog):
         layout = QVBoxLayout(self)
         layout.addLayout(top)
         layout.addWidget(buttons)
-        self.resize(520, 0)
+        # wrapped labels take the height their width needs only at a fixed width
+        self.setFixedWidth(540)
+        self.setFixedHeight(layout.heightForWidth(540))
 
     @staticmethod
     def _text(text: str) -> QLabel:
