@@ -63,7 +63,9 @@ from remote.protocol import CODE_UPLOAD_PATH, HEALTH_PATH, STATUS_PATH
 log = logging.getLogger(__name__)
 
 Step = Literal["creating", "booting", "address", "tls", "upload", "provisioning", "ready"]
-DEFAULT_IMAGE = "nvidia/cuda:12.4.1-cudnn-runtime-ubuntu22.04"
+DEFAULT_IMAGE = "vastai/base-image:cuda-12.8.1-cudnn-devel-ubuntu24.04"
+"""Vast.ai's own image on NVIDIA's CUDA 12.8 + cuDNN 9 (layers most hosts have cached), with
+Python 3.12: nothing of CUDA or Python is installed at run time (README, "Deploy to Vast.ai")."""
 DEFAULT_MODEL = "llama3.1:8b"
 SERVER_KEY_SECRET = "server-api-key"
 

@@ -41,7 +41,7 @@ UNKNOWN_MODEL_VRAM_GB = 16.0
 WHISPER_VRAM_GB = 2.0
 """Whisper large-v3-turbo, float16 on CUDA, with its working memory."""
 MIN_RELIABILITY = 0.98
-MIN_CUDA = "12.4"
+MIN_CUDA = "12.8"
 MIN_INET_DOWN_MBPS = 200.0
 """A 5 GB model then pulls in under four minutes."""
 SSH_PORTS = 1

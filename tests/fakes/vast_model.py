@@ -28,7 +28,7 @@ class Offer:
     gpu_ram: int = 24564  # MB
     dph_total: float = 0.35
     reliability: float = 0.995
-    cuda_max_good: float = 12.4
+    cuda_max_good: float = 12.8
     direct_port_count: int = 10
     inet_down: float = 800.0
     inet_up: float = 500.0

@@ -40,7 +40,7 @@ def test_query_for_a_model() -> None:
     assert body["gpu_ram"] == {"gte": 14336.0}
     assert body["reliability"] == {"gte": 0.98}
     assert body["direct_port_count"] == {"gte": 2}  # ours + the one SSH takes
-    assert body["cuda_max_good"] == {"gte": "12.4"}
+    assert body["cuda_max_good"] == {"gte": "12.8"}
     assert body["dph_total"] == {"lte": 0.5}
     assert body["disk_space"] == {"gte": 50}
     assert body["inet_down"]["gte"] >= 100

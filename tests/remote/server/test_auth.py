@@ -14,7 +14,13 @@ from fastapi import FastAPI
 from fastapi.routing import APIRoute
 from starlette.routing import Route
 
-from remote.protocol import HEALTH_PATH, OLLAMA_PASSTHROUGH, STATUS_PATH, TRANSCRIPTIONS_PATH
+from remote.protocol import (
+    CODE_UPLOAD_PATH,
+    HEALTH_PATH,
+    OLLAMA_PASSTHROUGH,
+    STATUS_PATH,
+    TRANSCRIPTIONS_PATH,
+)
 from remote.server.app import create_app
 from remote.server.auth import ApiKeys, bearer_token, key_id, read_key_file
 from remote.server.settings import ServerConfigError, ServerSettings
@@ -65,7 +71,12 @@ def test_the_route_table_and_the_schema_agree(app: FastAPI) -> None:
     table = _routes(app)
     assert set(schema_routes) <= set(table)
     assert set(table) - set(schema_routes) == {("GET", "/openapi.json")}
-    expected = {("GET", HEALTH_PATH), ("GET", STATUS_PATH), ("POST", TRANSCRIPTIONS_PATH)}
+    expected = {
+        ("GET", HEALTH_PATH),
+        ("GET", STATUS_PATH),
+        ("POST", TRANSCRIPTIONS_PATH),
+        ("PUT", CODE_UPLOAD_PATH),
+    }
     assert set(schema_routes) == expected | set(OLLAMA_PASSTHROUGH)
 
 
@@ -73,7 +84,7 @@ async def test_every_route_but_healthz_needs_the_key(
     app: FastAPI, anon: httpx.AsyncClient, fake: FakeOllama
 ) -> None:
     routes = _routes(app)
-    assert len(routes) == 13
+    assert len(routes) == 14
     for method, path in routes:
         calls = len(fake.calls)
         bare = await _call(anon, method, path, {})
@@ -93,6 +104,9 @@ async def test_every_route_but_healthz_needs_the_key(
         assert right.status_code not in (401, 403, 405, 500), (method, path, right.text)
         if (method, path) in OLLAMA_PASSTHROUGH:  # reached Ollama (the fake lacks a few routes)
             assert fake.calls[calls:] == [f"{method} {path}"]
+        elif path == CODE_UPLOAD_PATH:  # only on a box; this server is not one
+            assert right.status_code == 404
+            assert "not a Hark box" in right.json()["error"]["message"]
         else:
             assert right.status_code != 404
 

@@ -42,14 +42,15 @@ def _fuzz(operation: Any, examples: int, check: Any) -> None:
 
 @pytest.mark.slow
 def test_fuzz_every_operation_with_the_key(
-    tiny_en_dir: Path, shared_engine: WhisperEngine, fake: FakeOllama
+    tiny_en_dir: Path, shared_engine: WhisperEngine, fake: FakeOllama, tmp_path: Path
 ) -> None:
-    app = create_app(
-        make_settings(tiny_en_dir, fake.url, rate_limit_per_minute=0), engine=shared_engine
+    settings = make_settings(
+        tiny_en_dir, fake.url, rate_limit_per_minute=0, box_code_dir=tmp_path / "code"
     )
+    app = create_app(settings, engine=shared_engine)
     schema = schemathesis.openapi.from_dict(app.openapi())
     operations = [result.ok() for result in schema.get_all_operations()]
-    assert len(operations) == 12
+    assert len(operations) == 13
     statuses: list[int] = []
     with serve(app) as url:
 
