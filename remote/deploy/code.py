@@ -37,7 +37,7 @@ DIST = "hark_assistant"
 PACKAGES = (app, remote)
 _EPOCH = (1980, 1, 1, 0, 0, 0)
 _SKIP_DIRS = frozenset({"__pycache__"})
-_SKIP_SUFFIXES = (".pyc", ".pyo")
+_SKIP_SUFFIXES = (".pyc", ".pyo", ".whl", ".part")
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,3 +158,18 @@ def current_code(cache: Path) -> CodeBundle:
         version = shipped.name.split("-")[1]
         return CodeBundle(shipped, sha256_file(shipped), version, shipped.stat().st_size)
     return build_wheel(cache)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m remote.deploy.code FOLDER``: write this Hark's wheel there, print its hash."""
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 1:
+        print("usage: python -m remote.deploy.code FOLDER", file=sys.stderr)
+        return 2
+    bundle = build_wheel(Path(args[0]))
+    print(f"{bundle.sha256}  {bundle.path}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
