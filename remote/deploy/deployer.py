@@ -422,7 +422,13 @@ class Deployer:
                         f"(HTTP {status.status_code}); it is not the server Hark set up",
                     )
                 prov = _provisioning(status)
-                if prov.get("state") == "awaiting-code":
+                if prov.get("state") == "awaiting-code" and prov.get("sha256"):
+                    if prov["sha256"] != code.sha256:
+                        raise DeployError(
+                            CODE_REFUSED,
+                            f"the box of instance {instance_id} waits for other code "
+                            f"({str(prov['sha256'])[:12]}…) than this Hark's ({code.short}…)",
+                        )
                     await self._send_code(http, instance_id, auth, code)
                     continue
                 shown_steps = self._show_steps(status, shown_steps)

@@ -145,7 +145,7 @@ class Handler(BaseHTTPRequestHandler):
             self.refuse(400, "upload-cut" if left else "code-hash-mismatch", why)
             return
         part.replace(CODE / f"{want}.whl")
-        say(f"received Hark's code ({size} bytes)")
+        state("starting", "Hark's code received")
         self.reply(200, {"received": want})
         TAKE[0] = False
 

@@ -46,8 +46,17 @@ INSTANCE_KEY = "vast-instance-key-for-tests-0123456789"
 class ScriptBox:
     """Runs each instance's real onstart; see the module docstring."""
 
-    def __init__(self, workdir: Path, venv: Path, *, pip_args: str | None = None) -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        venv: Path,
+        *,
+        pip_args: str | None = None,
+        fake: FakeVast | None = None,
+    ) -> None:
         self.workdir = workdir
+        self.fake = fake
+        """When given, what a box prints is also its instance's log there (`hark remote logs`)."""
         self.venv = venv
         self.pip_args = pip_args or f"--no-index --find-links {wheelhouse()}"
         self.bin = write_ollama_stub(workdir / "machine-bin").parent
@@ -88,11 +97,13 @@ class ScriptBox:
                     + self.log(instance_id)[-3000:]
                 )
 
-    def _copy(self, stream: IO[bytes], path: Path) -> None:
+    def _copy(self, stream: IO[bytes], path: Path, inst: FakeInstance) -> None:
         with path.open("ab") as console:
             for line in stream:
                 console.write(line)
                 console.flush()
+                if self.fake is not None:
+                    inst.logs.append(line.decode(errors="replace").rstrip("\n"))
                 with self._printed:
                     self._printed.notify_all()
 
@@ -144,7 +155,7 @@ class ScriptBox:
         )
         assert proc.stdout is not None
         reader = threading.Thread(
-            target=self._copy, args=(proc.stdout, folder / "console.log"), daemon=True
+            target=self._copy, args=(proc.stdout, folder / "console.log", inst), daemon=True
         )
         reader.start()
         with self._lock:
@@ -205,7 +216,7 @@ def _kill_group(proc: subprocess.Popen[bytes]) -> None:
 @contextmanager
 def attached_script_box(fake: FakeVast, folder: Path, venv: Path) -> Iterator[ScriptBox]:
     """A ScriptBox that runs every instance ``fake`` starts (and stops), closed at the end."""
-    box = ScriptBox(folder, venv)
+    box = ScriptBox(folder, venv, fake=fake)
     fake.on_running = box.on_running
     fake.on_stopped = box.on_stopped
     try:

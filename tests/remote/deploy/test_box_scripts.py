@@ -32,7 +32,7 @@ from remote.deploy.deployer import (
 )
 from remote.deploy.errors import DeployError
 from remote.deploy.records import RecordStore
-from remote.deploy.service import RemoteService
+from remote.deploy.service import HttpStatusProbe, RemoteService
 from remote.deploy.upgrade import upgrade
 from remote.deploy.vast import VastClient
 from tests.fakes.vast import FakeVast
@@ -199,6 +199,38 @@ async def test_a_box_whose_dependencies_cannot_install_fails_clearly_and_is_dest
     assert fake.live_instances() == []  # nothing left billing
     (iid,) = script_box.ports
     assert "could not install the server's dependencies" in script_box.log(iid)
+
+
+async def test_a_kept_box_that_failed_says_why_in_status_and_logs(
+    fake: FakeVast,
+    script_box: ScriptBox,
+    real_vast: VastClient,
+    code: CodeBundle,
+    tmp_path: Path,
+) -> None:
+    empty = tmp_path / "empty-index"
+    empty.mkdir()
+    script_box.extra_env = {
+        "HARK_VENV": str(tmp_path / "fresh-venv"),
+        "HARK_PIP_ARGS": f"--no-index --find-links {empty}",
+    }
+    deployer = deployer_for(real_vast, tmp_path, code, [])
+    with pytest.raises(DeployError):
+        await deployer.deploy(options(keep=True))
+    (inst,) = fake.live_instances()
+    service = RemoteService(
+        real_vast,
+        RecordStore(tmp_path / "records"),
+        probe=HttpStatusProbe(lambda: SecretStore(env={}).get("server-api-key")),
+    )
+    status = await service.status(inst.id)
+    assert status.server is not None
+    assert status.server.provisioning == "failed"
+    assert "could not install the server's dependencies" in (status.server.detail or "")
+    logs = await service.logs(inst.id)
+    assert "could not install the server's dependencies" in logs
+    assert await service.destroy(inst.id)
+    assert fake.live_instances() == []
 
 
 class _Box:
