@@ -200,7 +200,7 @@ async def test_unreadable_arguments_are_a_clear_error(
 async def test_check_ok_logs_ready(
     fake: FakeOllama, chat: OllamaChat, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO, logger="app.llm.ollama")
+    caplog.set_level(logging.DEBUG, logger="app.llm.ollama")  # checked once a minute: debug
     status = await chat.check()
     assert status.ok
     assert status.code == "llm-ready"
