@@ -274,6 +274,20 @@ async def _status(args: argparse.Namespace, service: RemoteService, out: _Out) -
         out.write(json.dumps(status.to_json()) + "\n")
     else:
         out.write(describe_status(status))
+        running = status.server.code_sha256 if status.server is not None else None
+        if running:
+            from app.config import data_dir
+            from remote.deploy.code import current_code
+
+            try:
+                mine = await asyncio.to_thread(current_code, data_dir() / "box-code")
+            except OSError:
+                return 0
+            if mine.sha256 != running:
+                out.say(
+                    f"the server runs other code than this {mine.describe()}: "
+                    f"`hark remote upgrade {status.instance_id}` sends it"
+                )
     return 0
 
 
@@ -347,9 +361,7 @@ def describe_status(status: RemoteStatus) -> str:
             )
             lines.append(f"  server: {what}, {model[server.model_pulled]}, {idle}")
             if server.code_sha256:
-                lines.append(
-                    f"  code: {server.code_sha256[:12]} (`hark remote upgrade` sends this Hark's)"
-                )
+                lines.append(f"  code: {server.code_sha256[:12]}")
     return "\n".join(lines) + "\n"
 
 
