@@ -175,6 +175,16 @@ async def test_a_deploy_runs_the_real_box_scripts_and_hark_ask_uses_it(
     assert [i.id for i in fake.live_instances()] == [iid]
 
 
+def no_packages(box: ScriptBox, folder: Path) -> None:
+    """Boxes from now on find no package to install (a fresh venv, an empty index)."""
+    empty = folder / "empty-index"
+    empty.mkdir()
+    box.extra_env = {
+        "HARK_VENV": str(folder / "fresh-venv"),
+        "HARK_PIP_ARGS": f"--no-index --find-links {empty}",
+    }
+
+
 async def test_a_box_whose_dependencies_cannot_install_fails_clearly_and_is_destroyed(
     fake: FakeVast,
     script_box: ScriptBox,
@@ -182,12 +192,7 @@ async def test_a_box_whose_dependencies_cannot_install_fails_clearly_and_is_dest
     code: CodeBundle,
     tmp_path: Path,
 ) -> None:
-    empty = tmp_path / "empty-index"
-    empty.mkdir()
-    script_box.extra_env = {
-        "HARK_VENV": str(tmp_path / "fresh-venv"),
-        "HARK_PIP_ARGS": f"--no-index --find-links {empty}",
-    }
+    no_packages(script_box, tmp_path)
     fake.add_offer(id=4242, dph_total=0.01)
     deployer = deployer_for(real_vast, tmp_path, code, [])
     with pytest.raises(DeployError) as caught:
@@ -208,12 +213,7 @@ async def test_a_kept_box_that_failed_says_why_in_status_and_logs(
     code: CodeBundle,
     tmp_path: Path,
 ) -> None:
-    empty = tmp_path / "empty-index"
-    empty.mkdir()
-    script_box.extra_env = {
-        "HARK_VENV": str(tmp_path / "fresh-venv"),
-        "HARK_PIP_ARGS": f"--no-index --find-links {empty}",
-    }
+    no_packages(script_box, tmp_path)
     deployer = deployer_for(real_vast, tmp_path, code, [])
     with pytest.raises(DeployError):
         await deployer.deploy(options(keep=True))
