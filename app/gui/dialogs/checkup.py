@@ -107,9 +107,10 @@ class CheckRow(QFrame):
         grid.addWidget(self.mark, 0, 0, 2, 1, Qt.AlignmentFlag.AlignTop)
         grid.addWidget(self.title, 0, 1)
         grid.addWidget(self.detail, 1, 1)
-        self.fix = _text(f"How to fix it: {fix_words(check)}" if fix_words(check) else "")
-        self.fix.setVisible(bool(fix_words(check)))
+        fix = fix_words(check)
+        self.fix = _text(f"How to fix it: {fix}" if fix else "")
         grid.addWidget(self.fix, 2, 1)
+        self.fix.setVisible(bool(fix))  # in the row first: shown alone it would be a window
         self.button: QPushButton | None = None
         page = PAGES.get(check.name)
         if page is not None and check.status != "ok":
@@ -224,6 +225,7 @@ class CheckupDialog(QDialog):
         row = CheckRow(check)
         row.settings_requested.connect(self.settings_requested)
         self._column.insertWidget(self._column.count() - 1, row)
+        row.show()  # now, not at the layout's next pass: the row is there when the checks end
         self.rows.append(row)
 
     def _finish(self, found: list[Check] | None) -> None:
