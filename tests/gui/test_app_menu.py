@@ -134,7 +134,8 @@ def test_check_my_setup_shows_each_check_with_its_fix(
     assert llm.check.status == "ok"  # the fake Ollama has the model
     google = next(row for row in dialog.rows if row.check.name == "google")
     assert google.check.status == "warn"  # not connected: the fix and a button say what to do
-    assert google.fix.isVisibleTo(dialog)
+    assert not google.fix.isHidden()  # the fix is shown in its row
+    assert "hark google login" in google.fix.text()
     assert google.button is not None
     with qtbot.waitSignal(dialog.settings_requested) as asked:
         google.button.click()
