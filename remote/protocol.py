@@ -18,6 +18,8 @@ HEALTH_PATH = "/healthz"
 STATUS_PATH = "/status"
 CODE_UPLOAD_PATH = "/box/code"
 """Where a new box takes Hark's wheel (``PUT``, the API key, the body's SHA-256 checked)."""
+CODE_HASH_HEADER = "X-Hark-Code-SHA256"
+"""The wheel's SHA-256, sent with a newer Hark's code to a running box (``PUT`` above)."""
 
 OLLAMA_PASSTHROUGH = (
     ("POST", "/api/chat"),

@@ -25,7 +25,7 @@ import hashlib
 import io
 import sys
 import zipfile
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -56,6 +56,16 @@ class CodeBundle:
 
     def describe(self) -> str:
         return f"Hark {self.version} (code {self.short})"
+
+
+async def stream_wheel(code: CodeBundle, on_sent: Callable[[int], None]) -> AsyncIterator[bytes]:
+    """The wheel's bytes for an upload body, calling ``on_sent(bytes so far)`` after each piece."""
+    sent = 0
+    with code.path.open("rb") as f:
+        while chunk := f.read(256 * 1024):
+            sent += len(chunk)
+            yield chunk
+            on_sent(sent)
 
 
 def sha256_file(path: Path) -> str:

@@ -40,7 +40,7 @@ import logging
 import secrets as random_secrets
 import ssl
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -51,7 +51,7 @@ from app.config import SecretStore, data_dir
 from app.llm.ollama import pinned_ssl_context
 from remote.deploy import errors as codes
 from remote.deploy.bootstrap import bootstrap_script
-from remote.deploy.code import CodeBundle, current_code
+from remote.deploy.code import CodeBundle, current_code, stream_wheel
 from remote.deploy.credentials import Credentials, instance_env, make_credentials
 from remote.deploy.errors import DeployError
 from remote.deploy.offers import offer_query, rank_offers
@@ -467,7 +467,12 @@ class Deployer:
             try:
                 reply = await http.put(
                     CODE_UPLOAD_PATH,
-                    content=self._chunks(code, what),
+                    content=stream_wheel(
+                        code,
+                        lambda sent: self._emit(
+                            "upload", f"sending {what}", sent / max(1, code.size)
+                        ),
+                    ),
                     headers={
                         **auth,
                         "Content-Length": str(code.size),
@@ -501,14 +506,6 @@ class Deployer:
                 await self._sleep(self.timeouts.poll_s)
                 await self._alive(instance_id)
         raise _MachineFailed(f"Hark's code could not be sent to instance {instance_id}")
-
-    async def _chunks(self, code: CodeBundle, what: str) -> AsyncIterator[bytes]:
-        sent = 0
-        with code.path.open("rb") as f:
-            while chunk := f.read(256 * 1024):
-                sent += len(chunk)
-                yield chunk
-                self._emit("upload", f"sending {what}", sent / max(1, code.size))
 
     def _show_steps(self, status: httpx.Response, shown: int) -> int:
         """Emit each boot step the box finished since the last look, with its duration."""

@@ -10,18 +10,17 @@ they changed). The same code is never sent twice.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 
 import httpx
 
-from remote.deploy.code import CodeBundle
+from remote.deploy.code import CodeBundle, stream_wheel
 from remote.deploy.errors import DeployError
 from remote.deploy.records import Deployment
 from remote.deploy.service import RemoteService
-from remote.protocol import AUTH_HEADER, BEARER, CODE_UPLOAD_PATH, STATUS_PATH
+from remote.protocol import AUTH_HEADER, BEARER, CODE_HASH_HEADER, CODE_UPLOAD_PATH, STATUS_PATH
 
 UPGRADE_FAILED = "remote-upgrade-failed"
-CODE_HASH_HEADER = "X-Hark-Code-SHA256"
 
 
 async def running_code(deployment: Deployment, key: str, *, timeout_s: float = 15) -> str | None:
@@ -46,16 +45,17 @@ async def running_code(deployment: Deployment, key: str, *, timeout_s: float = 1
     return str(sha) if sha else None
 
 
-async def _chunks(code: CodeBundle, say: Callable[[str], None]) -> AsyncIterator[bytes]:
-    sent, shown = 0, -1
-    with code.path.open("rb") as f:
-        while chunk := f.read(256 * 1024):
-            sent += len(chunk)
-            yield chunk
-            percent = 100 * sent // max(1, code.size)
-            if percent // 25 != shown:
-                shown = percent // 25
-                say(f"sending {code.describe()}: {percent} %")
+def _quarters(code: CodeBundle, say: Callable[[str], None]) -> Callable[[int], None]:
+    """Progress in words at each quarter of the upload."""
+    shown = [-1]
+
+    def on_sent(sent: int) -> None:
+        percent = 100 * sent // max(1, code.size)
+        if percent // 25 != shown[0]:
+            shown[0] = percent // 25
+            say(f"sending {code.describe()}: {percent} %")
+
+    return on_sent
 
 
 async def send_code(
@@ -70,7 +70,7 @@ async def send_code(
         try:
             reply = await http.put(
                 deployment.url + CODE_UPLOAD_PATH,
-                content=_chunks(code, say),
+                content=stream_wheel(code, _quarters(code, say)),
                 headers={
                     AUTH_HEADER: f"{BEARER} {key}",
                     CODE_HASH_HEADER: code.sha256,

@@ -19,12 +19,11 @@ import re
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from remote.protocol import CODE_UPLOAD_PATH, ErrorCode, error_body
+from remote.protocol import CODE_HASH_HEADER, CODE_UPLOAD_PATH, ErrorCode, error_body
 from remote.server.routes import context
 
 log = logging.getLogger(__name__)
 
-CODE_HASH_HEADER = "X-Hark-Code-SHA256"
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 
 

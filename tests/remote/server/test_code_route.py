@@ -9,8 +9,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from remote.protocol import CODE_HASH_HEADER
 from remote.server.app import create_app
-from remote.server.routes.code import CODE_HASH_HEADER
 from remote.server.whisper import WhisperEngine
 from tests.fakes.ollama import FakeOllama
 from tests.remote.server.conftest import AUTH, make_settings
