@@ -1,9 +1,8 @@
 """The GPU box's dependencies on this machine's disk, so tests install the box offline.
 
 ``scripts/setup …,dev`` downloads every file ``remote/image/requirements-server.lock`` needs
-for this machine's platform and Python into ``.wheelhouse/`` (and the build backend into
-``.wheelhouse/build/``), while PyPI is reachable. Tests then run the box's real install step
-against it::
+for this machine's platform and Python into ``.wheelhouse/`` while PyPI is reachable. Tests
+then run the box's real install step against it::
 
     venv = box_venv(tmp_path / "venv")        # the lock, hash-checked, then Hark --no-deps
     subprocess.run([venv / "bin" / "hark", "server", "--help"], check=True)
@@ -16,17 +15,15 @@ from __future__ import annotations
 
 import hashlib
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+from remote.deploy.code import build_wheel
 from tests.remote.image.lockfile import REPO, SERVER_LOCK
 
 WHEELHOUSE = REPO / ".wheelhouse"
 STAMP = WHEELHOUSE / ".complete"
-SOURCES = ("app", "remote", "resources", "pyproject.toml", "README.md")
-"""What Hark's wheel is built from (the rest of the checkout is not in it)."""
 
 
 class WheelhouseMissing(RuntimeError):
@@ -74,24 +71,8 @@ def _pip(python: Path, *args: str | Path, timeout: float = 300) -> None:
 
 
 def hark_wheel(out: Path) -> Path:
-    """Build Hark's wheel from this checkout, offline, into ``out``; returns its path.
-
-    The sources are copied first, so the build leaves nothing in the checkout.
-    """
-    backend = wheelhouse() / "build"
-    src = out / "src"
-    for name in SOURCES:
-        source = REPO / name
-        if source.is_dir():
-            shutil.copytree(source, src / name, ignore=shutil.ignore_patterns("__pycache__"))
-        else:
-            shutil.copy2(source, src / name)
-    dist = out / "dist"
-    pip_args = ["wheel", "-q", "--no-index", "--find-links", backend, "--no-deps", "-w", dist]
-    _pip(Path(sys.executable), *pip_args, src)
-    shutil.rmtree(src)
-    (wheel,) = dist.glob("hark_assistant-*.whl")
-    return wheel
+    """Hark's wheel as a deploy sends it (``remote.deploy.code``), written into ``out``."""
+    return build_wheel(out).path
 
 
 def box_venv(target: Path, *, wheel: Path | None = None) -> Path:
