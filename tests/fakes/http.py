@@ -15,6 +15,8 @@ class TrackingHTTPServer(ThreadingHTTPServer):
 
     daemon_threads = False
     block_on_close = True
+    request_queue_size = 128
+    """socketserver's default of 5 drops connections when a test opens twenty at once."""
 
     def server_bind(self) -> None:
         self._open: set[socket.socket] = set()
