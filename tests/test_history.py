@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from app.history import (
+from app.gui.history import (
     Action,
     ConversationHistory,
     HistoryError,

@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 
-from app.autostart import Autostart, hark_command
+from app.gui.autostart import Autostart, hark_command
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGING = ROOT / "packaging"
@@ -113,7 +113,7 @@ def test_spec_compiles_and_names_files_that_exist() -> None:
     for relative in ("hark_entry.py", "hooks", "macos/Info.plist"):
         assert " / ".join(f'"{part}"' for part in relative.split("/")) in source, relative
         assert (PACKAGING / relative).exists(), relative
-    assert '"resources"' in source  # the bundle carries resources/ where app.resources looks
+    assert '"resources"' in source  # the bundle carries resources/ where app.shared.resources looks
 
 
 def test_hooks_and_entry_script_compile() -> None:
@@ -125,10 +125,10 @@ def test_hooks_and_entry_script_compile() -> None:
 
 def test_entry_script_starts_the_console_scripts_function() -> None:
     project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
-    assert project["project"]["scripts"]["hark"] == "app.cli:run"
+    assert project["project"]["scripts"]["hark"] == "app.cli.main:run"
     tree = ast.parse((PACKAGING / "hark_entry.py").read_text(encoding="utf-8"))
     imports = [n for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)]
-    assert any(n.module == "app.cli" and [a.name for a in n.names] == ["run"] for n in imports)
+    assert any(n.module == "app.cli.main" and [a.name for a in n.names] == ["run"] for n in imports)
     calls = [
         n.func.id
         for n in ast.walk(tree)

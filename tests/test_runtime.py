@@ -10,11 +10,12 @@ import pytest
 
 from app.asr.fallback import FallbackTranscriber
 from app.asr.local import LocalWhisper
-from app.asr.remote import RemoteWhisper
-from app.config import SecretStore, Settings
+from app.asr.server import RemoteWhisper
+from app.compose import build_chat, build_engine, build_transcriber, chat_settings
 from app.core.events import Event, NoticeRaised
 from app.llm.ollama import OllamaChat
-from app.runtime import build_chat, build_engine, build_transcriber, chat_settings
+from app.settings.schema import Settings
+from app.settings.secrets import SecretStore
 from tests.asr.remote_server import closed_port
 from tests.fakes.ollama import FakeOllama
 from tests.llm.tls import CertPair, self_signed
@@ -146,8 +147,9 @@ async def test_a_server_that_is_down_falls_back_to_local_asr_with_a_notice(
 
 
 def test_use_deployment_points_hark_at_the_newest_recorded_server(tmp_path: Path) -> None:
-    from app.config import data_dir, load_settings
-    from app.runtime import with_deployment
+    from app.compose import with_deployment
+    from app.settings.load import load_settings
+    from app.shared.paths import data_dir
     from remote.deploy.records import Deployment, RecordStore
 
     store = RecordStore(data_dir() / "deployments")

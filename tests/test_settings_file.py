@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from app.config import load_settings
-from app.core.errors import ConfigError
-from app.settings_file import merge_updates, save_settings
+from app.settings.file import merge_updates, save_settings
+from app.settings.load import load_settings
+from app.shared.errors import ConfigError
 
 HAND_WRITTEN = """\
 # my settings

@@ -16,7 +16,7 @@ from typing import Any
 
 from tqdm import tqdm
 
-from app.core.errors import AsrError
+from app.shared.errors import AsrCode, AsrError
 
 log = logging.getLogger(__name__)
 
@@ -129,13 +129,13 @@ def snapshot(
         )
     except RepositoryNotFoundError as exc:
         raise AsrError(
-            "asr-model-missing",
+            AsrCode.MODEL_MISSING,
             f'there is no Whisper model "{name}" on the Hugging Face Hub; valid names: '
             f"{', '.join(known_model_names())}, or a folder with model.bin.",
         ) from exc
     except Exception as exc:
         raise AsrError(
-            "asr-model-download",
+            AsrCode.MODEL_DOWNLOAD,
             f'could not download Whisper model "{name}" ({_reason(exc)}). Hark needs '
             f"the internet once to fetch it into {root}; check the connection, or download "
             "the model elsewhere and set HARK_ASR__MODEL to its folder (the one with model.bin).",

@@ -1,6 +1,6 @@
 """Keep hearing the user when the Hark server cannot: transcribe on this computer meanwhile.
 
-The primary is the server (:class:`~app.asr.remote.RemoteWhisper`); the fallback is the local
+The primary is the server (:class:`~app.asr.server.RemoteWhisper`); the fallback is the local
 faster-whisper (:class:`~app.asr.local.LocalWhisper`), built only the first time it is needed
 (``fallback`` is a factory) so that a healthy server costs nothing on this computer.
 
@@ -25,16 +25,16 @@ import time
 from collections.abc import Callable
 from typing import Protocol
 
-from app.asr.remote import RETRYABLE
-from app.core.errors import AsrError
+from app.asr.server import RETRYABLE
 from app.core.ports import Transcriber
 from app.core.types import Transcript
+from app.shared.errors import AsrCode, AsrError
 
 log = logging.getLogger(__name__)
 
 Notice = Callable[[str, str], None]
 DEFAULT_COOLDOWN_S = 60.0
-RESTORED_CODE = "asr-remote-restored"
+RESTORED_CODE = AsrCode.REMOTE_RESTORED
 
 
 class RetryingTranscriber(Protocol):
@@ -45,10 +45,10 @@ class RetryingTranscriber(Protocol):
     ) -> Transcript: ...
 
 
-_WHY = {
-    "asr-remote-unreachable": "Hark server unreachable",
-    "asr-remote-provisioning": "Hark server still setting up",
-    "asr-remote-busy": "Hark server busy",
+_WHY: dict[str, str] = {
+    AsrCode.REMOTE_UNREACHABLE: "Hark server unreachable",
+    AsrCode.REMOTE_PROVISIONING: "Hark server still setting up",
+    AsrCode.REMOTE_BUSY: "Hark server busy",
 }
 
 
@@ -130,7 +130,7 @@ class FallbackTranscriber:
         except AsrError as local_error:
             remote = self._last_error
             raise AsrError(
-                remote.code if remote is not None else "asr-remote-unreachable",
+                remote.code if remote is not None else AsrCode.REMOTE_UNREACHABLE,
                 f"{remote.message if remote is not None else 'The Hark server is out of service.'}"
                 f" Transcribing on this computer failed too: {local_error.message}",
             ) from local_error

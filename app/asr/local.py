@@ -38,9 +38,10 @@ import numpy as np
 
 from app.asr.download import Progress, hub_repo_id, known_model_names, snapshot
 from app.audio.resample import resample_pcm
-from app.config import AsrSettings, cache_dir
-from app.core.errors import AsrError
 from app.core.types import SAMPLE_RATE, BackendStatus, Transcript
+from app.settings.schema import AsrSettings
+from app.shared.errors import AsrCode, AsrError
+from app.shared.paths import cache_dir
 
 log = logging.getLogger(__name__)
 
@@ -115,7 +116,7 @@ def resolve_device(device: str, compute_type: str, cuda_devices: int) -> tuple[s
         device = "cuda" if cuda_devices > 0 else "cpu"
     elif device == "cuda" and cuda_devices == 0:
         raise AsrError(
-            "asr-cuda-unavailable",
+            AsrCode.CUDA_UNAVAILABLE,
             "the ASR device is set to cuda, but CTranslate2 sees no CUDA GPU (is the NVIDIA "
             "driver installed, with the CUDA 12 and cuDNN 9 libraries?). Set "
             "HARK_ASR__DEVICE=auto or cpu to run on the CPU.",
@@ -194,7 +195,7 @@ class LocalWhisper:
     async def transcribe(self, pcm: bytes, sample_rate: int) -> Transcript:
         """Transcribe int16 mono PCM at any rate; silence or noise gives ``text == ""``."""
         if sample_rate <= 0:
-            raise AsrError("asr-bad-audio", f"sample rate must be positive, not {sample_rate}")
+            raise AsrError(AsrCode.BAD_AUDIO, f"sample rate must be positive, not {sample_rate}")
         report = self._reporter()
         return await asyncio.to_thread(self._transcribe_locked, pcm, sample_rate, report)
 
@@ -234,7 +235,7 @@ class LocalWhisper:
             )
         except (RuntimeError, ValueError, OSError) as exc:
             raise AsrError(
-                "asr-model-load",
+                AsrCode.MODEL_LOAD,
                 f"could not load the Whisper model in {path}: {exc}. The folder may be "
                 "incomplete or not a CTranslate2 Whisper model; delete it to download it again, "
                 "or set HARK_ASR__MODEL to another model.",
@@ -256,7 +257,7 @@ class LocalWhisper:
         if folder.is_dir():
             if not (folder / "model.bin").is_file():
                 raise AsrError(
-                    "asr-model-missing",
+                    AsrCode.MODEL_MISSING,
                     f"the Whisper model folder {folder} holds no model.bin; it must be a "
                     "CTranslate2 Whisper model (a faster-whisper model from the Hugging Face "
                     "Hub, or one converted with ct2-transformers-converter).",
@@ -272,7 +273,7 @@ class LocalWhisper:
                 "model.bin"
             )
             raise AsrError(
-                "asr-model-missing",
+                AsrCode.MODEL_MISSING,
                 f"{what}. Set [asr] model (or HARK_ASR__MODEL) to a folder with model.bin or to "
                 f"one of the names: {', '.join(known_model_names())}.",
             )
@@ -290,7 +291,7 @@ class LocalWhisper:
             elif language != "en" or (allowed and "en" not in allowed):
                 wanted = language if language != "auto" else ", ".join(allowed)
                 raise AsrError(
-                    "asr-language-unsupported",
+                    AsrCode.LANGUAGE_UNSUPPORTED,
                     f'Whisper model "{s.model}" understands English only, but the language is '
                     f"set to {wanted}. Set HARK_ASR__LANGUAGE=en, or choose a multilingual model "
                     f'such as "{s.model.removesuffix(".en")}".',
@@ -298,7 +299,7 @@ class LocalWhisper:
         unknown = [c for c in (*allowed, language) if c != "auto" and c not in supported]
         if unknown:
             raise AsrError(
-                "asr-language-unknown",
+                AsrCode.LANGUAGE_UNKNOWN,
                 f"Whisper does not know the language code(s) {', '.join(unknown)}; use codes "
                 "such as en, de, fr, es, or auto.",
             )

@@ -25,8 +25,8 @@ from app.audio.devices import DeviceInfo, list_devices, open_format
 from app.audio.devices import load_sounddevice as _load_sounddevice
 from app.audio.resample import StreamResampler, to_mono
 from app.audio.wavio import read_wav_16k
-from app.core.errors import AudioError
 from app.core.types import FRAME_BYTES, FRAME_MS, SAMPLE_RATE
+from app.shared.errors import AudioCode, AudioError
 
 __all__ = [
     "DeviceInfo",
@@ -139,7 +139,7 @@ class MicrophoneSource:
     ) -> None:
         if block_ms < 1 or max_queue_frames < 1:
             raise AudioError(
-                "audio-input-settings",
+                AudioCode.INPUT_SETTINGS,
                 f"block_ms and max_queue_frames must be positive; got {block_ms}, "
                 f"{max_queue_frames}.",
             )
@@ -205,7 +205,7 @@ class MicrophoneSource:
             stream.start()
         except Exception as exc:  # sounddevice.PortAudioError
             raise AudioError(
-                "audio-input-open",
+                AudioCode.INPUT_OPEN,
                 f"Could not open the microphone {dev.name!r} at {rate} Hz: {exc}. Is another "
                 "program holding it? Pick another device in the settings (`hark doctor`).",
             ) from exc

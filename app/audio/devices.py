@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from types import ModuleType
 from typing import Any, Literal
 
-from app.core.errors import AudioError
+from app.shared.errors import AudioCode, AudioError
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +38,7 @@ def load_sounddevice() -> ModuleType:
             ) from exc
         except ImportError as exc:
             raise AudioError(
-                "audio-sounddevice-missing",
+                AudioCode.SOUNDDEVICE_MISSING,
                 "The Python package `sounddevice` is not installed; install Hark with its "
                 "desktop extra (`scripts/setup desktop in Hark's folder`).",
             ) from exc
@@ -75,7 +75,7 @@ def list_devices() -> list[DeviceInfo]:
         default_in, default_out = _default_indices(sd)
     except Exception as exc:  # sounddevice.PortAudioError and friends
         raise AudioError(
-            "audio-devices-unavailable", f"Could not list the sound devices: {exc}"
+            AudioCode.DEVICES_UNAVAILABLE, f"Could not list the sound devices: {exc}"
         ) from exc
     devices: list[DeviceInfo] = []
     for index, dev in enumerate(raw):
@@ -175,7 +175,7 @@ def choose_format(
                 return rate, ch
             tried.append(f"{rate} Hz × {ch} ch")
     raise AudioError(
-        "audio-device-format",
+        AudioCode.DEVICE_FORMAT,
         f"The device takes none of the formats Hark can use ({', '.join(tried)}, 16-bit). "
         "Pick another device in the settings (`hark doctor` lists them).",
     )

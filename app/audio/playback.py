@@ -21,7 +21,7 @@ import numpy as np
 
 from app.audio.devices import DeviceInfo, load_sounddevice, open_format
 from app.audio.resample import StreamResampler
-from app.core.errors import AudioError
+from app.shared.errors import AudioCode, AudioError
 
 log = logging.getLogger(__name__)
 
@@ -114,7 +114,7 @@ class SoundDevicePlayer:
             stream.start()
         except Exception as exc:  # sounddevice.PortAudioError
             raise AudioError(
-                "audio-output-open",
+                AudioCode.OUTPUT_OPEN,
                 f"Could not open the speaker {dev.name!r} at {rate} Hz: {exc}. Pick another "
                 "output device in the settings (`hark doctor` lists them).",
             ) from exc
@@ -124,7 +124,7 @@ class SoundDevicePlayer:
     async def write(self, pcm: bytes) -> None:
         """Queue mono int16 PCM; dropped when the reply was stopped (barge-in)."""
         if self._stream is None and not self._stopped:
-            raise AudioError("audio-player-not-started", "start() the player before write().")
+            raise AudioError(AudioCode.PLAYER_NOT_STARTED, "start() the player before write().")
         samples = np.frombuffer(pcm[: len(pcm) - len(pcm) % 2], dtype="<i2")
         if self._resampler is not None:
             samples = self._resampler.process(samples)
@@ -262,7 +262,7 @@ class WavFileSink:
                 f.flush()
             except OSError as exc:
                 raise AudioError(
-                    "audio-file-unwritable",
+                    AudioCode.FILE_UNWRITABLE,
                     f"Cannot write the audio file {str(self.path)!r}: {exc.strerror or exc}.",
                 ) from exc
             self._file, self._wave, self._rate = f, w, sample_rate
@@ -274,7 +274,7 @@ class WavFileSink:
     async def write(self, pcm: bytes) -> None:
         """Append int16 mono PCM to the file (dropped after ``stop``)."""
         if self._wave is None:
-            raise AudioError("audio-sink-not-started", "start() the WAV sink before write().")
+            raise AudioError(AudioCode.SINK_NOT_STARTED, "start() the WAV sink before write().")
         if self._stopped:
             return
         samples = np.frombuffer(pcm[: len(pcm) - len(pcm) % 2], dtype="<i2")

@@ -20,11 +20,11 @@ from collections.abc import AsyncIterator, Callable
 
 import webrtcvad
 
-from app.config import AudioSettings
-from app.core.errors import AudioError
 from app.core.events import SpeechStarted
 from app.core.ports import FrameSource
 from app.core.types import FRAME_BYTES, FRAME_MS, SAMPLE_RATE, Utterance
+from app.settings.schema import AudioSettings
+from app.shared.errors import AudioCode, AudioError
 
 log = logging.getLogger(__name__)
 
@@ -69,12 +69,12 @@ class Endpointer:
     ) -> None:
         if not 0 <= aggressiveness <= 3:
             raise AudioError(
-                "audio-vad-settings",
+                AudioCode.VAD_SETTINGS,
                 f"VAD aggressiveness must be 0, 1, 2 or 3; got {aggressiveness}.",
             )
         if hangover_ms < FRAME_MS or max_utterance_s * 1000 < 2 * FRAME_MS:
             raise AudioError(
-                "audio-vad-settings",
+                AudioCode.VAD_SETTINGS,
                 f"hangover_ms must be at least {FRAME_MS} and max_utterance_s at least "
                 f"{2 * FRAME_MS / 1000}; got {hangover_ms} ms and {max_utterance_s} s.",
             )
@@ -129,7 +129,7 @@ class Endpointer:
         """Classify one 30 ms frame (``FRAME_BYTES`` of 16 kHz mono int16) and advance."""
         if len(frame) != FRAME_BYTES:
             raise AudioError(
-                "audio-frame-size",
+                AudioCode.FRAME_SIZE,
                 f"The endpointer takes 30 ms frames of 16 kHz mono int16 ({FRAME_BYTES} bytes); "
                 f"got {len(frame)} bytes. Re-chunk the audio (FrameSource does this).",
             )

@@ -31,9 +31,9 @@ import numpy as np
 import webrtcvad
 from pyopen_wakeword import Model, OpenWakeWord, OpenWakeWordFeatures
 
-from app.config import TalkSettings
-from app.core.errors import AudioError
 from app.core.types import FRAME_BYTES, FRAME_MS, SAMPLE_RATE
+from app.settings.schema import TalkSettings
+from app.shared.errors import AudioCode, AudioError
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +63,7 @@ def threshold_for(sensitivity: float) -> float:
     """The score a detection needs: higher sensitivity, lower bar (``1 - sensitivity``)."""
     if not 0.0 < sensitivity < 1.0:
         raise AudioError(
-            "audio-wake-settings",
+            AudioCode.WAKE_SETTINGS,
             f"Wake word sensitivity must be between 0 and 1 (e.g. 0.5); got {sensitivity}.",
         )
     return 1.0 - sensitivity
@@ -95,12 +95,12 @@ class WakeWord:
     ) -> None:
         if vad_aggressiveness not in _VAD_HANGOVER:
             raise AudioError(
-                "audio-wake-settings",
+                AudioCode.WAKE_SETTINGS,
                 f"VAD aggressiveness must be 0, 1, 2 or 3; got {vad_aggressiveness}.",
             )
         if catchup_frames < 2:
             raise AudioError(
-                "audio-wake-settings",
+                AudioCode.WAKE_SETTINGS,
                 f"catchup_frames must be at least 2 to catch up on the pre-roll; got "
                 f"{catchup_frames}.",
             )
@@ -113,7 +113,7 @@ class WakeWord:
             self._features = OpenWakeWordFeatures.from_builtin()
         except OSError as exc:  # the bundled TensorFlow Lite library would not load
             raise AudioError(
-                "audio-wake-unavailable",
+                AudioCode.WAKE_UNAVAILABLE,
                 f"The wake word engine cannot run on this computer ({exc}); use the hotkey "
                 "instead (unset talk.wake_word).",
             ) from exc
@@ -147,7 +147,7 @@ class WakeWord:
         """
         if not talk.wake_word:
             raise AudioError(
-                "audio-wake-model",
+                AudioCode.WAKE_MODEL,
                 "No wake word is set: set talk.wake_word to one of "
                 f"{', '.join(BUILTIN_MODELS)} or the path of a .tflite model.",
             )
@@ -172,7 +172,7 @@ class WakeWord:
         """Take one 30 ms frame of 16 kHz mono int16; return the score if the word was heard."""
         if len(frame) != FRAME_BYTES:
             raise AudioError(
-                "audio-frame-size",
+                AudioCode.FRAME_SIZE,
                 f"The wake word detector takes 30 ms frames of 16 kHz mono int16 ({FRAME_BYTES} "
                 f"bytes); got {len(frame)} bytes. Re-chunk the audio (FrameSource does this).",
             )
@@ -255,7 +255,7 @@ class WakeWord:
         embeddings = list(self._features.process_streaming(bytes(FRAME_BYTES)))
         if not embeddings:
             raise AudioError(
-                "audio-wake-model", "The wake word feature extractor produced no features."
+                AudioCode.WAKE_MODEL, "The wake word feature extractor produced no features."
             )
         quiet: np.ndarray[Any, np.dtype[np.float32]] = np.asarray(
             embeddings[-1], dtype=np.float32
@@ -280,19 +280,19 @@ def _load_model(model: str) -> tuple[OpenWakeWord, str]:
     choices = f"use one of {', '.join(BUILTIN_MODELS)}, or the path of an openWakeWord .tflite"
     if path.suffix != ".tflite" and not path.exists():
         raise AudioError(
-            "audio-wake-model", f"Unknown wake word model {model!r}: {choices} model file."
+            AudioCode.WAKE_MODEL, f"Unknown wake word model {model!r}: {choices} model file."
         )
     try:
         with path.open("rb") as fh:
             header = fh.read(8)
     except OSError as exc:
         raise AudioError(
-            "audio-wake-model",
+            AudioCode.WAKE_MODEL,
             f"Cannot read the wake word model {str(path)!r} ({exc.strerror}): {choices} file.",
         ) from exc
     if header[4:8] != _TFLITE_MAGIC:
         raise AudioError(
-            "audio-wake-model",
+            AudioCode.WAKE_MODEL,
             f"{str(path)!r} is not a TensorFlow Lite model: {choices} model file.",
         )
     oww = OpenWakeWord.from_model(path)
@@ -303,7 +303,7 @@ def _load_model(model: str) -> tuple[OpenWakeWord, str]:
     if len(shape) != 3 or shape[2] != _EMBEDDING_SIZE:
         oww.close()
         raise AudioError(
-            "audio-wake-model",
+            AudioCode.WAKE_MODEL,
             f"{str(path)!r} is not an openWakeWord wake word model (its input is {shape}, "
             f"not [1, windows, {_EMBEDDING_SIZE}]): {choices} model file.",
         )

@@ -18,8 +18,8 @@ import numpy as np
 import numpy.typing as npt
 
 from app.audio.resample import resample_pcm
-from app.core.errors import AudioError
 from app.core.types import SAMPLE_RATE
+from app.shared.errors import AudioCode, AudioError
 
 log = logging.getLogger(__name__)
 
@@ -50,13 +50,13 @@ def read_wav(path: str | Path) -> tuple[bytes, WavInfo]:
         data = p.read_bytes()
     except OSError as exc:
         raise AudioError(
-            "audio-file-unreadable",
+            AudioCode.FILE_UNREADABLE,
             f"Cannot read the audio file {str(p)!r}: {exc.strerror or exc}. "
             "Check the path and that you may read it.",
         ) from exc
     if not data:
         raise AudioError(
-            "audio-file-empty", f"The audio file {str(p)!r} is empty (0 bytes); record again."
+            AudioCode.FILE_EMPTY, f"The audio file {str(p)!r} is empty (0 bytes); record again."
         )
     if len(data) < 12 or data[:4] not in (b"RIFF", b"RIFX") or data[8:12] != b"WAVE":
         raise AudioError(
@@ -66,7 +66,7 @@ def read_wav(path: str | Path) -> tuple[bytes, WavInfo]:
         )
     if data[:4] == b"RIFX":
         raise AudioError(
-            "audio-file-format",
+            AudioCode.FILE_FORMAT,
             f"{str(p)!r} is a big-endian (RIFX) WAV, which Hark does not read; convert it to "
             "a little-endian PCM WAV.",
         )
@@ -74,7 +74,7 @@ def read_wav(path: str | Path) -> tuple[bytes, WavInfo]:
     info = _parse_fmt(fmt, len(payload), p)
     if info.frames == 0:
         raise AudioError(
-            "audio-file-empty", f"The WAV file {str(p)!r} holds no audio samples; record again."
+            AudioCode.FILE_EMPTY, f"The WAV file {str(p)!r} holds no audio samples; record again."
         )
     used = info.frames * info.channels * info.sample_width
     return _to_int16(payload[:used], info).tobytes(), info
@@ -98,7 +98,7 @@ def write_wav(path: str | Path, pcm: bytes, sample_rate: int = SAMPLE_RATE) -> N
     """Write mono int16 PCM as a standard WAV file."""
     if len(pcm) % 2:
         raise AudioError(
-            "audio-pcm-odd-length",
+            AudioCode.PCM_ODD_LENGTH,
             f"int16 PCM must have an even number of bytes; got {len(pcm)}.",
         )
     try:
@@ -109,7 +109,7 @@ def write_wav(path: str | Path, pcm: bytes, sample_rate: int = SAMPLE_RATE) -> N
             w.writeframes(pcm)
     except OSError as exc:
         raise AudioError(
-            "audio-file-unwritable",
+            AudioCode.FILE_UNWRITABLE,
             f"Cannot write the audio file {str(path)!r}: {exc.strerror or exc}.",
         ) from exc
 
@@ -133,7 +133,7 @@ def _chunks(data: bytes, path: Path) -> tuple[bytes, bytes]:
     if fmt is None or payload is None:
         missing = "fmt" if fmt is None else "data"
         raise AudioError(
-            "audio-file-format",
+            AudioCode.FILE_FORMAT,
             f"{str(path)!r} is a damaged WAV file (no {missing} chunk); record or convert it "
             "again.",
         )
@@ -142,7 +142,7 @@ def _chunks(data: bytes, path: Path) -> tuple[bytes, bytes]:
 
 def _parse_fmt(fmt: bytes, payload_len: int, path: Path) -> WavInfo:
     if len(fmt) < 16:
-        raise AudioError("audio-file-format", f"{str(path)!r} has a truncated WAV header.")
+        raise AudioError(AudioCode.FILE_FORMAT, f"{str(path)!r} has a truncated WAV header.")
     tag, channels, rate, _, block_align, bits = struct.unpack_from("<HHIIHH", fmt)
     if tag == _EXTENSIBLE and len(fmt) >= 40:
         (tag,) = struct.unpack_from("<H", fmt, 24)  # first two bytes of the sub-format GUID
@@ -153,7 +153,7 @@ def _parse_fmt(fmt: bytes, payload_len: int, path: Path) -> WavInfo:
     if not supported or channels < 1 or rate < 1 or block_align not in (0, frame_bytes):
         kind = {_PCM: "PCM", _FLOAT: "float"}.get(tag, f"format 0x{tag:04x}")
         raise AudioError(
-            "audio-file-format",
+            AudioCode.FILE_FORMAT,
             f"{str(path)!r} holds {kind} audio with {bits}-bit samples, {channels} channel(s) at "
             f"{rate} Hz, which Hark cannot read; convert it to 16-bit PCM, e.g. "
             "`ffmpeg -i input.wav -ar 16000 -ac 1 -c:a pcm_s16le output.wav`.",

@@ -19,7 +19,6 @@ from collections.abc import Callable, Collection
 from dataclasses import dataclass
 
 from app.core.conversation import Conversation
-from app.core.errors import AudioError, HarkError, LlmError, TtsError
 from app.core.events import (
     AudioStarted,
     Event,
@@ -42,6 +41,7 @@ from app.core.events import (
 from app.core.ports import AudioSink, ChatModel, Emit, Synthesizer, Tools, Transcriber
 from app.core.sentences import SentenceSplitter, clean_for_speech
 from app.core.types import ChatMessage, ToolCall, ToolResult, Utterance
+from app.shared.errors import AsrCode, AudioError, HarkError, LlmError, TtsError
 
 log = logging.getLogger(__name__)
 
@@ -240,7 +240,7 @@ class VoicePipeline:
 
     async def _transcribe(self, utterance: Utterance, clock: _Clock) -> tuple[str, float]:
         if self._transcriber is None:
-            raise HarkError("asr-not-configured", "no speech recogniser is configured")
+            raise HarkError(AsrCode.NOT_CONFIGURED, "no speech recogniser is configured")
         t = clock.now()
         transcript = await self._transcriber.transcribe(utterance.pcm, utterance.sample_rate)
         asr_ms = (clock.now() - t) * 1000

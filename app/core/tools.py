@@ -13,8 +13,8 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from app.core.errors import HarkError
 from app.core.types import ToolCall, ToolResult, ToolSpec
+from app.shared.errors import HarkError
 
 log = logging.getLogger(__name__)
 

@@ -22,8 +22,8 @@ import threading
 from collections.abc import Awaitable, Callable
 from typing import Any, Literal
 
-from app.config import GoogleSettings
-from app.core.errors import GoogleError
+from app.settings.schema import GoogleSettings
+from app.shared.errors import GoogleCode, GoogleError
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +50,7 @@ def reconnect_error(exc: BaseException | None = None) -> GoogleError:
             "last only 7 days (publish the app to avoid this)."
         )
     return GoogleError(
-        "google-reconnect", f"Google no longer accepts Hark's sign-in.{detail} {RECONNECT}"
+        GoogleCode.RECONNECT, f"Google no longer accepts Hark's sign-in.{detail} {RECONNECT}"
     )
 
 
@@ -104,8 +104,8 @@ class GoogleApi:
                 raise
             except Exception as exc:  # mapped below; nothing unexpected escapes unexplained
                 error, retry_after = self._explain(exc, what)
-                retryable = error.code == "google-rate-limited" or (
-                    idempotent and error.code in ("google-unavailable", "google-unreachable")
+                retryable = error.code == GoogleCode.RATE_LIMITED or (
+                    idempotent and error.code in (GoogleCode.UNAVAILABLE, GoogleCode.UNREACHABLE)
                 )
                 if not retryable or attempt == attempts:
                     raise error from exc
@@ -133,7 +133,7 @@ class GoogleApi:
         if isinstance(exc, RefreshError):
             if getattr(exc, "retryable", False):
                 return GoogleError(
-                    "google-unavailable",
+                    GoogleCode.UNAVAILABLE,
                     f"Google's sign-in service had a problem, so Hark could not {what}. "
                     "Try again shortly.",
                 ), None
@@ -142,12 +142,12 @@ class GoogleApi:
             return self._from_http(exc, what)
         if isinstance(exc, (TransportError, OSError, TimeoutError)) or _is_httplib2(exc):
             return GoogleError(
-                "google-unreachable",
+                GoogleCode.UNREACHABLE,
                 f"{self.title} could not be reached to {what} ({type(exc).__name__}). Check your "
                 "internet connection (or google.api_endpoint) and try again.",
             ), None
         return GoogleError(
-            "google-failed", f"{self.title} failed to {what} ({type(exc).__name__})."
+            GoogleCode.FAILED, f"{self.title} failed to {what} ({type(exc).__name__})."
         ), None
 
     def _from_http(self, exc: Any, what: str) -> tuple[GoogleError, float | None]:
@@ -157,45 +157,45 @@ class GoogleApi:
         retry_after = _retry_after(exc.resp)
         if status == 429 or (status == 403 and reasons & RATE_REASONS):
             return GoogleError(
-                "google-rate-limited",
+                GoogleCode.RATE_LIMITED,
                 f"{self.title} is limiting requests, so Hark could not {what}. Wait a minute and "
                 "try again.",
             ), retry_after
         if status == 401:
             return GoogleError(
-                "google-unauthorized",
+                GoogleCode.UNAUTHORIZED,
                 f"{self.title} refused Hark's sign-in while trying to {what}. {RECONNECT}",
             ), None
         if status == 403 and reasons & SCOPE_REASONS:
             return GoogleError(
-                "google-scope",
+                GoogleCode.SCOPE,
                 f"Hark has no permission to {what}. Turn the feature on in the settings "
                 "(google.calendar / google.mail) and run `hark google login` to grant it.",
             ), None
         if status == 403 and reasons & {"accessNotConfigured", "SERVICE_DISABLED"}:
             return GoogleError(
-                "google-api-disabled",
+                GoogleCode.API_DISABLED,
                 f"The {self.title} API is not enabled in your Google Cloud project. Enable it "
                 "under 'APIs & Services' in the Cloud console, then try again.",
             ), None
         if status == 403:
             return GoogleError(
-                "google-forbidden", f"{self.title} did not allow Hark to {what}.{said}"
+                GoogleCode.FORBIDDEN, f"{self.title} did not allow Hark to {what}.{said}"
             ), None
         if status in (404, 410):
             return GoogleError(
-                "google-not-found",
+                GoogleCode.NOT_FOUND,
                 f"{self.title}: could not {what}, it was not found (deleted, or a wrong id).",
             ), None
         if status == 409:
-            return GoogleError("google-conflict", f"{self.title}: could not {what}.{said}"), None
+            return GoogleError(GoogleCode.CONFLICT, f"{self.title}: could not {what}.{said}"), None
         if status >= 500:
             return GoogleError(
-                "google-unavailable",
+                GoogleCode.UNAVAILABLE,
                 f"{self.title} had a problem ({status}) and could not {what}. Try again shortly.",
             ), retry_after
         return GoogleError(
-            "google-bad-request", f"{self.title} refused to {what} ({status}).{said}"
+            GoogleCode.BAD_REQUEST, f"{self.title} refused to {what} ({status}).{said}"
         ), None
 
 

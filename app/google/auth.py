@@ -43,9 +43,10 @@ import google.auth.transport.requests
 import google.oauth2.credentials
 import google.oauth2.reauth
 
-from app.config import GoogleSettings, SecretStore
-from app.core.errors import GoogleError
 from app.google.api import reconnect_error
+from app.settings.schema import GoogleSettings
+from app.settings.secrets import SecretStore
+from app.shared.errors import GoogleCode, GoogleError
 
 log = logging.getLogger(__name__)
 
@@ -222,7 +223,7 @@ class GoogleAccount:
             info = self._stored()
             if info is None:
                 raise GoogleError(
-                    "google-not-connected",
+                    GoogleCode.NOT_CONNECTED,
                     "Hark is not connected to a Google account. Run `hark google login` "
                     "(or `hark google login --authorized-user FILE` on a machine without a "
                     "browser).",
@@ -276,7 +277,7 @@ class GoogleAccount:
         needed = scopes_for(self._settings)
         if not needed:
             raise GoogleError(
-                "google-nothing-to-grant",
+                GoogleCode.NOTHING_TO_GRANT,
                 "google.calendar and google.mail are both off, so Hark needs no Google access. "
                 "Turn one on in the settings, then run `hark google login`.",
             )
@@ -310,7 +311,7 @@ class GoogleAccount:
         )
         if not refresh:
             raise GoogleError(
-                "google-login-failed",
+                GoogleCode.LOGIN_FAILED,
                 "Google did not hand out a refresh token. Remove Hark's access at "
                 "https://myaccount.google.com/permissions and run `hark google login` again.",
             )
@@ -338,7 +339,7 @@ class GoogleAccount:
         kind = info.get("type", "authorized_user")
         if kind != "authorized_user":
             raise GoogleError(
-                "google-authorized-user-invalid",
+                GoogleCode.AUTHORIZED_USER_INVALID,
                 f"{path} is a {kind!r} credential, not an authorized-user file (a service "
                 "account cannot read a person's calendar or mail). Use the JSON written for your "
                 "own account, e.g. by `gcloud auth application-default login "
@@ -347,7 +348,7 @@ class GoogleAccount:
         absent = [k for k in _REQUIRED_FIELDS if not isinstance(info.get(k), str) or not info[k]]
         if absent:
             raise GoogleError(
-                "google-authorized-user-invalid",
+                GoogleCode.AUTHORIZED_USER_INVALID,
                 f"{path} lacks {', '.join(absent)}. An authorized-user file holds client_id, "
                 "client_secret, refresh_token and token_uri (Google's 'authorized_user' JSON).",
             )
@@ -454,19 +455,19 @@ def load_client_file(path: Path | None) -> dict[str, Any]:
     that says how to get a right one when it is not."""
     if path is None:
         raise GoogleError(
-            "google-client-file-missing",
+            GoogleCode.CLIENT_FILE_MISSING,
             "Hark needs your OAuth client file to sign in to Google. " + CLIENT_HOWTO,
         )
     data = _read_json(path, "OAuth client file")
     if "installed" not in data:
         if "web" in data:
             raise GoogleError(
-                "google-client-web",
+                GoogleCode.CLIENT_WEB,
                 f"{path} is for a 'Web application' OAuth client; Hark signs in as a desktop "
                 "program and needs a 'Desktop app' client. " + CLIENT_HOWTO,
             )
         raise GoogleError(
-            "google-client-file-invalid",
+            GoogleCode.CLIENT_FILE_INVALID,
             f"{path} is not an OAuth client file (it has no 'installed' section). " + CLIENT_HOWTO,
         )
     client = data["installed"]
@@ -477,7 +478,7 @@ def load_client_file(path: Path | None) -> dict[str, Any]:
     ]
     if absent:
         raise GoogleError(
-            "google-client-file-invalid",
+            GoogleCode.CLIENT_FILE_INVALID,
             f"{path} lacks {', '.join(absent)}; download it again. " + CLIENT_HOWTO,
         )
     return dict(client)
@@ -488,23 +489,23 @@ def _read_json(path: Path, what: str) -> dict[str, Any]:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        code = "google-client-file-missing" if "client" in what else "google-file-missing"
+        code = GoogleCode.CLIENT_FILE_MISSING if "client" in what else "google-file-missing"
         hint = " " + CLIENT_HOWTO if "client" in what else ""
         raise GoogleError(code, f"the {what} {path} does not exist.{hint}") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise GoogleError(
-            "google-file-unreadable", f"cannot read the {what} {path}: {exc}"
+            GoogleCode.FILE_UNREADABLE, f"cannot read the {what} {path}: {exc}"
         ) from None
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise GoogleError(
-            "google-file-invalid",
+            GoogleCode.FILE_INVALID,
             f"the {what} {path} is not valid JSON ({exc.msg}, line "
             f"{exc.lineno}). Download it again rather than editing it.",
         ) from None
     if not isinstance(data, dict):
-        raise GoogleError("google-file-invalid", f"the {what} {path} is not a JSON object.")
+        raise GoogleError(GoogleCode.FILE_INVALID, f"the {what} {path} is not a JSON object.")
     return data
 
 
@@ -527,7 +528,7 @@ class _Redirect:
             )
         except OSError as exc:
             raise GoogleError(
-                "google-login-port",
+                GoogleCode.LOGIN_PORT,
                 f"cannot listen on 127.0.0.1:{self._port} for Google's answer ({exc.strerror}). "
                 "Choose another --port, or leave it out to use a free one.",
             ) from None
@@ -551,7 +552,7 @@ class _Redirect:
             left = deadline - time.monotonic()
             if left <= 0:
                 raise GoogleError(
-                    "google-login-timeout",
+                    GoogleCode.LOGIN_TIMEOUT,
                     f"no answer from the browser within {timeout_s:.0f} s. Run `hark google "
                     "login` again and finish in the browser (--timeout S gives more time).",
                 )
@@ -561,11 +562,11 @@ class _Redirect:
             error = self._answer["error"]
             if error == "access_denied":
                 raise GoogleError(
-                    "google-login-denied",
+                    GoogleCode.LOGIN_DENIED,
                     "access was not granted in the browser. Run `hark google login` again and "
                     "allow the access Hark asks for (or turn features off in the settings).",
                 )
-            raise GoogleError("google-login-failed", f"Google refused the sign-in ({error}).")
+            raise GoogleError(GoogleCode.LOGIN_FAILED, f"Google refused the sign-in ({error}).")
         return self._answer["code"]
 
     def _app(self, environ: dict[str, Any], start: Callable[..., Any]) -> list[bytes]:
@@ -654,33 +655,33 @@ def _token_endpoint_error(exc: BaseException, what: str) -> GoogleError:
         return reconnect_error(exc)
     if "invalid_client" in text or "unauthorized_client" in text:
         return GoogleError(
-            "google-client-invalid",
+            GoogleCode.CLIENT_INVALID,
             f"Google does not accept the OAuth client (client_id/client_secret) and could not "
             f"{what}: it was deleted, or the file is from another project. " + CLIENT_HOWTO,
         )
     if "redirect_uri_mismatch" in text:
         return GoogleError(
-            "google-client-web",
+            GoogleCode.CLIENT_WEB,
             "Google refused the loopback redirect: the OAuth client is not a 'Desktop app' "
             "client. " + CLIENT_HOWTO,
         )
     if getattr(exc, "retryable", False):  # google-auth: a 5xx, after its own retries
         return GoogleError(
-            "google-unavailable",
+            GoogleCode.UNAVAILABLE,
             f"Google's sign-in service had a problem and Hark could not {what}. Try again shortly.",
         )
     if "InsecureTransport" in type(exc).__name__:
         return GoogleError(
-            "google-insecure-uri", "google.token_uri and google.auth_uri must be https URLs."
+            GoogleCode.INSECURE_URI, "google.token_uri and google.auth_uri must be https URLs."
         )
     if isinstance(exc, (google.auth.exceptions.TransportError, OSError)) or type(
         exc
     ).__module__.startswith("requests"):
         return GoogleError(
-            "google-unreachable",
+            GoogleCode.UNREACHABLE,
             f"Google's sign-in service could not be reached to {what} ({type(exc).__name__}). "
             "Check your internet connection (or google.token_uri) and try again.",
         )
     return GoogleError(
-        "google-login-failed", f"Google refused to {what} ({type(exc).__name__}: {exc})."
+        GoogleCode.LOGIN_FAILED, f"Google refused to {what} ({type(exc).__name__}: {exc})."
     )

@@ -7,7 +7,7 @@ events use plain :class:`~datetime.date` values with Google's convention: the en
 *exclusive* (a one-day event on 3 November ends on 4 November). When creating, an end equal to
 the start also means one day, because that is what a person means by "all day on the 3rd".
 
-Failures arrive as :class:`~app.core.errors.GoogleError`: ``calendar-bad-input`` for requests
+Failures arrive as :class:`~app.shared.errors.GoogleError`: ``calendar-bad-input`` for requests
 Hark refuses before sending anything, and the ``google-*`` codes of
 :class:`~app.google.api.GoogleApi` for what Google or the network refused. Reads, patches and
 deletes are retried when safe; a create only when it carries a client-chosen ``event_id`` (a
@@ -27,8 +27,8 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from app.core.errors import ConfigError, GoogleError
 from app.google.api import GoogleApi
+from app.shared.errors import ConfigCode, ConfigError, GoogleCode, GoogleError
 
 log = logging.getLogger(__name__)
 
@@ -106,7 +106,7 @@ def zone_named(name: str | None) -> tzinfo:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError, OSError):
         raise ConfigError(
-            "config-invalid",
+            ConfigCode.CONFIG_INVALID,
             f"Unknown time zone {name!r}. Use an IANA name such as 'Europe/Berlin' "
             "(setting google.time_zone).",
         ) from None
@@ -214,12 +214,12 @@ class Calendar:
                 idempotent=event_id is not None,
             )
         except GoogleError as exc:
-            if exc.code != "google-conflict" or event_id is None:
+            if exc.code != GoogleCode.CONFLICT or event_id is None:
                 raise
             existing = await self.get_event(event_id)
             if existing.status == "cancelled":
                 raise GoogleError(
-                    "google-conflict",
+                    GoogleCode.CONFLICT,
                     "Google Calendar: an event with this id existed and was deleted; create it "
                     "again without the id.",
                 ) from exc
@@ -287,7 +287,7 @@ class Calendar:
                 what="delete the event",
             )
         except GoogleError as exc:
-            if exc.code == "google-not-found":
+            if exc.code == GoogleCode.NOT_FOUND:
                 log.info("Calendar: event %s was already gone", event_id)
                 return False
             raise
@@ -358,11 +358,11 @@ class Calendar:
             entry = next(iter(calendars.values()))
         if entry is None:
             raise GoogleError(
-                "google-failed", "Google Calendar did not say when you are busy. Try again."
+                GoogleCode.FAILED, "Google Calendar did not say when you are busy. Try again."
             )
         errors = {str(e.get("reason")) for e in entry.get("errors") or []}
         if errors:
-            code = "google-not-found" if "notFound" in errors else "google-forbidden"
+            code = GoogleCode.NOT_FOUND if "notFound" in errors else GoogleCode.FORBIDDEN
             raise GoogleError(
                 code,
                 f"Google Calendar could not check calendar {self.calendar_id!r} "
@@ -479,7 +479,7 @@ def _check_id_given(event_id: str) -> None:
 
 
 def _bad(message: str) -> GoogleError:
-    return GoogleError("calendar-bad-input", message)
+    return GoogleError(GoogleCode.CALENDAR_BAD_INPUT, message)
 
 
 def _zone_name(tz: tzinfo) -> str | None:

@@ -13,10 +13,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from app.config import SecretStore, Settings
-from app.core.errors import GoogleError
-from app.core.policy import ActionSpec, KnownContacts
 from app.core.tools import ToolRegistry
+from app.safety.policy import ActionSpec, KnownContacts
+from app.settings.schema import Settings
+from app.settings.secrets import SecretStore
+from app.shared.errors import GoogleCode, GoogleError
 
 if TYPE_CHECKING:
     from app.google.calendar import Calendar
@@ -67,7 +68,7 @@ def add_google_tools(
     missing = account.missing_scopes()
     if missing and notice is not None:
         notice(
-            "google-scope",
+            GoogleCode.SCOPE,
             "Your Google sign-in does not allow everything the settings turn on; run "
             "`hark google login` to grant it (see `hark google status`).",
         )

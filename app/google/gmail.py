@@ -30,8 +30,8 @@ from html import unescape
 from html.parser import HTMLParser
 from typing import Any
 
-from app.core.errors import GoogleError
 from app.google.api import GoogleApi
+from app.shared.errors import GoogleCode, GoogleError
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +44,7 @@ _RE = re.compile(r"^\s*re\s*:", re.IGNORECASE)
 
 
 def _bad(message: str) -> GoogleError:
-    return GoogleError("mail-bad-input", message)
+    return GoogleError(GoogleCode.MAIL_BAD_INPUT, message)
 
 
 def _clean_header(value: str) -> str:
@@ -503,7 +503,7 @@ class Gmail:
                 what="read a message's headers",
             )
         except GoogleError as exc:
-            if exc.code != "google-not-found":
+            if exc.code != GoogleCode.NOT_FOUND:
                 raise
             log.info("Gmail: message %s vanished while listing", mid)
             return None

@@ -16,13 +16,13 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from app.core.errors import GoogleError
-from app.core.policy import ActionSpec, normalize_address
 from app.core.tools import Handler, ToolRegistry
 from app.core.types import Risk, ToolSpec
 from app.core.wording import event_words, mail_words
 from app.google.calendar import Calendar
 from app.google.gmail import Gmail, OutgoingMail
+from app.safety.policy import ActionSpec, normalize_address
+from app.shared.errors import GoogleCode, GoogleError
 
 DAY = timedelta(days=1)
 MAX_EVENTS = 50
@@ -65,7 +65,7 @@ def _list(value: Any) -> list[str]:
         return [part.strip() for part in re.split(r"[,;]", value) if part.strip()]
     if isinstance(value, list | tuple):
         return [str(v).strip() for v in value if str(v).strip()]
-    raise GoogleError("tool-bad-input", f"expected a list of addresses, got {value!r}")
+    raise GoogleError(GoogleCode.TOOL_BAD_INPUT, f"expected a list of addresses, got {value!r}")
 
 
 def _text(args: Mapping[str, Any], name: str, default: str = "") -> str:
@@ -91,7 +91,7 @@ def parse_when(value: Any, now: datetime) -> datetime | date:
         moment = datetime.fromisoformat(str(value).strip().replace("Z", "+00:00"))
     except ValueError:
         raise GoogleError(
-            "tool-bad-input", f"could not read the time {value!r}: use an {WHEN_HELP}"
+            GoogleCode.TOOL_BAD_INPUT, f"could not read the time {value!r}: use an {WHEN_HELP}"
         ) from None
     if moment.tzinfo is None:
         return moment.replace(tzinfo=now.tzinfo)
@@ -116,7 +116,7 @@ def _range(args: Mapping[str, Any], now: datetime, default_days: int) -> tuple[d
     else:
         end = _start_of(start_when + DAY, now)
     if end <= start:
-        raise GoogleError("tool-bad-input", "the end of the range is not after its start")
+        raise GoogleError(GoogleCode.TOOL_BAD_INPUT, "the end of the range is not after its start")
     return start, end
 
 
@@ -131,7 +131,7 @@ def _event_times(args: Mapping[str, Any], now: datetime) -> tuple[datetime | dat
         end = start + DAY
     if isinstance(start, datetime) != isinstance(end, datetime):
         raise GoogleError(
-            "tool-bad-input",
+            GoogleCode.TOOL_BAD_INPUT,
             "give start and end both as dates (all day) or both as date-times",
         )
     if not isinstance(end, datetime) and end == start:
@@ -198,7 +198,7 @@ def calendar_tools(calendar: Calendar, now: Now, *, write: bool) -> list[GoogleT
         start, end = _range(args, local_now(), default_days=5)
         minutes = int(args.get("duration_minutes") or 30)
         if minutes <= 0:
-            raise GoogleError("tool-bad-input", "duration_minutes must be more than 0")
+            raise GoogleError(GoogleCode.TOOL_BAD_INPUT, "duration_minutes must be more than 0")
         slots = await calendar.find_free_time(start, end, timedelta(minutes=minutes))
         return {
             "duration_minutes": minutes,

@@ -19,21 +19,23 @@ from typing import TYPE_CHECKING, Any
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import QApplication
 
-from app.config import SecretStore, Settings, config_path
-from app.core.errors import HarkError
 from app.core.events import Event, NoticeRaised, TurnFinished
 from app.gui.bridge import Bridge, EngineThread
 from app.gui.state import TrayState
 from app.gui.talk import Talk
 from app.gui.tray import TrayController, state_icon
 from app.gui.windows import OwnedWindows
+from app.settings.schema import Settings
+from app.settings.secrets import SecretStore
+from app.shared.errors import HarkError
+from app.shared.paths import config_path
 
 if TYPE_CHECKING:
-    from app.core.engine import ListenLoop
+    from app.compose import Engine
+    from app.core.listen_loop import ListenLoop
     from app.core.ports import Emit, FrameSource
     from app.gui.main_window import MainWindow
     from app.gui.services import EngineServices
-    from app.runtime import Engine
 
 log = logging.getLogger(__name__)
 
@@ -164,7 +166,7 @@ class HarkApp(QObject):
         if remote.url:
             return f"Hark server {remote.url}"
         if remote.use_deployment:
-            from app.deployed import records
+            from remote.deploy.deployed import records
 
             record = records().current()
             if record is not None:
@@ -194,9 +196,9 @@ class HarkApp(QObject):
     async def _boot(self) -> Engine:
         """On the engine loop: build the engine, load the speech model, start listening."""
         from app.audio.vad import Endpointer
-        from app.core.engine import ListenLoop
+        from app.compose import build_engine
+        from app.core.listen_loop import ListenLoop
         from app.llm.health import LlmMonitor, TurnHealthRelay
-        from app.runtime import build_engine
 
         assert self.bridge is not None
         relay = TurnHealthRelay(self.bridge.publish)
@@ -329,14 +331,14 @@ class HarkApp(QObject):
         self.tray.windows_open = 1 if visible else 0
 
     def on_tray_remote_action_requested(self, action: str) -> None:
-        from app.gui.remote_actions import run_remote_action
+        from app.gui.deploy_actions import run_remote_action
 
         assert self.bridge is not None
         run_remote_action(action, self)
 
     def refresh_deployed(self) -> None:
         """Remote server ▸ Status/Start/Stop/Destroy work only with a server deployed."""
-        from app.deployed import records
+        from remote.deploy.deployed import records
 
         try:
             deployed = records().current() is not None
@@ -378,7 +380,7 @@ class HarkApp(QObject):
 
     def reload_settings(self) -> None:
         """The settings file changed (a wizard saved): read it again and reassemble."""
-        from app.config import load_settings
+        from app.settings.load import load_settings
 
         try:
             settings = load_settings()
@@ -396,7 +398,7 @@ class HarkApp(QObject):
 
     def on_tray_quit_requested(self) -> None:
         """Quit; a running Vast.ai deploy is cancelled and cleaned up first (nothing billing)."""
-        from app.gui.remote_actions import finish_deploys_then
+        from app.gui.deploy_actions import finish_deploys_then
 
         def leave() -> None:
             self.shutdown()

@@ -33,7 +33,7 @@ from typing import Any, Literal, Protocol
 
 from PySide6.QtCore import QObject, Signal
 
-from app.config import TalkSettings
+from app.settings.schema import TalkSettings
 
 log = logging.getLogger(__name__)
 
@@ -337,7 +337,8 @@ class Hotkey(QObject):
     """The push-to-talk hotkey for the tray app: ``talk_started`` / ``talk_stopped`` on the GUI
     thread, ``failed(message)`` when a running backend breaks.
 
-    Construct with the chord and mode from :class:`~app.config.TalkSettings` (a bad chord is
+    Construct with the chord and mode from :class:`~app.settings.schema.TalkSettings`
+    (a bad chord is
     reported by :meth:`start`, not raised, so the app still starts); ``backend_factory`` picks
     the platform backend (default :func:`detect_backend`) and lets tests feed keys. Call
     :meth:`stop` before dropping it: a running listener holds on to it.

@@ -24,10 +24,10 @@ class MainWindow(QWidget):
 
     def __init__(self, services: Services, bridge: Bridge, parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        from app.gui.history import open_history
         from app.gui.panes.calendar import CalendarPane
         from app.gui.panes.conversation import ConversationWindow
         from app.gui.panes.inbox import InboxPane
-        from app.history import open_history
 
         self.setWindowTitle("Hark")
         self.setWindowIcon(state_icon(TrayState.IDLE))

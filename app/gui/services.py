@@ -3,7 +3,7 @@
 Widgets never reach into the engine: they hold a :class:`Services` and call its coroutines
 through :meth:`app.gui.bridge.Bridge.run` (so the work runs on the engine loop and the answer
 comes back on the GUI thread). :class:`EngineServices` is the real one, built on the assembled
-:class:`~app.runtime.Engine`; tests give widgets the same class over fakes (FakeGoogle,
+:class:`~app.compose.Engine`; tests give widgets the same class over fakes (FakeGoogle,
 FakeOllama), or a small scripted one.
 
 Reads for the panes (upcoming events, unread mail) use the Google clients directly; anything
@@ -20,18 +20,19 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
-from app.core.errors import HarkError
 from app.core.events import TurnResult
 from app.core.types import ToolCall, ToolResult
+from app.shared.errors import CoreCode, GoogleCode, HarkError
 
 if TYPE_CHECKING:
-    from app.config import SecretStore, Settings
+    from app.compose import Engine
     from app.google.auth import AccountStatus
     from app.google.calendar import CalendarEvent
     from app.google.gmail import MailMessage, MailSummary
-    from app.runtime import Engine
+    from app.settings.schema import Settings
+    from app.settings.secrets import SecretStore
 
-NOT_CONNECTED = "google-not-connected"
+NOT_CONNECTED = GoogleCode.NOT_CONNECTED
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,7 +105,9 @@ class EngineServices:
     def _engine(self) -> Engine:
         engine = self._get()
         if engine is None:
-            raise HarkError("engine-starting", "Hark is still starting; try again in a moment")
+            raise HarkError(
+                CoreCode.ENGINE_STARTING, "Hark is still starting; try again in a moment"
+            )
         return engine
 
     def _google(self) -> Any:
@@ -123,7 +126,7 @@ class EngineServices:
     async def upcoming_events(self, days: int) -> list[CalendarEvent]:
         calendar = self._google().calendar
         if calendar is None:
-            raise HarkError("google-calendar-off", "the calendar is turned off (google.calendar)")
+            raise HarkError(GoogleCode.CALENDAR_OFF, "the calendar is turned off (google.calendar)")
         now = datetime.now(calendar.tz)
         start = now.replace(hour=0, minute=0, second=0, microsecond=0)
         events: list[CalendarEvent] = await calendar.list_events(
@@ -134,14 +137,14 @@ class EngineServices:
     async def unread_mail(self, limit: int = 25) -> list[MailSummary]:
         gmail = self._google().gmail
         if gmail is None:
-            raise HarkError("google-mail-off", "mail is turned off (google.mail)")
+            raise HarkError(GoogleCode.MAIL_OFF, "mail is turned off (google.mail)")
         found: list[MailSummary] = await gmail.search("is:unread in:inbox", limit=limit)
         return found
 
     async def read_mail(self, message_id: str) -> MailMessage:
         gmail = self._google().gmail
         if gmail is None:
-            raise HarkError("google-mail-off", "mail is turned off (google.mail)")
+            raise HarkError(GoogleCode.MAIL_OFF, "mail is turned off (google.mail)")
         message: MailMessage = await gmail.read(message_id)
         return message
 
@@ -153,7 +156,7 @@ class EngineServices:
     async def act(self, tool: str, arguments: Mapping[str, Any]) -> ActionOutcome:
         policy = self._engine.policy
         if policy is None:
-            raise HarkError("policy-missing", "the action policy is not set up")
+            raise HarkError(CoreCode.POLICY_MISSING, "the action policy is not set up")
         result: ToolResult = await policy.call(ToolCall(tool, dict(arguments)))
         try:
             data = json.loads(result.content)

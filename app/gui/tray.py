@@ -26,7 +26,7 @@ from PySide6.QtWidgets import (
 from app.core.events import Event
 from app.gui.state import StateTracker, TrayState
 from app.gui.wording import plain_words
-from app.resources import resource_path
+from app.shared.resources import resource_path
 
 log = logging.getLogger(__name__)
 

@@ -18,7 +18,7 @@ import shiboken6
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QWidget
 
-from app.config import config_path
+from app.shared.paths import config_path
 
 if TYPE_CHECKING:
     from app.gui.app import HarkApp
@@ -111,7 +111,7 @@ def open_setup(hark: HarkApp) -> QWidget | None:
     """The setup wizard: at the first start, and from Run setup again…"""
     from app.gui.wizards import FirstRunWizard, RemoteWizard
     from app.gui.wizards.voice_page import default_speak
-    from app.settings_file import save_settings
+    from app.settings.file import save_settings
 
     bridge = hark.bridge
     if bridge is None:

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import re
 
-from app.config import Settings
 from app.core.wording import ACTION_WORDS
+from app.settings.schema import Settings
 
 SETTINGS_PAGES = {
     "audio": "Audio",

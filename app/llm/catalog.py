@@ -19,8 +19,9 @@ import certifi
 import httpx
 from pydantic import ValidationError
 
-from app.config import LlmSettings
-from app.llm.ollama import is_tls_error, model_available, pinned_ssl_context
+from app.llm.ollama import model_available
+from app.settings.schema import LlmSettings
+from app.shared.tls import is_tls_error, pinned_ssl_context
 
 log = logging.getLogger(__name__)
 

@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable
 from app.core.events import BackendStatusChanged, Event, Stage, TurnFailed
 from app.core.ports import ChatModel, Emit
 from app.core.types import BackendStatus
+from app.shared.errors import LlmCode
 
 log = logging.getLogger(__name__)
 
@@ -125,7 +126,7 @@ class LlmMonitor:
         self._emit(BackendStatusChanged(BACKEND, status.ok, status.message))
 
 
-NOT_HEALTH = frozenset({"llm-bad-tool-call"})
+NOT_HEALTH = frozenset({LlmCode.BAD_TOOL_CALL})
 """LLM failures that say nothing about whether the model answers."""
 
 

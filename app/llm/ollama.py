@@ -2,7 +2,7 @@
 
 The reply is read line by line (NDJSON) while Ollama is still generating, so the pipeline can
 start speaking the first sentence long before the last token. Every failure comes out as an
-:class:`~app.core.errors.LlmError` with a stable code and a message that says what to do:
+:class:`~app.shared.errors.LlmError` with a stable code and a message that says what to do:
 
 =====================  ===================================================================
 ``llm-unreachable``    no connection (refused, DNS, TLS); names the host and the settings
@@ -15,17 +15,11 @@ start speaking the first sentence long before the last token. Every failure come
 ``llm-ca-cert``        the pinned certificate file (``llm.ca_cert``) cannot be used
 =====================  ===================================================================
 
-TLS pinning: ``llm.ca_cert`` names a PEM file that becomes the *only* trust anchor. When that
-PEM is a single certificate that is not a CA, it is the server's own self-signed certificate
-(what the Hark GPU server presents). Such a certificate cannot sign any other, so only a server
-holding its private key can complete the handshake: the pin itself is the proof of identity.
-The server is reached by a bare IP address that its certificate need not name, so the hostname
-check is switched off in that case only. A pinned CA (or a bundle) keeps the hostname check.
+TLS pinning (``llm.ca_cert``) is :mod:`app.shared.tls`.
 """
 
 from __future__ import annotations
 
-import functools
 import json
 import logging
 import ssl
@@ -33,12 +27,12 @@ from collections.abc import AsyncGenerator, Mapping, Sequence
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-import certifi
 import httpx
 
-from app.config import LlmSettings
-from app.core.errors import LlmError
 from app.core.types import BackendStatus, ChatDelta, ChatMessage, ToolCall, ToolSpec
+from app.settings.schema import LlmSettings
+from app.shared.errors import LlmCode, LlmError
+from app.shared.tls import is_tls_error, pinned_ssl_context, public_ssl_context
 
 log = logging.getLogger(__name__)
 
@@ -54,38 +48,6 @@ def _display_host(url: str) -> str:
     if parts.port is not None:
         netloc = f"{netloc}:{parts.port}"
     return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
-
-
-@functools.cache
-def _public_ssl_context() -> ssl.SSLContext:
-    """The usual public-CA trust (certifi's bundle, as httpx uses), built once per process:
-    loading it takes ~0.1 s, and every OllamaChat without a pin can share it."""
-    return ssl.create_default_context(cafile=certifi.where())
-
-
-def pinned_ssl_context(pem: str) -> ssl.SSLContext:
-    """An SSL context that trusts only ``pem`` (see the module docstring for the hostname rule).
-
-    Raises ``ssl.SSLError`` (or ``ValueError``) when the text holds no usable certificate.
-    """
-    ctx = ssl.create_default_context(cadata=pem)
-    stats = ctx.cert_store_stats()
-    if stats.get("x509", 0) == 1 and stats.get("x509_ca", 0) == 0:
-        # A self-signed leaf: only its own key holder can match it, whatever the host name.
-        ctx.check_hostname = False
-    return ctx
-
-
-def is_tls_error(exc: BaseException) -> bool:
-    """Whether a connection failed in TLS (a pin mismatch, an untrusted certificate)."""
-    seen: set[int] = set()
-    cur: BaseException | None = exc
-    while cur is not None and id(cur) not in seen:
-        if isinstance(cur, ssl.SSLError) or "SSL" in str(cur) or "certificate" in str(cur):
-            return True
-        seen.add(id(cur))
-        cur = cur.__cause__ or cur.__context__
-    return False
 
 
 def _error_text(body: bytes) -> str:
@@ -126,7 +88,7 @@ def _is_json_error(body: bytes) -> bool:
 def _parse_tool_calls(raw: Any) -> tuple[ToolCall, ...]:
     if not isinstance(raw, list):
         raise LlmError(
-            "llm-bad-tool-call", f"the model sent tool_calls that are not a list: {raw!r}"
+            LlmCode.BAD_TOOL_CALL, f"the model sent tool_calls that are not a list: {raw!r}"
         )
     calls: list[ToolCall] = []
     for item in raw:
@@ -134,7 +96,7 @@ def _parse_tool_calls(raw: Any) -> tuple[ToolCall, ...]:
         name = function.get("name") if isinstance(function, Mapping) else None
         if not isinstance(function, Mapping) or not isinstance(name, str) or not name:
             raise LlmError(
-                "llm-bad-tool-call", f"the model sent a tool call without a name: {item!r}"
+                LlmCode.BAD_TOOL_CALL, f"the model sent a tool call without a name: {item!r}"
             )
         args: Any = function.get("arguments") or {}
         if isinstance(args, str):
@@ -143,12 +105,12 @@ def _parse_tool_calls(raw: Any) -> tuple[ToolCall, ...]:
                 args = json.loads(args) if args.strip() else {}
             except ValueError as exc:
                 raise LlmError(
-                    "llm-bad-tool-call",
+                    LlmCode.BAD_TOOL_CALL,
                     f"the model called {name} with arguments that are not JSON: {args[:200]!r}",
                 ) from exc
         if not isinstance(args, Mapping):
             raise LlmError(
-                "llm-bad-tool-call",
+                LlmCode.BAD_TOOL_CALL,
                 f"the model called {name} with arguments that are not an object: {args!r}",
             )
         calls.append(ToolCall(name=name, arguments=dict(args)))
@@ -180,13 +142,13 @@ class OllamaChat:
         self._setup_error: LlmError | None = None
         self._owns_client = client is None
         if client is None:
-            verify = _public_ssl_context()
+            verify = public_ssl_context()
             if settings.ca_cert is not None:
                 try:
                     verify = pinned_ssl_context(settings.ca_cert.read_text(encoding="ascii"))
                 except (OSError, ValueError, ssl.SSLError) as exc:
                     self._setup_error = LlmError(
-                        "llm-ca-cert",
+                        LlmCode.CA_CERT,
                         f"the pinned certificate {settings.ca_cert} cannot be used ({exc}). "
                         "Point llm.ca_cert at the server's PEM certificate, or remove the "
                         "setting to use the system's certificates.",
@@ -256,7 +218,7 @@ class OllamaChat:
                         if delta.done:
                             return
             raise LlmError(
-                "llm-stream-cut",
+                LlmCode.STREAM_CUT,
                 f"Ollama at {self._shown_host} ended the reply before it was finished. "
                 "Try again; if it keeps happening, check the server's log.",
             )
@@ -265,7 +227,7 @@ class OllamaChat:
         except (httpx.RemoteProtocolError, httpx.ReadError) as exc:
             if started:
                 raise LlmError(
-                    "llm-stream-cut",
+                    LlmCode.STREAM_CUT,
                     f"the connection to Ollama at {self._shown_host} broke in the middle of "
                     f"the reply ({exc or type(exc).__name__}). Try again.",
                 ) from exc
@@ -278,18 +240,18 @@ class OllamaChat:
             obj = json.loads(line)
         except ValueError as exc:
             raise LlmError(
-                "llm-server-error",
+                LlmCode.SERVER_ERROR,
                 f"Ollama at {self._shown_host} sent a line that is not JSON: {line[:200]!r}. "
                 "Is HARK_LLM__HOST pointing at an Ollama server?",
             ) from exc
         if not isinstance(obj, Mapping):
             raise LlmError(
-                "llm-server-error",
+                LlmCode.SERVER_ERROR,
                 f"Ollama at {self._shown_host} sent an unexpected line: {line[:200]!r}",
             )
         if "error" in obj:
             raise LlmError(
-                "llm-server-error",
+                LlmCode.SERVER_ERROR,
                 f"Ollama at {self._shown_host} failed while writing the reply: {obj['error']}",
             )
         deltas: list[ChatDelta] = []
@@ -332,7 +294,7 @@ class OllamaChat:
         except ValueError:
             return self._status(
                 LlmError(
-                    "llm-server-error",
+                    LlmCode.SERVER_ERROR,
                     f"{self._shown_host} answered /api/tags with something that is not JSON. "
                     f"Is it an Ollama server? {_HOST_HINT}",
                 )
@@ -346,7 +308,7 @@ class OllamaChat:
             have = ", ".join(names) if names else "none"
             return self._status(
                 LlmError(
-                    "llm-model-missing",
+                    LlmCode.MODEL_MISSING,
                     f"Ollama at {self._shown_host} does not have the model "
                     f"{self._settings.model} (it has: {have}). Run `ollama pull "
                     f"{self._settings.model}` there, or set HARK_LLM__MODEL to one it has.",
@@ -373,7 +335,7 @@ class OllamaChat:
                 f"({detail})"
             )
         return LlmError(
-            "llm-unreachable",
+            LlmCode.UNREACHABLE,
             f"Ollama at {self._shown_host} did not answer: {detail}. Is `ollama serve` "
             f"running? {_HOST_HINT}",
         )
@@ -387,7 +349,7 @@ class OllamaChat:
         else:
             what = f"did not start answering within {limit:g} s"
         return LlmError(
-            "llm-timeout",
+            LlmCode.TIMEOUT,
             f"Ollama at {self._shown_host} {what}. The server may be overloaded or still "
             "loading the model; try again, or raise HARK_LLM__TIMEOUT_S.",
         )
@@ -397,31 +359,31 @@ class OllamaChat:
         host = self._shown_host
         if status in (401, 403):
             return LlmError(
-                "llm-auth",
+                LlmCode.AUTH,
                 f"{host} refused the request (HTTP {status}: {text or 'unauthorized'}). Check "
                 f"the server API key: {self._auth_hint}.",
             )
         if status == 503 and _error_code(body) == "provisioning":
             return LlmError(
-                "llm-provisioning",
+                LlmCode.PROVISIONING,
                 f"the Hark server at {host} is still setting up ({text}); Hark will use it "
                 "as soon as it is ready.",
             )
         if status == 404 and _is_json_error(body):
             model = self._settings.model
             return LlmError(
-                "llm-model-missing",
+                LlmCode.MODEL_MISSING,
                 f"Ollama at {host} does not have the model {model} ({text}). Run "
                 f"`ollama pull {model}` there, or set HARK_LLM__MODEL to one it has.",
             )
         if status == 404:
             return LlmError(
-                "llm-server-error",
+                LlmCode.SERVER_ERROR,
                 f"{host} has no Ollama API (HTTP 404: {text}). Is it an Ollama server? "
                 f"{_HOST_HINT}",
             )
         return LlmError(
-            "llm-server-error", f"Ollama at {host} answered HTTP {status}: {text or 'no detail'}"
+            LlmCode.SERVER_ERROR, f"Ollama at {host} answered HTTP {status}: {text or 'no detail'}"
         )
 
 

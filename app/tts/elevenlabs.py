@@ -17,8 +17,8 @@ from collections.abc import AsyncGenerator, Iterator, Mapping
 from contextlib import aclosing
 from typing import Any
 
-from app.config import ElevenLabsSettings
-from app.core.errors import TtsError
+from app.settings.schema import ElevenLabsSettings
+from app.shared.errors import TtsCode, TtsError
 from app.tts.threaded import iterate_in_thread
 
 log = logging.getLogger(__name__)
@@ -79,7 +79,7 @@ class ElevenLabsVoice:
             return
         if self._api_key is None:
             raise TtsError(
-                "tts-elevenlabs-no-key",
+                TtsCode.ELEVENLABS_NO_KEY,
                 f"No ElevenLabs API key is set; {NO_KEY_HINT}.",
             )
         carry = b""
@@ -117,7 +117,7 @@ class ElevenLabsVoice:
                     from elevenlabs.client import ElevenLabs
                 except ImportError as exc:
                     raise TtsError(
-                        "tts-elevenlabs-missing",
+                        TtsCode.ELEVENLABS_MISSING,
                         "The ElevenLabs SDK is not installed; run `pip install elevenlabs` "
                         'or choose another voice (tts.engine = "piper").',
                     ) from exc
@@ -160,19 +160,19 @@ class ElevenLabsVoice:
         where = self._settings.base_url
         if _is_timeout(exc):
             return TtsError(
-                "tts-elevenlabs-unreachable",
+                TtsCode.ELEVENLABS_UNREACHABLE,
                 f"ElevenLabs at {where} did not answer within {self._timeout_s:g} s; check the "
                 "network, or Hark will use the local voice.",
             )
         if _is_transport_error(exc):
             return TtsError(
-                "tts-elevenlabs-unreachable",
+                TtsCode.ELEVENLABS_UNREACHABLE,
                 f"Could not reach ElevenLabs at {where} ({type(exc).__name__}); check the "
                 "network connection and tts.elevenlabs.base_url.",
             )
         log.warning("ElevenLabs failed unexpectedly: %s", type(exc).__name__)
         return TtsError(
-            "tts-elevenlabs-failed",
+            TtsCode.ELEVENLABS_FAILED,
             f"ElevenLabs failed unexpectedly ({type(exc).__name__}); see the log for details.",
         )
 
@@ -208,7 +208,7 @@ def _api_error(status: int, body: object, headers: object) -> TtsError:
     if status == 401:
         if quota:
             return TtsError(
-                "tts-elevenlabs-auth",
+                TtsCode.ELEVENLABS_AUTH,
                 "The ElevenLabs quota of this API key is used up; wait for it to renew, "
                 'upgrade the plan, or use the local voice (tts.engine = "piper").' + said_part,
             )
@@ -222,17 +222,17 @@ def _api_error(status: int, body: object, headers: object) -> TtsError:
         when = f"; it asks to retry after {retry} s" if retry else ""
         what = "quota is used up" if quota else "is rate limiting Hark"
         return TtsError(
-            "tts-elevenlabs-rate-limited",
+            TtsCode.ELEVENLABS_RATE_LIMITED,
             f"ElevenLabs {what} (HTTP 429){when}. Hark will try it again later." + said_part,
         )
     if status >= 500:
         return TtsError(
-            "tts-elevenlabs-server",
+            TtsCode.ELEVENLABS_SERVER,
             f"ElevenLabs had a server error (HTTP {status}); Hark will try it again later."
             + said_part,
         )
     return TtsError(
-        "tts-elevenlabs-request",
+        TtsCode.ELEVENLABS_REQUEST,
         f"ElevenLabs refused the request (HTTP {status}{', ' + kind if kind else ''}); check "
         "tts.elevenlabs.voice_id, model_id and output_format." + said_part,
     )

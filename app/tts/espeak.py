@@ -16,7 +16,7 @@ from collections.abc import AsyncGenerator
 import numpy as np
 
 from app.audio.resample import StreamResampler, to_mono
-from app.core.errors import TtsError
+from app.shared.errors import TtsCode, TtsError
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +64,7 @@ class EspeakVoice:
             )
         except FileNotFoundError as exc:
             raise TtsError(
-                "tts-espeak-missing",
+                TtsCode.ESPEAK_MISSING,
                 f"{self._binary} is not installed; install it with "
                 "`sudo apt-get install espeak-ng` (or choose another voice: tts.engine).",
             ) from exc
@@ -85,7 +85,7 @@ class EspeakVoice:
             code = await proc.wait()
             if code != 0 or not parser.header_done:
                 raise TtsError(
-                    "tts-espeak-failed",
+                    TtsCode.ESPEAK_FAILED,
                     f"espeak-ng failed (exit {code}): {stderr or 'no audio'}. Check "
                     f"tts.espeak_voice ({self._voice!r}); `espeak-ng --voices` lists them.",
                 )
@@ -128,7 +128,7 @@ class WavStreamParser:
         if len(buf) < 12:
             return False
         if buf[:4] != b"RIFF" or buf[8:12] != b"WAVE":
-            raise TtsError("tts-espeak-failed", "espeak-ng did not write a WAV stream")
+            raise TtsError(TtsCode.ESPEAK_FAILED, "espeak-ng did not write a WAV stream")
         pos = 12
         while True:
             if len(buf) < pos + 8:
@@ -148,7 +148,7 @@ class WavStreamParser:
                 (bits,) = struct.unpack("<H", buf[pos + 22 : pos + 24])
                 if fmt != 1 or bits != 16 or channels < 1:
                     raise TtsError(
-                        "tts-espeak-failed",
+                        TtsCode.ESPEAK_FAILED,
                         f"espeak-ng wrote an unexpected WAV format ({fmt}, {bits} bit)",
                     )
                 self.channels, self.rate = channels, rate

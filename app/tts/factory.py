@@ -9,9 +9,10 @@ from __future__ import annotations
 import logging
 from typing import Literal
 
-from app.config import SecretStore, TtsSettings
-from app.core.errors import TtsError
 from app.core.ports import Synthesizer
+from app.settings.schema import TtsSettings
+from app.settings.secrets import SecretStore
+from app.shared.errors import TtsError
 from app.tts.elevenlabs import ElevenLabsVoice
 from app.tts.espeak import EspeakVoice
 from app.tts.fallback import FallbackVoice, Notice

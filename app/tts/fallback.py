@@ -26,8 +26,8 @@ from collections.abc import AsyncGenerator, Callable
 import numpy as np
 
 from app.audio.resample import StreamResampler
-from app.core.errors import TtsError
 from app.core.ports import Synthesizer
+from app.shared.errors import TtsError
 from app.tts.threaded import aclose_iterator
 
 log = logging.getLogger(__name__)

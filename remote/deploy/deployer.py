@@ -47,18 +47,19 @@ from typing import Any, Literal
 
 import httpx
 
-from app.config import SecretStore, data_dir
-from app.llm.ollama import pinned_ssl_context
-from remote.deploy import errors as codes
+from app.settings.secrets import SecretStore
+from app.shared.paths import data_dir
+from app.shared.protocol import CODE_UPLOAD_PATH, HEALTH_PATH, STATUS_PATH
+from app.shared.tls import pinned_ssl_context
 from remote.deploy.bootstrap import bootstrap_script
 from remote.deploy.code import CodeBundle, current_code, stream_wheel
 from remote.deploy.credentials import Credentials, instance_env, make_credentials
-from remote.deploy.errors import DeployError
 from remote.deploy.offers import offer_query, rank_offers
 from remote.deploy.records import Deployment, RecordStore, new_label, utc_now_iso
-from remote.deploy.vast import VastClient
-from remote.deploy.vast_models import Instance, Offer
-from remote.protocol import CODE_UPLOAD_PATH, HEALTH_PATH, STATUS_PATH
+from remote.vast import errors as codes
+from remote.vast.client import VastClient
+from remote.vast.errors import DeployError
+from remote.vast.models import Instance, Offer
 
 log = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ import math
 import re
 from collections.abc import Iterable
 
-from remote.deploy.vast_models import Offer, OfferQuery
+from remote.vast.models import Offer, OfferQuery
 
 MODEL_VRAM_GB: dict[str, float] = {
     "llama3.2:1b": 4.0,
@@ -45,7 +45,7 @@ MIN_CUDA = "12.8"
 MIN_INET_DOWN_MBPS = 200.0
 """A 5 GB model then pulls in under four minutes."""
 SSH_PORTS = 1
-"""Direct ports Vast.ai takes besides ours (see ``remote.deploy.vast.DEFAULT_RUNTYPE``)."""
+"""Direct ports Vast.ai takes besides ours (see ``remote.vast.client.DEFAULT_RUNTYPE``)."""
 
 _SIZE = re.compile(r":(?:.*?[-_])?(\d+(?:\.\d+)?)b(?:$|[-_])", re.IGNORECASE)
 

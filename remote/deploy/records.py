@@ -25,7 +25,7 @@ LABEL_PREFIX = "hark-"
 
 def records_folder() -> Path:
     """Where deployment records live: ``<user data dir>/deployments``."""
-    from app.config import data_dir
+    from app.shared.paths import data_dir
 
     return data_dir() / "deployments"
 

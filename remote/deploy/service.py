@@ -3,7 +3,7 @@
 :class:`RemoteService` answers "what is my server doing and what does it cost?" and stops,
 starts, destroys and reads the logs of it. It works from two sources that may disagree: the
 deployment records on this computer (:class:`~remote.deploy.records.RecordStore`) and what
-Vast.ai says now (:class:`~remote.deploy.vast.VastClient`). Vast.ai wins on state and price;
+Vast.ai says now (:class:`~remote.vast.client.VastClient`). Vast.ai wins on state and price;
 the record adds the pinned certificate and the creation time. An instance whose record was lost
 is still found by its ``hark-`` label, so nothing Hark made can hide from the user.
 
@@ -25,13 +25,13 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 if TYPE_CHECKING:
-    from remote.deploy.settings import VastSettings
+    from remote.vast.settings import VastSettings
 
-from remote.deploy.errors import DeployError
+from app.shared.protocol import AUTH_HEADER, BEARER, STATUS_PATH
 from remote.deploy.records import LABEL_PREFIX, Deployment, RecordStore
-from remote.deploy.vast import VastClient
-from remote.deploy.vast_models import DEAD_STATES, Instance
-from remote.protocol import AUTH_HEADER, BEARER, STATUS_PATH
+from remote.vast.client import VastClient
+from remote.vast.errors import DeployError
+from remote.vast.models import DEAD_STATES, Instance
 
 log = logging.getLogger(__name__)
 
@@ -169,7 +169,8 @@ class HttpStatusProbe:
         self._timeout_s = timeout_s
 
     async def __call__(self, deployment: Deployment) -> ServerStatus:
-        from app.llm.ollama import model_available, pinned_ssl_context
+        from app.llm.ollama import model_available
+        from app.shared.tls import pinned_ssl_context
 
         if not deployment.url:
             return ServerStatus(False, error="the record has no address yet")
@@ -459,7 +460,7 @@ async def open_service(
 ) -> AsyncIterator[RemoteService]:
     """A RemoteService on the Vast.ai API (``HARK_VAST__*`` settings unless given), asking the
     servers' ``/status`` with the key ``server_key`` reads when needed; closed at the end."""
-    from remote.deploy.settings import VastSettings
+    from remote.vast.settings import VastSettings
 
     async with VastClient(vast_key, settings or VastSettings()) as vast:
         yield RemoteService(vast, records, probe=HttpStatusProbe(server_key))

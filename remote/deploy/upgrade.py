@@ -14,18 +14,18 @@ from collections.abc import Callable
 
 import httpx
 
+from app.shared.protocol import AUTH_HEADER, BEARER, CODE_HASH_HEADER, CODE_UPLOAD_PATH, STATUS_PATH
 from remote.deploy.code import CodeBundle, stream_wheel
-from remote.deploy.errors import DeployError
 from remote.deploy.records import Deployment
 from remote.deploy.service import RemoteService
-from remote.protocol import AUTH_HEADER, BEARER, CODE_HASH_HEADER, CODE_UPLOAD_PATH, STATUS_PATH
+from remote.vast.errors import DeployError
 
 UPGRADE_FAILED = "remote-upgrade-failed"
 
 
 async def running_code(deployment: Deployment, key: str, *, timeout_s: float = 15) -> str | None:
     """The SHA-256 of the code the box runs (None: it does not say: an older Hark box)."""
-    from app.llm.ollama import pinned_ssl_context
+    from app.shared.tls import pinned_ssl_context
 
     async with httpx.AsyncClient(
         verify=pinned_ssl_context(deployment.cert_pem), timeout=timeout_s, trust_env=False
@@ -62,7 +62,7 @@ async def send_code(
     deployment: Deployment, key: str, code: CodeBundle, say: Callable[[str], None]
 ) -> None:
     """Upload ``code`` to the running box as its code for the next start."""
-    from app.llm.ollama import pinned_ssl_context
+    from app.shared.tls import pinned_ssl_context
 
     async with httpx.AsyncClient(
         verify=pinned_ssl_context(deployment.cert_pem), timeout=120, trust_env=False

@@ -16,7 +16,7 @@ duration, key fingerprint; never a query string, header or body), CORS (only whe
 ``cors_origins`` is set), authentication and the per-key rate limit (every path but
 ``/healthz``, before routing, so unknown paths answer 401 without a key and 404 with one),
 the body limit (413/415), then the routes. Every error body has the shape of
-:func:`remote.protocol.error_body`.
+:func:`app.shared.protocol.error_body`.
 """
 
 from __future__ import annotations
@@ -37,12 +37,12 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app import __version__
-from remote.protocol import STATUS_PATH, TRANSCRIPTIONS_PATH, ErrorCode, error_body
+from app.shared.protocol import STATUS_PATH, TRANSCRIPTIONS_PATH, ErrorCode, error_body
 from remote.server.auth import KEY_ID_SCOPE, ApiKeys, AuthMiddleware
+from remote.server.context import ServerContext
 from remote.server.errors import ApiError, error_kind
-from remote.server.idle import IdleStop, StopSelf, vast_self_stop
+from remote.server.idle import Activity, IdleStop, StopSelf, vast_self_stop
 from remote.server.limits import BodyLimitMiddleware, RateLimiter, TranscriptionQueue
-from remote.server.routes import Activity, ServerContext
 from remote.server.routes import code as code_routes
 from remote.server.routes import ollama as ollama_routes
 from remote.server.routes import status as status_routes

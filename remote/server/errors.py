@@ -1,8 +1,8 @@
 """The server's error answers: one exception for routes, one ASGI writer for middleware.
 
 Every error the server itself produces has the OpenAI shape of
-:func:`remote.protocol.error_body` (``{"error": {"message", "type", "code"}}``) with a stable
-code from :class:`remote.protocol.ErrorCode`, so both the OpenAI client and Hark's own client
+:func:`app.shared.protocol.error_body` (``{"error": {"message", "type", "code"}}``) with a stable
+code from :class:`app.shared.protocol.ErrorCode`, so both the OpenAI client and Hark's own client
 read it. Only a stream that breaks after it started speaks Ollama's shape (``{"error": "..."}``),
 because its status line has already gone out.
 """
@@ -14,7 +14,7 @@ from collections.abc import Mapping
 
 from starlette.types import Send
 
-from remote.protocol import ErrorCode, error_body
+from app.shared.protocol import ErrorCode, error_body
 
 WHISPER_UNAVAILABLE = ErrorCode.WHISPER_UNAVAILABLE
 """The Whisper model could not be loaded (missing, download failed): a server-side fault."""

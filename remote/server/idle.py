@@ -12,8 +12,8 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 
-from remote.server.routes import Activity
 from remote.server.settings import ServerSettings
 
 log = logging.getLogger(__name__)
@@ -83,10 +83,27 @@ def vast_self_stop(settings: ServerSettings) -> StopSelf | None:
     instance_id = settings.vast_instance_id
 
     async def stop() -> None:
-        from remote.deploy.settings import VastSettings
-        from remote.deploy.vast import VastClient
+        from remote.vast.client import VastClient
+        from remote.vast.settings import VastSettings
 
         async with VastClient(key, VastSettings(url=settings.vast_url)) as vast:
             await vast.stop(instance_id)
 
     return stop
+
+
+@dataclass
+class Activity:
+    """When the last request (other than ``/status`` and ``/healthz``) arrived."""
+
+    clock: Callable[[], float]
+    last_request_at: float | None = None
+
+    def touch(self) -> None:
+        self.last_request_at = self.clock()
+
+    def idle_s(self) -> float | None:
+        """Seconds since the last request; None when there was none yet."""
+        if self.last_request_at is None:
+            return None
+        return max(0.0, self.clock() - self.last_request_at)

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from remote.protocol import ErrorCode
+from app.shared.protocol import ErrorCode
 from remote.server.errors import ApiError, send_error
 
 DRAIN_EXTRA_BYTES = 16 * 1024 * 1024

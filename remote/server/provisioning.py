@@ -6,7 +6,7 @@ starts Ollama and pulls the model::
     {"state": "pulling-model", "detail": "pulling llama3.1:8b", "progress": 0.42,
      "model": "llama3.1:8b"}
 
-``state`` is one of :class:`remote.protocol.Provisioning`. The writer should replace the file
+``state`` is one of :class:`app.shared.protocol.Provisioning`. The writer should replace the file
 atomically (write a temporary file, then rename it); a half-written or unknown file reads as
 state ``unknown`` with the reason in ``detail``, never as an error of the server. No file
 configured, or none written yet, means the server is not managed by such a script.
@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from remote.protocol import Provisioning
+from app.shared.protocol import Provisioning
 
 UNKNOWN = "unknown"
 SETTING_UP = frozenset(

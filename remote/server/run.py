@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from app.core.errors import ConfigError
+from app.shared.errors import ConfigCode, ConfigError
 from remote.server.caddy import find_caddy
 from remote.server.stack import (
     DEFAULT_MAX_BODY_BYTES,
@@ -30,7 +30,7 @@ from remote.server.stack import (
     parse_listen,
     run_stack,
 )
-from remote.server.tls import (
+from remote.tls import (
     MIN_API_KEY_CHARS,
     CertInfo,
     check_pair,
@@ -52,7 +52,7 @@ def check_api_key_file(path: Path) -> int:
     """
     if not path.is_file():
         raise ConfigError(
-            "api-key-file-missing",
+            ConfigCode.API_KEY_FILE_MISSING,
             f"the API key file {path} does not exist; make one with "
             f"`hark server --make-key {path}`.",
         )
@@ -61,19 +61,19 @@ def check_api_key_file(path: Path) -> int:
         lines = path.read_text(encoding="utf-8").splitlines()
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(
-            "api-key-file-unreadable", f"the API key file {path} cannot be read: {exc}."
+            ConfigCode.API_KEY_FILE_UNREADABLE, f"the API key file {path} cannot be read: {exc}."
         ) from exc
     keys = [s for s in (line.strip() for line in lines) if s and not s.startswith("#")]
     if not keys:
         raise ConfigError(
-            "api-key-file-empty",
+            ConfigCode.API_KEY_FILE_EMPTY,
             f"the API key file {path} holds no key; put one key per line, or make one with "
             f"`hark server --make-key FILE`.",
         )
     short = [i for i, k in enumerate(keys, 1) if len(k) < MIN_API_KEY_CHARS]
     if short:
         raise ConfigError(
-            "api-key-too-short",
+            ConfigCode.API_KEY_TOO_SHORT,
             f"key {short[0]} in {path} is shorter than {MIN_API_KEY_CHARS} characters, too easy "
             "to guess for a server on the network; use long random keys (`hark server "
             "--make-key FILE` makes one).",
@@ -108,32 +108,33 @@ def check_options(
             ("--tls-cert", "--tls-key") if tls_key is None else ("--tls-key", "--tls-cert")
         )
         raise ConfigError(
-            "tls-pair-incomplete", f"{given} needs {missing} too (the certificate and its key)."
+            ConfigCode.TLS_PAIR_INCOMPLETE,
+            f"{given} needs {missing} too (the certificate and its key).",
         )
     modes = [tls_cert is not None, domain is not None, no_tls]
     if sum(modes) > 1:
         raise ConfigError(
-            "tls-mode-conflict",
+            ConfigCode.TLS_MODE_CONFLICT,
             "choose one of: --tls-cert/--tls-key (a pinned certificate), --domain NAME "
             "(automatic certificates) or --no-tls.",
         )
     if not any(modes):
         raise ConfigError(
-            "tls-mode-missing",
+            ConfigCode.TLS_MODE_MISSING,
             "say how to serve TLS: --tls-cert C --tls-key K (make a pair with `hark server "
             "--listen HOST:PORT --make-cert DIR`), --domain NAME for automatic certificates, "
             "or --no-tls on 127.0.0.1 only.",
         )
     if no_tls and not where.is_loopback and not insecure_public:
         raise ConfigError(
-            "server-insecure-public",
+            ConfigCode.SERVER_INSECURE_PUBLIC,
             f"--no-tls on {where} would send the API key and every request in clear text over "
             "the network; use TLS (--tls-cert/--tls-key), or listen on 127.0.0.1, or add "
             "--insecure-public if a TLS proxy of your own sits in front on this host.",
         )
     if domain is not None and (not domain.strip() or "/" in domain or ":" in domain):
         raise ConfigError(
-            "server-domain-invalid",
+            ConfigCode.SERVER_DOMAIN_INVALID,
             f"--domain {domain!r}: give a bare DNS name like hark.example.org.",
         )
     check_api_key_file(api_key_file)
@@ -160,13 +161,13 @@ def _check_port_free(where: Listen) -> None:
         bind_socket(where.host, where.port).close()
     except PermissionError as exc:
         raise ConfigError(
-            "server-port-denied",
+            ConfigCode.SERVER_PORT_DENIED,
             f"not allowed to listen on {where} (ports below 1024 need root or "
             "CAP_NET_BIND_SERVICE); pick a port above 1024, e.g. 8443.",
         ) from exc
     except OSError as exc:
         raise ConfigError(
-            "server-port-busy",
+            ConfigCode.SERVER_PORT_BUSY,
             f"cannot listen on {where}: {exc.strerror} (is another server running there? "
             "stop it or pick another port).",
         ) from exc
@@ -196,7 +197,7 @@ def serve(
     settings = _server_settings(api_key_file, ollama_url, whisper_model)
     if domain is not None and data_dir is None:
         # Keep a domain's certificates across restarts (the ACME CA limits new ones).
-        from app.config import data_dir as hark_data_dir
+        from app.shared.paths import data_dir as hark_data_dir
 
         data_dir = hark_data_dir() / "server-edge"
     options = check_options(
@@ -251,7 +252,7 @@ def _server_settings(
             f"{'.'.join(str(p) for p in e['loc']) or 'settings'}: {e['msg']}" for e in exc.errors()
         )
         raise ConfigError(
-            "server-settings-invalid",
+            ConfigCode.SERVER_SETTINGS_INVALID,
             f"the server settings are not valid: {problems} (check the options and the "
             "HARK_SERVER__* environment variables).",
         ) from exc

@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from app.core.errors import ConfigError
+from app.shared.errors import ConfigError
 
 ENV_PREFIX = "HARK_SERVER__"
 DEFAULT_OLLAMA_URL = "http://127.0.0.1:11434"

@@ -28,10 +28,10 @@ from typing import Any
 import httpx
 import uvicorn
 
-from app.core.errors import ConfigError
-from remote.protocol import HEALTH_PATH
+from app.shared.errors import ConfigCode, ConfigError
+from app.shared.protocol import HEALTH_PATH
 from remote.server.caddy import CaddyConfig, CaddyProcess, find_caddy
-from remote.server.tls import CertInfo
+from remote.tls import CertInfo
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +94,7 @@ def parse_listen(text: str) -> Listen:
 
 def _listen_error(text: str, why: str) -> ConfigError:
     return ConfigError(
-        "server-listen-invalid",
+        ConfigCode.SERVER_LISTEN_INVALID,
         f"--listen {text!r}: {why}; write HOST:PORT, e.g. 127.0.0.1:8443, 0.0.0.0:8443 or "
         "[::1]:8443.",
     )

@@ -35,10 +35,10 @@ from app.asr.local import (
     loudest_frame_dbfs,
     resolve_device,
 )
-from app.config import cache_dir
-from app.core.errors import AsrError, HarkError
 from app.core.types import SAMPLE_RATE
-from remote.protocol import ErrorCode
+from app.shared.errors import AsrError, HarkError
+from app.shared.paths import cache_dir
+from app.shared.protocol import ErrorCode
 from remote.server.audio import Audio, decode_audio
 from remote.server.errors import WHISPER_UNAVAILABLE
 from remote.server.settings import ServerSettings, resolve_whisper_model
@@ -101,7 +101,7 @@ class EngineStatus:
 class TranscriptionEngine(Protocol):
     """What the server needs from a speech recogniser (the real one is :class:`WhisperEngine`).
 
-    Errors are :class:`~app.core.errors.AsrError` with the codes ``bad-audio`` (400),
+    Errors are :class:`~app.shared.errors.AsrError` with the codes ``bad-audio`` (400),
     ``too-large`` (413), ``bad-request`` (400) or ``whisper-unavailable`` (503).
     """
 

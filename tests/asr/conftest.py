@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from app.asr.local import LocalWhisper
-from app.config import AsrSettings
+from app.settings.schema import AsrSettings
 
 THREADS = min(4, os.cpu_count() or 1)
 

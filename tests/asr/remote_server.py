@@ -1,7 +1,7 @@
 """The remote recogniser's test servers: real uvicorn over real TLS (``serve`` and
 ``closed_port``, shared with the server tests' harness), and :class:`ScriptedTranscriptions`,
 a tiny Starlette app that answers the Hark server's transcription route with scripted status
-codes and error bodies in the server's documented shape (``remote.protocol.error_body``), to
+codes and error bodies in the server's documented shape (``app.shared.protocol.error_body``), to
 drive the client's error mapping and retries.
 """
 
@@ -17,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from remote.protocol import TRANSCRIPTIONS_PATH
+from app.shared.protocol import TRANSCRIPTIONS_PATH
 from tests.remote.server.harness import closed_port, serve
 
 __all__ = ["Scripted", "ScriptedTranscriptions", "closed_port", "serve"]

@@ -19,8 +19,8 @@ from app.asr.local import (
     normalise,
     resolve_device,
 )
-from app.config import AsrSettings
-from app.core.errors import AsrError
+from app.settings.schema import AsrSettings
+from app.shared.errors import AsrError
 
 
 async def test_missing_model_folder(tmp_path: Path) -> None:

@@ -10,7 +10,7 @@ from typing import Literal
 import pytest
 
 from app.asr.local import LocalWhisper
-from app.core.errors import AsrError
+from app.shared.errors import AsrError
 from tests.asr.conftest import tiny_settings
 from tests.speech import noise, silence, speak_native, speech_clip, words
 

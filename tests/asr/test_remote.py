@@ -20,12 +20,13 @@ import pytest
 
 from app.asr.fallback import FallbackTranscriber
 from app.asr.local import LocalWhisper
-from app.asr.remote import RemoteWhisper
-from app.cli import main
-from app.config import AsrSettings, RemoteSettings, SecretStore, Settings
-from app.core.errors import AsrError
-from app.doctor import check_remote
-from app.llm.ollama import pinned_ssl_context
+from app.asr.server import RemoteWhisper
+from app.cli.main import main
+from app.doctor.checks import check_remote
+from app.settings.schema import AsrSettings, RemoteSettings, Settings
+from app.settings.secrets import SecretStore
+from app.shared.errors import AsrError
+from app.shared.tls import pinned_ssl_context
 from remote.server.app import create_app
 from remote.server.settings import ServerSettings
 from tests.asr.conftest import THREADS, tiny_settings

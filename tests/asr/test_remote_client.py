@@ -1,7 +1,7 @@
 """RemoteWhisper's wire format, error mapping and retries, over real uvicorn and pinned TLS.
 
 The server here is a small Starlette app that answers the Hark server's transcription route
-with the status codes and error bodies the server documents (``remote.protocol``), so every
+with the status codes and error bodies the server documents (``app.shared.protocol``), so every
 branch can be reached on demand. The end-to-end tests against the real server app are in
 ``test_remote.py``.
 """
@@ -18,11 +18,11 @@ from pathlib import Path
 import pytest
 
 from app.asr.fallback import FallbackTranscriber
-from app.asr.remote import RemoteWhisper, parse_retry_after, server_error, wav_bytes
-from app.config import AsrSettings, RemoteSettings
-from app.core.errors import AsrError
+from app.asr.server import RemoteWhisper, parse_retry_after, server_error, wav_bytes
 from app.core.types import Transcript
-from remote.protocol import ErrorCode, error_body
+from app.settings.schema import AsrSettings, RemoteSettings
+from app.shared.errors import AsrError
+from app.shared.protocol import ErrorCode, error_body
 from tests.asr.remote_server import ScriptedTranscriptions, closed_port, serve
 from tests.llm.tls import CertPair, self_signed
 from tests.speech import speak_16k, speak_native

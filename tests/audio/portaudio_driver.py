@@ -18,7 +18,7 @@ from typing import Any
 
 from app.audio.capture import MicrophoneSource, list_devices
 from app.audio.playback import SoundDevicePlayer
-from app.core.errors import AudioError
+from app.shared.errors import AudioError
 
 
 async def capture(spec: dict[str, Any]) -> dict[str, Any]:

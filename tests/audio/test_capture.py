@@ -18,9 +18,9 @@ from app.audio.capture import FrameAssembler, FrameQueue, MicrophoneSource, WavF
 from app.audio.devices import DeviceInfo, choose_format, resolve_device
 from app.audio.resample import resample_pcm
 from app.audio.wavio import write_wav
-from app.core.errors import AudioError
 from app.core.ports import FrameSource
 from app.core.types import FRAME_BYTES, SAMPLE_RATE
+from app.shared.errors import AudioError
 
 
 def ramp(n: int) -> bytes:

@@ -14,8 +14,8 @@ import pytest
 
 from app.audio.playback import NullSink, SoundDevicePlayer, WavFileSink
 from app.audio.wavio import read_wav
-from app.core.errors import AudioError
 from app.core.ports import AudioSink
+from app.shared.errors import AudioError
 
 
 def reply(n: int, seed: int = 0) -> bytes:

@@ -19,10 +19,10 @@ import webrtcvad
 from app.audio.capture import WavFileSource
 from app.audio.resample import resample_pcm
 from app.audio.vad import Endpointer, VadEvent, utterances
-from app.config import AudioSettings
-from app.core.errors import AudioError
 from app.core.events import SpeechStarted
 from app.core.types import FRAME_BYTES, SAMPLE_RATE, Utterance
+from app.settings.schema import AudioSettings
+from app.shared.errors import AudioError
 from tests.audio.sound import Speech, frames_of, noise
 
 CALENDAR = "What is on my calendar tomorrow?"

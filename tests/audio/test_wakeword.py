@@ -15,9 +15,9 @@ import pyopen_wakeword
 import pytest
 
 from app.audio.wakeword import BUILTIN_MODELS, WakeWord, threshold_for
-from app.config import TalkSettings
-from app.core.errors import AudioError
 from app.core.types import FRAME_BYTES
+from app.settings.schema import TalkSettings
+from app.shared.errors import AudioError
 from tests.speech import noise, silence, speech_clip
 
 pytestmark = pytest.mark.slow

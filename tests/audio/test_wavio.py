@@ -12,8 +12,8 @@ import numpy.typing as npt
 import pytest
 
 from app.audio.wavio import read_wav, read_wav_16k, write_wav
-from app.core.errors import AudioError
 from app.core.types import SAMPLE_RATE
+from app.shared.errors import AudioError
 
 
 def sine(freq: float, seconds: float, rate: int, amp: float = 0.5) -> npt.NDArray[np.float64]:

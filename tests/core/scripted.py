@@ -6,9 +6,9 @@ import asyncio
 import time
 from collections.abc import AsyncGenerator, Sequence
 
-from app.core.errors import LlmError, TtsError
 from app.core.events import Event, TurnFinished
 from app.core.types import FRAME_BYTES, BackendStatus, ChatDelta, ChatMessage, ToolSpec, Transcript
+from app.shared.errors import LlmError, TtsError
 
 
 class ScriptedChat:

@@ -9,8 +9,8 @@ import pytest
 
 from app.audio.vad import Endpointer
 from app.core.conversation import Conversation
-from app.core.engine import ListenLoop
 from app.core.events import SpeechStarted, TurnCancelled, TurnFinished
+from app.core.listen_loop import ListenLoop
 from app.core.pipeline import VoicePipeline
 from app.core.tools import ToolRegistry
 from app.core.types import ChatDelta

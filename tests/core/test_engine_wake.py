@@ -12,7 +12,6 @@ import pytest
 from app.audio.vad import Endpointer
 from app.audio.wakeword import WakeWord
 from app.core.conversation import Conversation
-from app.core.engine import ListenLoop
 from app.core.events import (
     ListeningTimedOut,
     SpeechStarted,
@@ -21,6 +20,7 @@ from app.core.events import (
     TurnStarted,
     WakeWordDetected,
 )
+from app.core.listen_loop import ListenLoop
 from app.core.pipeline import VoicePipeline
 from app.core.tools import ToolRegistry
 from app.core.types import ChatDelta, Utterance

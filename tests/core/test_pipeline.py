@@ -8,7 +8,6 @@ import json
 import pytest
 
 from app.core.conversation import Conversation
-from app.core.errors import AsrError, AudioError, TtsError
 from app.core.events import (
     AudioStarted,
     NoticeRaised,
@@ -22,6 +21,7 @@ from app.core.events import (
 from app.core.pipeline import PipelineOptions, VoicePipeline
 from app.core.tools import ToolRegistry, register_builtin_tools
 from app.core.types import ChatDelta, ToolCall, Utterance
+from app.shared.errors import AsrError, AudioError, TtsError
 from tests.core.scripted import (
     MemorySink,
     Recorder,

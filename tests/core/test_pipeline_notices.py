@@ -3,8 +3,8 @@ only after a reply was heard in between."""
 
 from __future__ import annotations
 
-from app.core.errors import AudioError
 from app.core.events import NoticeRaised
+from app.shared.errors import AudioError
 from tests.core.scripted import ScriptedChat
 from tests.core.test_pipeline import make, words
 

@@ -14,11 +14,11 @@ from typing import Any
 
 import pytest
 
-from app.audit import AuditLog
-from app.config import PolicySettings
-from app.core.policy import NO_ONE_TO_ASK, ActionPolicy, ActionSpec, Confirmer, idempotency_key
 from app.core.tools import ToolRegistry, register_builtin_tools
 from app.core.types import ActionProposal, Decision, Risk, ToolCall, ToolResult, ToolSpec
+from app.safety.audit import AuditLog
+from app.safety.policy import NO_ONE_TO_ASK, ActionPolicy, ActionSpec, Confirmer, idempotency_key
+from app.settings.schema import PolicySettings
 
 
 class FakeClock:

@@ -20,10 +20,10 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from app.audit import AuditLog
-from app.config import PolicySettings
-from app.core.policy import HOUR_S, ActionPolicy, canonical_json, normalize_address
 from app.core.types import ActionProposal, Decision, ToolCall
+from app.safety.audit import AuditLog
+from app.safety.policy import HOUR_S, ActionPolicy, canonical_json, normalize_address
+from app.settings.schema import PolicySettings
 from tests.core.test_policy import ACTIONS, Contacts, FakeClock, Handlers, build_registry
 
 KNOWN = ("bob@x.org", "amy@x.org", "cy@x.org")

@@ -6,9 +6,9 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from app.core.conversation import Conversation
-from app.core.errors import ToolError
 from app.core.tools import ToolRegistry, register_builtin_tools
 from app.core.types import ToolCall, ToolSpec
+from app.shared.errors import ToolError
 
 
 async def test_clock_tool_answers_from_the_injected_clock():

@@ -11,10 +11,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from app.audit import AuditLog, default_audit_path
-from app.cli import main
-from app.config import GoogleSettings, PolicySettings
+from app.cli.main import main
 from app.google.auth import scopes_for
+from app.safety.audit import AuditLog, default_audit_path
+from app.settings.schema import GoogleSettings, PolicySettings
 from tests.fakes.google import FakeGoogle
 from tests.fakes.ollama import FakeOllama
 

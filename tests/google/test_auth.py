@@ -12,8 +12,6 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from app.config import GoogleSettings, SecretStore
-from app.core.errors import GoogleError
 from app.google.api import GoogleApi
 from app.google.auth import (
     CALENDAR_EVENTS,
@@ -27,6 +25,9 @@ from app.google.auth import (
     GoogleAccount,
     scopes_for,
 )
+from app.settings.schema import GoogleSettings
+from app.settings.secrets import SecretStore
+from app.shared.errors import GoogleError
 from tests.fakes.google import FakeGoogle
 from tests.fakes.google_oauth import CLIENT_ID, ConsentBrowser
 

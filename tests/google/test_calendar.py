@@ -13,10 +13,10 @@ from zoneinfo import ZoneInfo
 import pytest
 from google.oauth2.credentials import Credentials
 
-from app.config import GoogleSettings
-from app.core.errors import ConfigError, GoogleError
 from app.google.api import GoogleApi
 from app.google.calendar import Calendar, CalendarEvent, local_zone, zone_named
+from app.settings.schema import GoogleSettings
+from app.shared.errors import ConfigError, GoogleError
 from tests.fakes.google import FakeGoogle
 
 AUTH = "https://www.googleapis.com/auth/"

@@ -8,10 +8,10 @@ from datetime import UTC, datetime
 import pytest
 from google.oauth2.credentials import Credentials
 
-from app.config import GoogleSettings
-from app.core.errors import GoogleError
 from app.google.api import GoogleApi
 from app.google.gmail import Gmail, MailMessage, MailSummary, OutgoingMail, html_to_text
+from app.settings.schema import GoogleSettings
+from app.shared.errors import GoogleError
 from tests.fakes.google import FakeGoogle
 
 SCOPE = "https://www.googleapis.com/auth/"

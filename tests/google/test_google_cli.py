@@ -1,4 +1,4 @@
-"""``hark google login|logout|status`` through the real parser and ``app.google.cli.run``,
+"""``hark google login|logout|status`` through the real parser and ``app.cli.google.run``,
 against the fake Google and the (file) keyring. Output is captured and checked for secrets."""
 
 from __future__ import annotations
@@ -11,9 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from app.config import GoogleSettings, SecretStore
-from app.core.errors import GoogleError
-from app.google import cli
+from app.cli import google as cli
 from app.google.auth import (
     CALENDAR_EVENTS,
     CALENDAR_READ,
@@ -21,6 +19,9 @@ from app.google.auth import (
     IDENTITY_SCOPES,
     TOKEN_SECRET,
 )
+from app.settings.schema import GoogleSettings
+from app.settings.secrets import SecretStore
+from app.shared.errors import GoogleError
 from tests.fakes.google import FakeGoogle
 from tests.fakes.google_oauth import ConsentBrowser
 
@@ -238,7 +239,7 @@ def test_logout_warns_when_google_cannot_be_told(
 
 
 def test_run_takes_the_whole_settings(settings: GoogleSettings) -> None:
-    from app.config import Settings
+    from app.settings.schema import Settings
 
     out = io.StringIO()
     code = cli.run(

@@ -13,10 +13,6 @@ from zoneinfo import ZoneInfo
 import pytest
 from google.oauth2.credentials import Credentials
 
-from app.audit import AuditLog
-from app.config import GoogleSettings, PolicySettings
-from app.core.errors import GoogleError
-from app.core.policy import ActionPolicy
 from app.core.tools import ToolRegistry
 from app.core.types import ActionProposal, Decision, ToolCall
 from app.google.api import GoogleApi
@@ -30,6 +26,10 @@ from app.google.tools import (
     parse_when,
     register,
 )
+from app.safety.audit import AuditLog
+from app.safety.policy import ActionPolicy
+from app.settings.schema import GoogleSettings, PolicySettings
+from app.shared.errors import GoogleError
 from tests.fakes.google import FakeGoogle
 
 ZONE = ZoneInfo("Europe/Berlin")

@@ -46,8 +46,8 @@ def ollama(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeOllama]:
 def start_app(qtbot: Any, ollama: FakeOllama) -> Iterator[Callable[..., Any]]:
     """``start_app(microphone)``: the real ``HarkApp`` (its controls in the no-tray window,
     as offscreen has no tray), started and assembled; shut down after the test."""
-    from app.config import load_settings
     from app.gui.app import HarkApp
+    from app.settings.load import load_settings
     from tests.gui.harness import QueuedMicrophone
 
     made: list[HarkApp] = []

@@ -12,11 +12,13 @@ from typing import Any
 
 import pytest
 
-from app.config import SecretStore, Settings, load_settings
+from app.compose import Engine, build_engine
 from app.google.auth import GoogleAccount, scopes_for
 from app.gui.bridge import Bridge, EngineThread
 from app.gui.services import EngineServices
-from app.runtime import Engine, build_engine
+from app.settings.load import load_settings
+from app.settings.schema import Settings
+from app.settings.secrets import SecretStore
 from tests.fakes.google import FakeGoogle
 from tests.fakes.ollama import FakeOllama
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 
-from app.core.errors import AudioError
+from app.shared.errors import AudioError
 from tests.core.scripted import frames
 
 

@@ -229,9 +229,10 @@ def confirm_dialog(shoot: Shooter) -> None:
 
 def settings_pages(shoot: Shooter, bridge: Any) -> None:
     from app.audio.devices import DeviceInfo
-    from app.autostart import Autostart
-    from app.config import SecretStore, Settings
+    from app.gui.autostart import Autostart
     from app.gui.dialogs.settings import SettingsDialog
+    from app.settings.schema import Settings
+    from app.settings.secrets import SecretStore
     from tests.gui.test_panes import ScriptedServices
 
     devices = [
@@ -271,8 +272,9 @@ def settings_pages(shoot: Shooter, bridge: Any) -> None:
 def first_run_pages(shoot: Shooter, bridge: Any) -> None:
     from app.audio.capture import WavFileSource
     from app.audio.devices import DeviceInfo
-    from app.config import SecretStore, Settings
     from app.gui.wizards import FirstRunWizard
+    from app.settings.schema import Settings
+    from app.settings.secrets import SecretStore
     from tests.gui.test_panes import ScriptedServices
     from tests.speech import speech_clip, write_wav
 
@@ -324,9 +326,10 @@ def listening_overlay(shoot: Shooter) -> None:
 
 def checkup_window(shoot: Shooter, bridge: Any) -> None:
     """Check my setup, filled with checks as a computer with no microphone would show them."""
-    from app.config import SecretStore, Settings
-    from app.doctor import Check
+    from app.doctor.checks import Check
     from app.gui.dialogs.checkup import CheckupDialog
+    from app.settings.schema import Settings
+    from app.settings.secrets import SecretStore
 
     checks = [
         Check("settings", "ok", "~/.config/hark/config.toml"),
@@ -364,11 +367,12 @@ def about_window(shoot: Shooter) -> None:
 
 
 def remote_pages(shoot: Shooter, bridge: Any) -> None:
-    from app.config import SecretStore, Settings
     from app.gui.wizards import RemoteWizard
-    from app.gui.wizards import remote_pages as pages
+    from app.gui.wizards import deploy_pages as pages
+    from app.settings.schema import Settings
+    from app.settings.secrets import SecretStore
     from remote.deploy.deployer import DeployProgress
-    from remote.deploy.vast_models import Offer
+    from remote.vast.models import Offer
 
     def wizard(start: int) -> Any:
         made = RemoteWizard(bridge, SecretStore(env={}), Settings(), lambda updates: None)

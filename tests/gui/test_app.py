@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from app.config import load_settings
 from app.core.events import Event, TurnFinished
 from app.gui.app import NO_DISPLAY, HarkApp, no_display_reason
 from app.gui.state import TrayState
+from app.settings.load import load_settings
 from tests.fakes.ollama import FakeOllama
 from tests.gui.harness import GatedMicrophone
 from tests.speech import speech_clip, words

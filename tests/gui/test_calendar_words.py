@@ -11,13 +11,14 @@ from typing import Any
 import pytest
 from PySide6.QtCore import Qt
 
-from app.config import SecretStore, load_settings
-from app.core.errors import HarkError
+from app.compose import build_engine
 from app.gui.bridge import Bridge, EngineThread
 from app.gui.panes.calendar import CalendarPane
 from app.gui.panes.status import error_text
 from app.gui.services import EngineServices
-from app.runtime import build_engine
+from app.settings.load import load_settings
+from app.settings.secrets import SecretStore
+from app.shared.errors import HarkError
 from tests.fakes.ollama import FakeOllama
 from tests.gui.engine_rig import real_engine
 

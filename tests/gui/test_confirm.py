@@ -13,14 +13,14 @@ import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QCheckBox, QLineEdit, QPlainTextEdit, QSpinBox
 
-from app.audit import AuditLog
-from app.config import PolicySettings
-from app.core.policy import ActionPolicy, ActionSpec
 from app.core.tools import ToolRegistry
 from app.core.types import ActionProposal, Decision, Risk, ToolCall, ToolResult, ToolSpec
 from app.gui.bridge import EngineThread
 from app.gui.dialogs.confirm import ConfirmDialog, GuiConfirmer, countdown_text
 from app.gui.dialogs.preview import PreviewForm
+from app.safety.audit import AuditLog
+from app.safety.policy import ActionPolicy, ActionSpec
+from app.settings.schema import PolicySettings
 
 MAIL = {
     "to": ["bob@x.org"],

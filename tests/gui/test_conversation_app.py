@@ -14,10 +14,11 @@ from typing import Any
 import pytest
 from PySide6.QtCore import Qt
 
-from app.config import SecretStore, load_settings
 from app.google.auth import GoogleAccount, scopes_for
 from app.gui.app import HarkApp
 from app.gui.panes.conversation import ConversationPane
+from app.settings.load import load_settings
+from app.settings.secrets import SecretStore
 from tests.fakes.google import FakeGoogle
 from tests.fakes.ollama import FakeOllama
 from tests.gui.test_confirm import replace_text

@@ -22,8 +22,8 @@ from app.core.events import (
     TurnTimings,
 )
 from app.gui.bridge import Bridge, EngineThread
+from app.gui.history import ConversationHistory
 from app.gui.panes.conversation import ConversationPane
-from app.history import ConversationHistory
 from tests.gui.test_conversation import publish
 from tests.test_history import file_bytes
 

@@ -11,7 +11,6 @@ from typing import Any
 import pytest
 from PySide6.QtCore import Qt
 
-from app.config import SecretStore, load_settings
 from app.core.events import (
     Event,
     ReplyTextReceived,
@@ -24,6 +23,8 @@ from app.core.events import (
 from app.gui.bridge import Bridge, EngineThread
 from app.gui.panes.conversation import ConversationPane
 from app.gui.services import EngineServices
+from app.settings.load import load_settings
+from app.settings.secrets import SecretStore
 from tests.gui.engine_rig import RealEngine, real_engine
 from tests.gui.test_conversation import publish
 

@@ -15,13 +15,14 @@ from PySide6.QtWidgets import QApplication, QWizard
 
 from app.audio.capture import WavFileSource
 from app.audio.devices import DeviceInfo
-from app.config import SecretStore, Settings
-from app.core.errors import ConfigError, GoogleError, HarkError
 from app.google.auth import AccountStatus
 from app.gui.bridge import Bridge
 from app.gui.wizards import FirstRunWizard, VoiceChoice
 from app.gui.wizards.mic_page import SPOKEN_LEVEL
 from app.gui.wizards.server_page import DEPLOY, EXISTING, LOCAL
+from app.settings.schema import Settings
+from app.settings.secrets import SecretStore
+from app.shared.errors import ConfigError, GoogleError, HarkError
 from tests.fakes.ollama import FakeOllama
 from tests.remote.load.edge import Edge, running_edge
 from tests.speech import silence, speech_clip, write_wav

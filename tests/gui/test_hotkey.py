@@ -16,7 +16,6 @@ from pathlib import Path
 
 import pytest
 
-from app.config import TalkSettings
 from app.gui.hotkey import (
     Chord,
     ChordError,
@@ -32,6 +31,7 @@ from app.gui.hotkey import (
     parse_chord,
 )
 from app.gui.portal import PortalBackend, xdg_trigger
+from app.settings.schema import TalkSettings
 
 
 def chord(text: str) -> frozenset[str]:

@@ -17,10 +17,10 @@ from PySide6.QtCore import Qt
 from app.google.gmail import MailSummary
 from app.gui.bridge import Bridge, EngineThread
 from app.gui.dialogs.confirm import GuiConfirmer
+from app.gui.history import ConversationHistory
 from app.gui.panes.conversation import ConversationPane
 from app.gui.panes.inbox import InboxPane
 from app.gui.panes.status import PaneState
-from app.history import ConversationHistory
 from tests.gui.engine_rig import RealEngine, real_engine
 from tests.gui.test_panes import ScriptedServices
 from tests.test_history import file_bytes

@@ -14,10 +14,10 @@ import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication
 
-from app.config import load_settings
 from app.core.events import Event, ReplyTextReceived, TurnFinished, TurnStarted
 from app.gui.app import HarkApp
 from app.gui.overlay import LISTENING
+from app.settings.load import load_settings
 from tests.core.scripted import frames
 from tests.fakes.ollama import FakeOllama
 from tests.remote.load.edge import tiny_en_dir

@@ -18,8 +18,7 @@ import pytest
 import shiboken6
 from PySide6.QtCore import QDate, Qt, QTime, QUrl
 
-from app.config import SecretStore, load_settings
-from app.core.errors import HarkError
+from app.compose import build_engine
 from app.core.events import TurnResult, TurnTimings
 from app.google.auth import AccountStatus, GoogleAccount, scopes_for
 from app.google.calendar import CalendarEvent
@@ -30,7 +29,9 @@ from app.gui.panes.conversation import ConversationWindow
 from app.gui.panes.inbox import InboxPane
 from app.gui.panes.status import GooglePane, PaneState
 from app.gui.services import NOT_CONNECTED, ActionOutcome, EngineServices
-from app.runtime import build_engine
+from app.settings.load import load_settings
+from app.settings.secrets import SecretStore
+from app.shared.errors import HarkError
 from tests.fakes.google import FakeGoogle
 from tests.fakes.ollama import FakeOllama
 

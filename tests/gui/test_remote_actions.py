@@ -7,14 +7,14 @@ from collections.abc import Iterator
 
 import pytest
 
-from app.config import SecretStore
-from app.deployed import records
 from app.gui.bridge import Bridge
-from app.gui.remote_actions import NO_KEY, run_remote_action
+from app.gui.deploy_actions import NO_KEY, run_remote_action
 from app.gui.tray import TrayController
+from app.settings.secrets import SecretStore
+from remote.deploy.deployed import records
 from remote.deploy.records import Deployment
-from remote.deploy.settings import VastSettings
-from remote.deploy.vast import VastClient
+from remote.vast.client import VastClient
+from remote.vast.settings import VastSettings
 from tests.fakes.vast import FakeVast
 
 KEY = "hark-test-vast-key-for-the-tray"
@@ -134,7 +134,7 @@ class Deploying:
 
 
 def test_quitting_waits_for_a_cancelled_deploy_to_clean_up(qtbot) -> None:
-    from app.gui.remote_actions import finish_deploys_then
+    from app.gui.deploy_actions import finish_deploys_then
 
     wizard, idle = Deploying(), Deploying()
     idle.deploying = False
@@ -149,7 +149,7 @@ def test_quitting_waits_for_a_cancelled_deploy_to_clean_up(qtbot) -> None:
 
 
 def test_quitting_with_no_deploy_running_is_at_once() -> None:
-    from app.gui.remote_actions import finish_deploys_then
+    from app.gui.deploy_actions import finish_deploys_then
 
     left: list[bool] = []
     assert not finish_deploys_then([], lambda: left.append(True))

@@ -18,15 +18,16 @@ import pytest
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QApplication, QWizard
 
-from app.config import SecretStore, Settings
-from app.core.errors import ConfigError
 from app.gui.bridge import Bridge
 from app.gui.wizards import RemoteWizard
-from app.gui.wizards.remote import USE_DEPLOYMENT
+from app.gui.wizards.deploy import USE_DEPLOYMENT
+from app.settings.schema import Settings
+from app.settings.secrets import SecretStore
+from app.shared.errors import ConfigError
 from remote.deploy.deployer import Deployer, DeployProgress
-from remote.deploy.errors import DeployError
 from remote.deploy.records import RecordStore
-from remote.deploy.vast import VastClient
+from remote.vast.client import VastClient
+from remote.vast.errors import DeployError
 from tests.fakes.ollama import FakeOllama
 from tests.fakes.vast import FakeVast
 from tests.remote.deploy.box import TIMEOUTS, HarkBox, SimClock, attached_box
@@ -345,7 +346,7 @@ def test_ask_runs_modally_and_answers_none_when_closed(
 async def test_the_default_client_checks_the_key_where_vast_url_points(
     fake: FakeVast, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from app.gui.wizards.remote_parts import default_make_vast
+    from app.gui.wizards.deploy_parts import default_make_vast
 
     monkeypatch.setenv("HARK_VAST__URL", fake.url)
     async with default_make_vast(KEY) as vast:

@@ -18,8 +18,6 @@ from pytestqt.qtbot import QtBot
 from app.audio.capture import WavFileSource
 from app.audio.devices import DeviceInfo
 from app.audio.playback import WavFileSink
-from app.autostart import Autostart
-from app.config import GoogleSettings, SecretStore, Settings, load_settings
 from app.core.events import TurnResult
 from app.google.auth import (
     CALENDAR_EVENTS,
@@ -29,13 +27,17 @@ from app.google.auth import (
     TOKEN_SECRET,
     AccountStatus,
 )
+from app.gui.autostart import Autostart
 from app.gui.bridge import Bridge
 from app.gui.dialogs.settings import SettingsDialog, changed_values
 from app.gui.dialogs.settings_audio import AudioPage
 from app.gui.dialogs.settings_google import GooglePage, PolicyPage
 from app.gui.dialogs.settings_pages import SpeechPage, StartupPage, TalkPage, chord_text
-from app.gui.dialogs.settings_remote import ServerPage, VoicePage
+from app.gui.dialogs.settings_server import ServerPage, VoicePage
 from app.gui.services import ActionOutcome
+from app.settings.load import load_settings
+from app.settings.schema import GoogleSettings, Settings
+from app.settings.secrets import SecretStore
 from tests.fakes.google import FakeGoogle
 from tests.speech import silence, speak_16k, write_wav
 

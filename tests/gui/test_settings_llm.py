@@ -12,13 +12,15 @@ import pytest
 from PySide6.QtCore import Qt
 from pytestqt.qtbot import QtBot
 
-from app.config import SecretStore, Settings, load_settings
 from app.core.events import TurnResult
 from app.gui.bridge import Bridge
 from app.gui.dialogs.settings import SettingsDialog
 from app.gui.dialogs.settings_llm import LlmPage
 from app.gui.services import ActionOutcome
 from app.llm.catalog import Verdict, probe_llm
+from app.settings.load import load_settings
+from app.settings.schema import Settings
+from app.settings.secrets import SecretStore
 from tests.fakes.ollama import FakeOllama
 
 MODELS = ["llama3.2:3b", "qwen2.5:7b"]

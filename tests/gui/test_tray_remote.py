@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from app.core.errors import HarkError
-from app.deployed import records
 from app.gui.app import HarkApp
-from app.gui.remote_actions import NO_KEY
-from app.gui.remote_words import error_words
+from app.gui.deploy_actions import NO_KEY
+from app.gui.deploy_words import error_words
+from app.shared.errors import HarkError
+from remote.deploy.deployed import records
 from remote.deploy.records import Deployment
 
 ACTING = ("status", "start", "stop", "destroy")

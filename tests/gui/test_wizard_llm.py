@@ -14,12 +14,13 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QWizard
 
 from app.audio.capture import WavFileSource
-from app.config import SecretStore, Settings
 from app.google.auth import AccountStatus
 from app.gui.bridge import Bridge
 from app.gui.wizards import FirstRunWizard
 from app.gui.wizards.server_page import EXISTING
 from app.llm.catalog import OLLAMA_DOWNLOAD
+from app.settings.schema import Settings
+from app.settings.secrets import SecretStore
 from tests.fakes.ollama import FakeOllama
 from tests.gui.test_first_run import MIC, Recorder, ScriptedServices
 from tests.speech import silence, write_wav

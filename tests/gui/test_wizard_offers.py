@@ -5,12 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from app.config import SecretStore, Settings
 from app.gui.bridge import Bridge
 from app.gui.wizards import RemoteWizard
-from app.gui.wizards.remote_pages import OFFERS
+from app.gui.wizards.deploy_pages import OFFERS
+from app.settings.schema import Settings
+from app.settings.secrets import SecretStore
 from remote.deploy.records import RecordStore
-from remote.deploy.vast_models import Offer
+from remote.vast.models import Offer
 
 OFFERS_SHOWN = [
     Offer(1, "RTX 4080", 1, 16_376, 0.05, 0.995, inet_down_mbps=800, geolocation="Quebec, CA"),

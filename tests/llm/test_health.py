@@ -8,11 +8,11 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from app.config import LlmSettings
 from app.core.events import BackendStatusChanged, Event
 from app.core.types import BackendStatus, ChatDelta, ChatMessage, ToolSpec
 from app.llm.health import LlmMonitor
 from app.llm.ollama import OllamaChat
+from app.settings.schema import LlmSettings
 from tests.fakes.ollama import FakeOllama
 
 MODEL = "llama3.2:3b"

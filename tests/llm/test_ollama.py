@@ -12,10 +12,10 @@ from typing import Any
 import httpx
 import pytest
 
-from app.config import LlmSettings
-from app.core.errors import LlmError
 from app.core.types import ChatDelta, ChatMessage, ToolCall, ToolSpec
 from app.llm.ollama import OllamaChat, model_available
+from app.settings.schema import LlmSettings
+from app.shared.errors import LlmError
 from tests.fakes.ollama import FakeOllama, tokenize
 
 MODEL = "llama3.2:3b"
@@ -362,10 +362,10 @@ async def test_hark_server_errors_read_as_plain_messages() -> None:
     """The Hark server's own errors are OpenAI-shaped; a provisioning 503 gets its own code."""
     import httpx
 
-    from app.config import LlmSettings
-    from app.core.errors import LlmError
     from app.core.types import ChatMessage
     from app.llm.ollama import OllamaChat
+    from app.settings.schema import LlmSettings
+    from app.shared.errors import LlmError
 
     def handler(request: httpx.Request) -> httpx.Response:
         if request.headers.get("authorization") != "Bearer right":

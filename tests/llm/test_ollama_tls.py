@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from app.config import LlmSettings
-from app.core.errors import LlmError
-from app.llm.ollama import OllamaChat, pinned_ssl_context
+from app.llm.ollama import OllamaChat
+from app.settings.schema import LlmSettings
+from app.shared.errors import LlmError
+from app.shared.tls import pinned_ssl_context
 from tests.fakes.ollama import FakeOllama
 from tests.llm.tls import CertPair, self_signed
 

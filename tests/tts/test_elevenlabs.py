@@ -9,8 +9,8 @@ from typing import Literal
 
 import pytest
 
-from app.config import ElevenLabsSettings
-from app.core.errors import TtsError
+from app.settings.schema import ElevenLabsSettings
+from app.shared.errors import TtsError
 from app.tts.elevenlabs import ElevenLabsVoice
 from tests.fakes.elevenlabs import DEFAULT_KEY, FakeElevenLabs
 from tests.tts.conftest import join_voice_threads

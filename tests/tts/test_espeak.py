@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from app.core.errors import TtsError
+from app.shared.errors import TtsError
 from app.tts.espeak import ESPEAK_RATE, EspeakVoice, WavStreamParser
 
 needs_espeak = pytest.mark.skipif(

@@ -10,8 +10,9 @@ from typing import Any
 
 import pytest
 
-from app.config import ElevenLabsSettings, SecretStore, TtsSettings
-from app.core.errors import TtsError
+from app.settings.schema import ElevenLabsSettings, TtsSettings
+from app.settings.secrets import SecretStore
+from app.shared.errors import TtsError
 from app.tts import build_voice
 from app.tts.elevenlabs import ElevenLabsVoice
 from app.tts.espeak import EspeakVoice

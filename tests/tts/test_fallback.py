@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from app.config import ElevenLabsSettings
-from app.core.errors import TtsError
+from app.settings.schema import ElevenLabsSettings
+from app.shared.errors import TtsError
 from app.tts.elevenlabs import ElevenLabsVoice
 from app.tts.espeak import EspeakVoice
 from app.tts.fallback import FallbackVoice

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from app.core.errors import TtsError
+from app.shared.errors import TtsError
 from app.tts.piper import PiperLocalVoice, bundled_voice
 
 TWO_SENTENCES = "The weather today is sunny and warm. Your meeting starts at three o'clock."

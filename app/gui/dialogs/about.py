@@ -16,9 +16,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.config import config_path, data_dir
 from app.gui.state import TrayState
 from app.gui.tray import state_icon
+from app.shared.paths import config_path, data_dir
 
 DISTRIBUTION = "hark-assistant"
 WAKE_WORD_NOTE = (

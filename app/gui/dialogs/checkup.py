@@ -1,6 +1,7 @@
 """Check my setup: ``hark doctor``'s checks in a window, each with its status and its fix.
 
-The checks (:func:`app.doctor.collect`) list sound devices, reach the LLM, the Hark server and
+The checks (:func:`app.doctor.checks.collect`)
+list sound devices, reach the LLM, the Hark server and
 Google, so they run in a worker thread with an event loop of their own — never on the Qt
 thread, and never holding up a turn on the engine loop. Each row fills in as its check ends.
 A check Hark's own windows can fix has a button that opens the right Settings page.
@@ -26,12 +27,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.doctor import Check
+from app.doctor.checks import Check
 from app.gui.wizards.common import Relay, guarded
 
 if TYPE_CHECKING:
-    from app.config import SecretStore, Settings
     from app.gui.bridge import Bridge
+    from app.settings.schema import Settings
+    from app.settings.secrets import SecretStore
 
 log = logging.getLogger(__name__)
 
@@ -135,7 +137,7 @@ class CheckupDialog(QDialog):
     """Open Settings at this page (``a|b``: the first that exists)."""
     setup_requested = Signal()
     checks_finished = Signal(list)
-    """All checks are done (the list of :class:`~app.doctor.Check`)."""
+    """All checks are done (the list of :class:`~app.doctor.checks.Check`)."""
 
     def __init__(
         self,
@@ -189,8 +191,8 @@ class CheckupDialog(QDialog):
         """Run every check in a worker thread; rows appear as each one ends."""
         if self.running:
             return
-        from app.doctor import collect
-        from app.runtime import with_deployment
+        from app.compose import with_deployment
+        from app.doctor.checks import collect
 
         for row in self.rows:
             row.deleteLater()

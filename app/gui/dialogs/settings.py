@@ -1,11 +1,11 @@
 """The Settings dialog: every setting a user is likely to change, saved safely.
 
 Save works out which keys differ from the settings Hark runs with and writes only those
-(:func:`app.settings_file.save_settings`, which validates before it replaces the file), then
+(:func:`app.settings.file.save_settings`, which validates before it replaces the file), then
 stores changed API keys in the keyring and applies other changes (starting at login). It all
 runs in a worker thread; a bad value is shown under the pages (and its page opened) and
 nothing is written. On success ``settings_saved`` carries the new
-:class:`~app.config.Settings` so the app can restart the engine with them. Cancel (or Esc)
+:class:`~app.settings.schema.Settings` so the app can restart the engine with them. Cancel (or Esc)
 changes nothing.
 """
 
@@ -32,18 +32,19 @@ from PySide6.QtWidgets import (
 )
 
 from app.audio.devices import DeviceInfo
-from app.autostart import Autostart
-from app.config import SecretStore, Settings
-from app.core.errors import HarkError
+from app.gui.autostart import Autostart
 from app.gui.bridge import Bridge
 from app.gui.dialogs.settings_audio import AudioPage, MicFactory, SinkFactory
 from app.gui.dialogs.settings_google import GooglePage, PolicyPage
 from app.gui.dialogs.settings_llm import LlmPage
 from app.gui.dialogs.settings_pages import SpeechPage, StartupPage, TalkPage
-from app.gui.dialogs.settings_remote import ServerPage, VoicePage
+from app.gui.dialogs.settings_server import ServerPage, VoicePage
 from app.gui.dialogs.settings_widgets import SettingsPage, while_alive
 from app.gui.services import Services
-from app.settings_file import save_settings
+from app.settings.file import save_settings
+from app.settings.schema import Settings
+from app.settings.secrets import SecretStore
+from app.shared.errors import HarkError
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +81,7 @@ class SettingsDialog(QDialog):
     """Hark's settings, page by page (see the module docstring)."""
 
     settings_saved = Signal(object)
-    """The new :class:`~app.config.Settings`, after a successful Save."""
+    """The new :class:`~app.settings.schema.Settings`, after a successful Save."""
     deploy_requested = Signal()
     """The user asked to deploy a GPU server to Vast.ai (the wizard opens)."""
 

@@ -24,7 +24,6 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.config import GoogleSettings, SecretStore, Settings
 from app.gui.bridge import Bridge
 from app.gui.dialogs.settings_widgets import (
     PathPicker,
@@ -34,6 +33,8 @@ from app.gui.dialogs.settings_widgets import (
 )
 from app.gui.services import Services
 from app.gui.wizards.common import user_message
+from app.settings.schema import GoogleSettings, Settings
+from app.settings.secrets import SecretStore
 
 log = logging.getLogger(__name__)
 

@@ -14,7 +14,6 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
-from app.config import SecretStore, Settings
 from app.gui.bridge import Bridge
 from app.gui.dialogs.settings_widgets import SettingsPage, SettingsValues
 from app.gui.wizards.llm_check import (
@@ -23,6 +22,8 @@ from app.gui.wizards.llm_check import (
     Token,
     get_ollama_text,
 )
+from app.settings.schema import Settings
+from app.settings.secrets import SecretStore
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +49,7 @@ class LlmPage(SettingsPage):
         llm = settings.llm
         token: Token = lambda: secrets.get("llm-token")  # noqa: E731
         if self.on_server:
-            from app.runtime import chat_settings
+            from app.compose import chat_settings
 
             llm = chat_settings(settings)
             token = lambda: secrets.get("server-api-key")  # noqa: E731

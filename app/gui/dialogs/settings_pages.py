@@ -21,9 +21,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.autostart import Autostart
-from app.config import Settings
+from app.gui.autostart import Autostart
 from app.gui.dialogs.settings_widgets import PathPicker, SettingsPage, SettingsValues
+from app.settings.schema import Settings
 
 log = logging.getLogger(__name__)
 

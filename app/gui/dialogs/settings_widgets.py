@@ -27,8 +27,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.config import SecretStore
 from app.gui.bridge import Bridge
+from app.settings.secrets import SecretStore
 
 log = logging.getLogger(__name__)
 

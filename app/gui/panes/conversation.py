@@ -9,7 +9,7 @@ failed, a backend went away) appear between turns. Only the latest entries stay 
 
 The request field at the bottom works without a microphone: Enter sends (through
 :meth:`Services.ask`), Up recalls earlier requests. *Edit* on a turn corrects a misheard
-request and sends it again. With a :class:`~app.history.ConversationHistory` the finished
+request and sends it again. With a :class:`~app.gui.history.ConversationHistory` the finished
 turns are kept across restarts (what the window showed, nothing more), the search field
 looks through all of them, and *Clear history…* deletes them for good.
 """
@@ -41,6 +41,7 @@ from app.core.events import (
     TurnStarted,
 )
 from app.gui.bridge import Bridge
+from app.gui.history import ConversationHistory, HistoryError, TurnRecord
 from app.gui.panes.history_bar import HistoryBar
 from app.gui.panes.request_field import RequestField
 from app.gui.panes.status import error_text
@@ -48,7 +49,6 @@ from app.gui.panes.turn_list import TurnList
 from app.gui.panes.turn_view import MAX_ENTRIES, QUIET_STYLE, TurnView, plain_label
 from app.gui.services import Services
 from app.gui.wording import plain_words
-from app.history import ConversationHistory, HistoryError, TurnRecord
 
 log = logging.getLogger(__name__)
 

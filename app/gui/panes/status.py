@@ -26,10 +26,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.core.errors import HarkError
 from app.gui.bridge import Bridge
 from app.gui.services import NOT_CONNECTED, Services
 from app.gui.wording import plain_words
+from app.shared.errors import HarkError
 
 log = logging.getLogger(__name__)
 

@@ -22,8 +22,8 @@ from PySide6.QtWidgets import QFrame, QGridLayout, QLabel, QLineEdit, QToolButto
 
 from app.core.events import TurnResult, TurnTimings
 from app.core.wording import action_words
+from app.gui.history import Action, TurnRecord
 from app.gui.wording import plain_words
-from app.history import Action, TurnRecord
 
 MAX_ENTRIES = 50
 """Turns and notices kept on screen; older ones are dropped."""

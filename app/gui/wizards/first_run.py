@@ -3,8 +3,8 @@ everything is saved at once. The language model page is shown only when everythi
 this computer (a Hark server, or one on Vast.ai, brings its own model).
 
 Nothing is written until Finish: then the secrets go to the keyring
-(:meth:`app.config.SecretStore.set`; never the settings file) and the settings through the
-injected ``save(updates)`` (``app.settings_file.save_settings``: section → key → value,
+(:meth:`app.settings.secrets.SecretStore.set`; never the settings file) and the settings through the
+injected ``save(updates)`` (``app.settings.file.save_settings``: section → key → value,
 ``None`` removes a key). A save that fails (a value the settings refuse) is shown on the last
 page and the wizard stays open, so nothing typed is lost.
 
@@ -21,7 +21,6 @@ from typing import TYPE_CHECKING, Any
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QWidget, QWizard
 
-from app.core.errors import HarkError
 from app.gui.wizards.common import StatusLine, Updates, merge_updates
 from app.gui.wizards.google_page import GooglePage
 from app.gui.wizards.llm_page import LlmPage, OpenUrl, open_in_browser
@@ -34,16 +33,18 @@ from app.gui.wizards.mic_page import (
 )
 from app.gui.wizards.server_page import LOCAL, OpenDeploy, ServerPage
 from app.gui.wizards.voice_page import Speak, VoicePage, default_speak
+from app.shared.errors import HarkError
 
 if TYPE_CHECKING:
-    from app.config import SecretStore, Settings
     from app.gui.bridge import Bridge
     from app.gui.services import Services
+    from app.settings.schema import Settings
+    from app.settings.secrets import SecretStore
 
 log = logging.getLogger(__name__)
 
 Save = Callable[[Updates], Any]
-"""``app.settings_file.save_settings``: merges the updates into the file; raises
+"""``app.settings.file.save_settings``: merges the updates into the file; raises
 ``ConfigError`` (file untouched) on a bad value."""
 
 

@@ -35,9 +35,10 @@ from app.gui.wizards.llm_check import LlmChooser
 from app.llm.catalog import OLLAMA_DOWNLOAD, LlmProbe, Verdict
 
 if TYPE_CHECKING:
-    from app.config import SecretStore, Settings
     from app.gui.bridge import Bridge
     from app.gui.wizards.server_page import OpenDeploy
+    from app.settings.schema import Settings
+    from app.settings.secrets import SecretStore
 
 OpenUrl = Callable[[str], object]
 """Opens a web page in the user's browser (``QDesktopServices.openUrl`` in Hark)."""

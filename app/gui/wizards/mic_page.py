@@ -21,9 +21,9 @@ from app.gui.wizards.common import Relay, StatusLine, Updates, guarded, level_pe
 
 if TYPE_CHECKING:
     from app.audio.devices import DeviceInfo
-    from app.config import AudioSettings
     from app.core.ports import FrameSource
     from app.gui.bridge import Bridge
+    from app.settings.schema import AudioSettings
 
 from PySide6.QtWidgets import QWizardPage
 

@@ -2,7 +2,8 @@
 on Vast.ai.
 
 An existing server is checked before Next lets you on, exactly as ``hark doctor`` does it
-(:func:`app.doctor.check_remote`: ``/healthz`` without the key, then ``/status`` with it, over
+(:func:`app.doctor.checks.check_remote`: ``/healthz`` without the key, then ``/status`` with
+it, over
 TLS pinned to the certificate you picked), so a typo in the address or a wrong key is caught
 here and not at the first question. The key is only written to the keyring when the wizard
 finishes.
@@ -28,8 +29,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.config import RemoteSettings, SecretStore, Settings
 from app.gui.wizards.common import CheckedPage, Updates
+from app.settings.schema import RemoteSettings, Settings
+from app.settings.secrets import SecretStore
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable
@@ -213,7 +215,7 @@ class ServerPage(CheckedPage):
 
 async def _check_server(settings: Settings, key: str) -> str | None:
     """``hark doctor``'s server check with the key typed in (not yet in the keyring)."""
-    from app.doctor import check_remote
+    from app.doctor.checks import check_remote
 
     found = await check_remote(settings, SecretStore(env={"HARK_SERVER_API_KEY": key}))
     if found.status != "fail":

@@ -28,8 +28,9 @@ from PySide6.QtWidgets import (
 from app.gui.wizards.common import StatusLine, Updates, guarded, user_message
 
 if TYPE_CHECKING:
-    from app.config import SecretStore, Settings
     from app.gui.bridge import Bridge
+    from app.settings.schema import Settings
+    from app.settings.secrets import SecretStore
 
 log = logging.getLogger(__name__)
 

@@ -19,8 +19,8 @@ import re
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from remote.protocol import CODE_HASH_HEADER, CODE_UPLOAD_PATH, ErrorCode, error_body
-from remote.server.routes import context
+from app.shared.protocol import CODE_HASH_HEADER, CODE_UPLOAD_PATH, ErrorCode, error_body
+from remote.server.context import context
 
 log = logging.getLogger(__name__)
 

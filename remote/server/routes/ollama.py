@@ -1,6 +1,6 @@
 """The Ollama API, passed through to the Ollama on this box (which listens on 127.0.0.1 only).
 
-Only the routes in :data:`remote.protocol.OLLAMA_PASSTHROUGH` exist (chat, generate, model
+Only the routes in :data:`app.shared.protocol.OLLAMA_PASSTHROUGH` exist (chat, generate, model
 listing and details, pull, and the OpenAI-compatible chat and model list); deleting, creating
 or pushing models stays private. Requests go upstream without the client's ``Authorization``
 (that key is ours, not Ollama's), without hop-by-hop headers and without ``Origin`` (this
@@ -31,10 +31,10 @@ from fastapi import FastAPI, Request
 from fastapi.responses import Response, StreamingResponse
 from starlette.types import Receive, Scope, Send
 
-from remote.protocol import OLLAMA_PASSTHROUGH, ErrorCode, error_body
+from app.shared.protocol import OLLAMA_PASSTHROUGH, ErrorCode, error_body
+from remote.server.context import ServerContext, context
 from remote.server.errors import ApiError
 from remote.server.provisioning import read_state
-from remote.server.routes import ServerContext, context
 
 log = logging.getLogger(__name__)
 

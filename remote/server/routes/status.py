@@ -21,9 +21,9 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from app import __version__
-from remote.protocol import HEALTH_PATH, STATUS_PATH
+from app.shared.protocol import HEALTH_PATH, STATUS_PATH
+from remote.server.context import ServerContext, context
 from remote.server.provisioning import read_state, read_steps
-from remote.server.routes import ServerContext, context
 
 log = logging.getLogger(__name__)
 

@@ -20,11 +20,11 @@ from typing import Annotated, Any, Literal
 from fastapi import FastAPI, File, Form, Request, UploadFile
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
-from app.core.errors import AsrError
-from remote.protocol import TRANSCRIPTIONS_PATH, ErrorCode
+from app.shared.errors import AsrError
+from app.shared.protocol import TRANSCRIPTIONS_PATH, ErrorCode
+from remote.server.context import context
 from remote.server.errors import ApiError
 from remote.server.limits import QueueFull
-from remote.server.routes import context
 from remote.server.whisper import Segment, TranscribeOptions, TranscriptionResult
 
 log = logging.getLogger(__name__)

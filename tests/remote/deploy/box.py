@@ -23,15 +23,15 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
-from app.config import SecretStore
+from app.settings.secrets import SecretStore
 from remote.deploy.code import build_wheel
 from remote.deploy.deployer import Deployer, DeployProgress, DeployTimeouts
 from remote.deploy.records import RecordStore
-from remote.deploy.vast import VastClient
 from remote.server.app import create_app
 from remote.server.run import check_options
 from remote.server.settings import ServerSettings
-from remote.server.tls import write_private
+from remote.tls import write_private
+from remote.vast.client import VastClient
 from tests.fakes.vast import FakeInstance, FakeVast
 from tests.remote.edge.procs import free_port
 from tests.remote.load.edge import START_TIMEOUT_S, THREADS, stack_in_thread, tiny_en_dir

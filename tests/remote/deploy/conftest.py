@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from remote.deploy.settings import VastSettings
-from remote.deploy.vast import VastClient
+from remote.vast.client import VastClient
+from remote.vast.settings import VastSettings
 from tests.fakes.ollama import FakeOllama
 from tests.fakes.vast import FakeVast
 from tests.remote.deploy.box import HarkBox, attached_box

@@ -17,9 +17,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from app.cli import main
-from app.config import SecretStore
-from app.llm.ollama import pinned_ssl_context
+from app.cli.main import main
+from app.settings.secrets import SecretStore
+from app.shared.tls import pinned_ssl_context
 from remote.deploy.bootstrap import bootstrap_script
 from remote.deploy.code import CodeBundle, build_wheel
 from remote.deploy.credentials import Credentials, instance_env, make_credentials
@@ -30,11 +30,11 @@ from remote.deploy.deployer import (
     DeployProgress,
     DeployTimeouts,
 )
-from remote.deploy.errors import DeployError
 from remote.deploy.records import RecordStore
 from remote.deploy.service import HttpStatusProbe, RemoteService
 from remote.deploy.upgrade import upgrade
-from remote.deploy.vast import VastClient
+from remote.vast.client import VastClient
+from remote.vast.errors import DeployError
 from tests.fakes.vast import FakeVast
 from tests.remote.deploy.conftest import KEY, MODEL, settings_for
 from tests.remote.deploy.script_box import INSTANCE_KEY, ScriptBox, attached_script_box

@@ -49,7 +49,7 @@ def test_the_wheel_holds_the_code_the_box_needs_and_a_true_record(tmp_path: Path
             expected = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=")
             assert digest == "sha256=" + expected.decode()
             assert int(size) == len(data)
-        assert b"hark = app.cli:run" in wheel.read(f"{info}/entry_points.txt")
+        assert b"hark = app.cli.main:run" in wheel.read(f"{info}/entry_points.txt")
 
 
 def test_a_bundle_sends_the_wheel_it_was_built_with(

@@ -14,8 +14,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from remote.deploy.credentials import Credentials, instance_env, make_credentials
-from remote.deploy.vast_models import MAX_ENV_VALUE, validate_create
-from remote.server.tls import fingerprint_sha256
+from remote.tls import fingerprint_sha256
+from remote.vast.models import MAX_ENV_VALUE, validate_create
 
 REPO = Path(__file__).resolve().parents[3]
 ONSTART = REPO / "remote" / "image" / "onstart.sh"

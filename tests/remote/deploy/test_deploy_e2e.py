@@ -15,12 +15,12 @@ from pathlib import Path
 import httpx
 import pytest
 
-from app.cli import main
-from app.config import SecretStore
-from app.llm.ollama import pinned_ssl_context
+from app.cli.main import main
+from app.settings.secrets import SecretStore
+from app.shared.tls import pinned_ssl_context
 from remote.deploy.deployer import Deployer, DeployOptions, DeployProgress
 from remote.deploy.records import RecordStore
-from remote.deploy.vast import VastClient
+from remote.vast.client import VastClient
 from tests.fakes.ollama import FakeOllama
 from tests.fakes.vast import FakeVast
 from tests.remote.deploy.box import HarkBox, SimClock, make_deployer

@@ -15,17 +15,19 @@ from typing import Any
 
 import pytest
 
-from app.cli import main
-from app.config import SecretStore, data_dir, load_settings
-from app.core.errors import AsrError, LlmError
+from app.cli.main import main
+from app.compose import build_chat, build_transcriber
 from app.core.events import Event, ServerStateChanged
 from app.core.types import ChatMessage
-from app.deployed import DeployedServer, ServerChat, ServerTranscriber
-from app.runtime import build_chat, build_transcriber
+from app.settings.load import load_settings
+from app.settings.secrets import SecretStore
+from app.shared.errors import AsrError, LlmError
+from app.shared.paths import data_dir
+from remote.deploy.deployed import DeployedServer, ServerChat, ServerTranscriber
 from remote.deploy.deployer import Deployer, DeployOptions
 from remote.deploy.records import Deployment, RecordStore
 from remote.deploy.service import HttpStatusProbe, RemoteService, ServerStatus
-from remote.deploy.vast import VastClient
+from remote.vast.client import VastClient
 from tests.fakes.ollama import FakeOllama
 from tests.fakes.vast import FakeVast
 from tests.remote.deploy.box import TIMEOUTS, HarkBox, SimClock

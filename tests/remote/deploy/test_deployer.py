@@ -12,12 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from app.config import SecretStore
+from app.settings.secrets import SecretStore
 from remote.deploy import deployer as dep
 from remote.deploy.deployer import Deployer, DeployOptions, DeployProgress, DeployTimeouts
-from remote.deploy.errors import CREATE_UNCERTAIN, SERVER, DeployError
 from remote.deploy.records import RecordStore
-from remote.deploy.vast import VastClient
+from remote.vast.client import VastClient
+from remote.vast.errors import CREATE_UNCERTAIN, SERVER, DeployError
 from tests.fakes.ollama import FakeOllama
 from tests.fakes.vast import FakeInstance, FakeVast
 from tests.remote.deploy.box import TIMEOUTS, HarkBox, SimClock, make_deployer

@@ -7,8 +7,8 @@ from typing import Any
 import httpx
 import pytest
 
-from remote.deploy import errors as codes
-from remote.deploy.errors import error_for, retry_after
+from remote.vast import errors as codes
+from remote.vast.errors import error_for, retry_after
 
 KEY = "vast-secret-key-1234567890"
 

@@ -19,9 +19,9 @@ from pathlib import Path
 import pytest
 
 from remote.deploy.deployer import DeployOptions, DeployProgress
-from remote.deploy.errors import CREATE_UNCERTAIN, RATE_LIMITED, DeployError
 from remote.deploy.records import RecordStore
-from remote.deploy.vast import VastClient
+from remote.vast.client import VastClient
+from remote.vast.errors import CREATE_UNCERTAIN, RATE_LIMITED, DeployError
 from tests.fakes.ollama import FakeOllama
 from tests.fakes.vast import FakeVast
 from tests.remote.deploy.box import HarkBox, SimClock, make_deployer

@@ -11,8 +11,8 @@ from remote.deploy.offers import (
     offer_query,
     rank_offers,
 )
-from remote.deploy.vast import VastClient
-from remote.deploy.vast_models import Offer
+from remote.vast.client import VastClient
+from remote.vast.models import Offer
 from tests.fakes.vast import FakeVast
 
 

@@ -1,6 +1,6 @@
 """``hark remote …`` in-process against the fake Vast.ai (and, for deploy, a real TLS server).
 
-Each test calls ``app.cli.main([...])`` with ``HARK_VAST__URL`` pointing at the fake; the key
+Each test calls ``app.cli.main.main([...])`` with ``HARK_VAST__URL`` pointing at the fake; the key
 comes from ``VAST_API_KEY`` or ``--api-key``; the keyring is the test-wide file keyring.
 """
 
@@ -23,9 +23,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from app.cli import main
-from app.config import KEYRING_SERVICE
-from remote.deploy.cli import records_folder
+from app.cli.main import main
+from app.cli.remote import records_folder
+from app.settings.secrets import KEYRING_SERVICE
 from remote.deploy.records import RecordStore
 from remote.deploy.service import SERVER_PORT
 from tests.asr.remote_server import serve
@@ -42,7 +42,7 @@ FAST = ["--poll", "0", "--boot-timeout", "30", "--answer-timeout", "30", "--read
 def env(fake: FakeVast, monkeypatch: pytest.MonkeyPatch) -> FakeVast:
     """The CLI talks to the fake, with the key in VAST_API_KEY.
 
-    ``VAST_URL`` (which VastSettings reads when HARK_VAST__URL is unset): app.config's
+    ``VAST_URL`` (which VastSettings reads when HARK_VAST__URL is unset): app.settings.schema's
     settings loader refuses HARK_VAST__* as an unknown section for now.
     """
     monkeypatch.setenv("VAST_URL", fake.url)

@@ -12,8 +12,8 @@ from vastai.api import instances as sdk_instances
 from vastai.api import offers as sdk_offers
 from vastai.api.client import VastClient as SdkClient
 
-from remote.deploy.vast import DEFAULT_RUNTYPE, VastClient
-from remote.deploy.vast_models import OfferQuery
+from remote.vast.client import DEFAULT_RUNTYPE, VastClient
+from remote.vast.models import OfferQuery
 from tests.fakes.vast import FakeVast, VastRequest
 from tests.remote.deploy.conftest import KEY
 

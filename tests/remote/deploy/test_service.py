@@ -14,7 +14,6 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from remote.deploy.errors import DeployError
 from remote.deploy.records import Deployment, RecordStore
 from remote.deploy.service import (
     AMBIGUOUS,
@@ -25,7 +24,8 @@ from remote.deploy.service import (
     HttpStatusProbe,
     RemoteService,
 )
-from remote.deploy.vast import VastClient
+from remote.vast.client import VastClient
+from remote.vast.errors import DeployError
 from tests.asr.remote_server import serve
 from tests.fakes.vast import FakeVast
 from tests.llm.tls import CertPair, self_signed

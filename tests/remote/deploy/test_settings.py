@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from remote.deploy.settings import DEFAULT_URL, VastSettings
+from remote.vast.settings import DEFAULT_URL, VastSettings
 
 
 @pytest.fixture(autouse=True)

@@ -7,9 +7,9 @@ import socket
 
 import pytest
 
-from remote.deploy.errors import DeployError
-from remote.deploy.vast import VastClient
-from remote.deploy.vast_models import OfferQuery
+from remote.vast.client import VastClient
+from remote.vast.errors import DeployError
+from remote.vast.models import OfferQuery
 from tests.fakes.vast import FakeVast
 from tests.remote.deploy.conftest import KEY, Waits, settings_for
 

@@ -6,8 +6,8 @@ from collections.abc import Callable
 
 import pytest
 
-from remote.deploy.vast import DEFAULT_RUNTYPE, VastClient
-from remote.deploy.vast_models import Instance, OfferQuery
+from remote.vast.client import DEFAULT_RUNTYPE, VastClient
+from remote.vast.models import Instance, OfferQuery
 from tests.fakes.vast import FakeVast
 from tests.remote.deploy.conftest import Waits
 
@@ -136,7 +136,7 @@ async def test_list_follows_every_page(fake: FakeVast, vast: VastClient) -> None
 
 
 async def test_an_unknown_instance_is_none_or_not_found(vast: VastClient) -> None:
-    from remote.deploy.errors import DeployError
+    from remote.vast.errors import DeployError
 
     assert await vast.get_instance(99) is None
     with pytest.raises(DeployError) as caught:
@@ -162,7 +162,7 @@ async def test_logs_wait_until_ready_without_the_key(
 
 
 async def test_logs_that_never_come_fail_clearly(fake: FakeVast, vast: VastClient) -> None:
-    from remote.deploy.errors import DeployError
+    from remote.vast.errors import DeployError
 
     instance_id = await create(vast)
     fake.logs_pending_polls = 100

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from remote.deploy.errors import INVALID, DeployError
-from remote.deploy.vast_models import (
+from remote.vast.errors import INVALID, DeployError
+from remote.vast.models import (
     Instance,
     Offer,
     OfferQuery,

@@ -13,7 +13,7 @@ import pytest
 
 from remote.server.run import check_options
 from remote.server.stack import ServeOptions, run_stack
-from remote.server.tls import CertInfo, write_api_key_file, write_self_signed
+from remote.tls import CertInfo, write_api_key_file, write_self_signed
 from tests.remote.edge.edge_app import EdgeApp
 from tests.remote.edge.procs import children, command_name, free_port
 

@@ -11,9 +11,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from app.core.errors import ConfigError
+from app.shared.errors import ConfigError
 from remote.server.caddy import BODY_MARGIN_BYTES, CaddyConfig, CaddyProcess, find_caddy
-from remote.server.tls import CertInfo
+from remote.tls import CertInfo
 from tests.remote.edge.conftest import pinned
 from tests.remote.edge.procs import alive, bound_ports, free_port, needs_proc, port_is_free
 

@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from remote.server.caddy import BODY_MARGIN_BYTES
-from remote.server.tls import CertInfo
+from remote.tls import CertInfo
 from tests.remote.edge.conftest import RunningStack, caddy_children, pinned
 from tests.remote.edge.procs import bound_ports, needs_proc
 

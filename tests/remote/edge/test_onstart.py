@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from remote.protocol import Provisioning
+from app.shared.protocol import Provisioning
 from remote.server.provisioning import parse_state
 from tests.remote.edge.procs import alive
 

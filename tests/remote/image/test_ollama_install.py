@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from remote.protocol import Provisioning
+from app.shared.protocol import Provisioning
 from remote.server.provisioning import parse_state
 
 REPO = Path(__file__).resolve().parents[3]

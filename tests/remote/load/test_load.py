@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
-from remote.protocol import TRANSCRIPTIONS_PATH, ErrorCode
+from app.shared.protocol import TRANSCRIPTIONS_PATH, ErrorCode
 from tests.fakes.ollama import FakeOllama, default_reply, tokenize
 from tests.remote.load.conftest import CONCURRENCY, MAX_QUEUE, MODEL
 from tests.remote.load.edge import Edge

@@ -17,7 +17,7 @@ import httpx
 import ollama
 import pytest
 
-from remote.protocol import ErrorCode
+from app.shared.protocol import ErrorCode
 from tests.fakes.ollama import FakeOllama, default_reply
 from tests.remote.load.child import Child
 from tests.remote.load.edge import Edge, running_edge

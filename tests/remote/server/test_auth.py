@@ -14,7 +14,7 @@ from fastapi import FastAPI
 from fastapi.routing import APIRoute
 from starlette.routing import Route
 
-from remote.protocol import (
+from app.shared.protocol import (
     CODE_UPLOAD_PATH,
     HEALTH_PATH,
     OLLAMA_PASSTHROUGH,

@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from remote.protocol import CODE_HASH_HEADER
+from app.shared.protocol import CODE_HASH_HEADER
 from remote.server.app import create_app
 from remote.server.whisper import WhisperEngine
 from tests.fakes.ollama import FakeOllama

@@ -14,7 +14,7 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import not_a_server_error
 
-from remote.protocol import HEALTH_PATH
+from app.shared.protocol import HEALTH_PATH
 from remote.server.app import create_app
 from remote.server.whisper import WhisperEngine
 from tests.fakes.ollama import FakeOllama

@@ -6,11 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from remote.deploy.settings import VastSettings
-from remote.deploy.vast import VastClient
 from remote.server.app import create_app
-from remote.server.idle import IdleStop, vast_self_stop
-from remote.server.routes import Activity
+from remote.server.idle import Activity, IdleStop, vast_self_stop
+from remote.vast.client import VastClient
+from remote.vast.settings import VastSettings
 from tests.fakes.vast import FakeVast
 from tests.remote.server.conftest import make_settings
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from app.core.errors import AsrError
+from app.shared.errors import AsrError
 from remote.server.audio import decode_audio
 from remote.server.limits import QueueFull, RateLimiter, TranscriptionQueue
 from remote.server.settings import ServerSettings, resolve_whisper_model
