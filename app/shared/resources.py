@@ -13,7 +13,7 @@ from app.shared.errors import ConfigCode, ConfigError
 
 
 def resources_root() -> Path:
-    candidates = [Path(__file__).resolve().parent.parent / "resources"]
+    candidates = [Path(__file__).resolve().parents[2] / "resources"]
     bundle = getattr(sys, "_MEIPASS", None)
     if bundle:
         candidates.insert(0, Path(bundle) / "resources")

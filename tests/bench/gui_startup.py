@@ -34,7 +34,7 @@ from PySide6.QtWidgets import QApplication
 app = QApplication([])
 app.setQuitOnLastWindowClosed(False)
 from app.audio.capture import WavFileSource
-from app.settings.schema import load_settings
+from app.settings.load import load_settings
 from app.gui.app import HarkApp
 settings = load_settings(Path("/nonexistent.toml"))
 silence = Path(os.environ["BENCH_SILENCE_WAV"])
