@@ -16,19 +16,24 @@ repeated create then finds the first one instead of making a duplicate).
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import os
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
-from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from app.google.api import GoogleApi
-from app.shared.errors import ConfigCode, ConfigError, GoogleCode, GoogleError
+from app.google.calendar_events import (
+    DAY,
+    CalendarEvent,
+    aware,
+    calendar_bad_input,
+    event_from,
+    moved,
+    when_pair,
+)
+from app.google.time_zones import iana_name, local_zone
+from app.shared.errors import GoogleCode, GoogleError
 
 log = logging.getLogger(__name__)
 
@@ -36,80 +41,6 @@ EVENT_ID = re.compile(r"[a-v0-9]{5,1024}")
 """Google's rule for client-chosen ids: base32hex (lowercase ``0-9a-v``), 5 to 1024 long."""
 EMAIL = re.compile(r"[^@\s,;<>()\"']+@[^@\s,;<>()\"']+\.[^@\s,;<>()\"'.][^@\s,;<>()\"']*")
 PAGE_MAX = 250
-DAY = timedelta(days=1)
-
-
-@dataclass(frozen=True, slots=True)
-class CalendarEvent:
-    """One event as Hark shows it: times in the user's zone (``date`` values when all-day, with
-    an exclusive end, as Google keeps them)."""
-
-    id: str
-    title: str
-    start: datetime | date
-    end: datetime | date
-    all_day: bool
-    location: str = ""
-    description: str = ""
-    attendees: tuple[str, ...] = ()
-    html_link: str = ""
-    status: str = "confirmed"
-
-    def brief(self) -> dict[str, Any]:
-        """A short form for the language model: enough to talk about the event and to name it
-        in a later update or delete, without the long description. All-day events also get
-        ``last_day`` so that nobody reads the exclusive end as one more day."""
-        out: dict[str, Any] = {
-            "id": self.id,
-            "title": self.title,
-            "start": self.start.isoformat(),
-            "end": self.end.isoformat(),
-            "all_day": self.all_day,
-        }
-        if self.all_day and not isinstance(self.end, datetime):
-            out["last_day"] = (self.end - DAY).isoformat()
-        if self.attendees:
-            out["attendees"] = list(self.attendees)
-        if self.location:
-            out["location"] = self.location
-        if self.status != "confirmed":
-            out["status"] = self.status
-        return {k: v for k, v in out.items() if v not in ("", None)}
-
-
-def local_zone() -> tzinfo:
-    """This computer's time zone, as a DST-aware zone where it can be found (``TZ``, then
-    ``/etc/localtime``, then ``/etc/timezone``); a fixed offset as the last resort."""
-    name = os.environ.get("TZ", "").lstrip(":")
-    candidates = [name] if name else []
-    try:
-        target = str(Path("/etc/localtime").resolve())
-        if "zoneinfo/" in target:
-            candidates.append(target.split("zoneinfo/", 1)[1])
-    except OSError:
-        pass
-    with contextlib.suppress(OSError):
-        candidates.append(Path("/etc/timezone").read_text(encoding="utf-8").strip())
-    for candidate in candidates:
-        try:
-            return ZoneInfo(candidate)
-        except (ZoneInfoNotFoundError, ValueError, OSError):
-            continue
-    return datetime.now().astimezone().tzinfo or UTC
-
-
-def zone_named(name: str | None) -> tzinfo:
-    """The zone for ``google.time_zone`` (an IANA name); ``None`` means this computer's zone."""
-    if not name:
-        return local_zone()
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError, OSError):
-        raise ConfigError(
-            ConfigCode.CONFIG_INVALID,
-            f"Unknown time zone {name!r}. Use an IANA name such as 'Europe/Berlin' "
-            "(setting google.time_zone).",
-        ) from None
 
 
 class Calendar:
@@ -121,7 +52,7 @@ class Calendar:
         self._api = api
         self.calendar_id = calendar_id
         self.tz: tzinfo = tz if tz is not None else local_zone()
-        self._zone_name = _zone_name(self.tz)
+        self._zone_name = iana_name(self.tz)
 
     # --- reading --------------------------------------------------------------------------
 
@@ -130,11 +61,11 @@ class Calendar:
     ) -> list[CalendarEvent]:
         """Events overlapping ``[start, end)``, earliest first, at most ``limit``. Recurring
         events come as their single occurrences; cancelled ones are left out."""
-        start, end = self._aware(start), self._aware(end)
+        start, end = aware(start, self.tz), aware(end, self.tz)
         if end <= start:
-            raise _bad("The end of the time range must be after its start.")
+            raise calendar_bad_input("The end of the time range must be after its start.")
         if limit < 1:
-            raise _bad("Ask for at least one event.")
+            raise calendar_bad_input("Ask for at least one event.")
         found: list[CalendarEvent] = []
         token: str | None = None
         while True:
@@ -155,7 +86,7 @@ class Calendar:
             page = await self._api.call(_lister(args), what="list your events")
             for item in page.get("items") or []:
                 if item.get("status") != "cancelled":
-                    found.append(self._event(item))
+                    found.append(event_from(item, self.tz))
             token = page.get("nextPageToken")
             if len(found) >= limit or not token:
                 break
@@ -169,7 +100,7 @@ class Calendar:
             lambda s: s.events().get(calendarId=self.calendar_id, eventId=event_id),
             what="read the event",
         )
-        return self._event(item)
+        return event_from(item, self.tz)
 
     # --- writing --------------------------------------------------------------------------
 
@@ -188,12 +119,12 @@ class Calendar:
         create is idempotent: if that id exists already, that event is returned."""
         title = title.strip()
         if not title:
-            raise _bad("The event needs a title.")
+            raise calendar_bad_input("The event needs a title.")
         if event_id is not None and not EVENT_ID.fullmatch(event_id):
-            raise _bad(
+            raise calendar_bad_input(
                 "An event id must be 5 to 1024 characters of lowercase letters a-v and digits."
             )
-        start_body, end_body = self._when_pair(start, end)
+        start_body, end_body = when_pair(start, end, self.tz)
         guests = _emails(attendees)
         body: dict[str, Any] = {"summary": title, "start": start_body, "end": end_body}
         if description:
@@ -225,7 +156,7 @@ class Calendar:
                 ) from exc
             log.info("Calendar: event %s exists already; not creating it twice", event_id)
             return existing
-        event = self._event(item)
+        event = event_from(item, self.tz)
         log.info("Calendar: created event %s (%d attendees)", event.id, len(guests))
         return event
 
@@ -247,7 +178,7 @@ class Calendar:
         body: dict[str, Any] = {}
         if title is not None:
             if not title.strip():
-                raise _bad("The event needs a title.")
+                raise calendar_bad_input("The event needs a title.")
             body["summary"] = title.strip()
         if description is not None:
             body["description"] = description
@@ -257,11 +188,13 @@ class Calendar:
         if guests is not None:
             body["attendees"] = [{"email": g} for g in guests]
         if not body and start is None and end is None:
-            raise _bad("Nothing to change: give a new title, time, guests, place or description.")
+            raise calendar_bad_input(
+                "Nothing to change: give a new title, time, guests, place or description."
+            )
         current = await self.get_event(event_id)
         if start is not None or end is not None:
-            new_start, new_end = self._moved(current, start, end)
-            body["start"], body["end"] = self._when_pair(new_start, new_end)
+            new_start, new_end = moved(current, start, end, self.tz)
+            body["start"], body["end"] = when_pair(new_start, new_end, self.tz)
             # Patch merges objects: clear the other kind of time explicitly.
             for when in (body["start"], body["end"]):
                 if "date" in when:
@@ -273,7 +206,7 @@ class Calendar:
             args["sendUpdates"] = "all"
         item = await self._api.call(lambda s: s.events().patch(**args), what="change the event")
         log.info("Calendar: updated event %s (%s)", event_id, ", ".join(sorted(body)))
-        return self._event(item)
+        return event_from(item, self.tz)
 
     async def delete_event(self, event_id: str) -> bool:
         """Delete an event and tell its guests. False when it was already gone, so deleting
@@ -309,16 +242,16 @@ class Calendar:
         """Free stretches of at least ``duration`` inside working hours (``day_start`` to
         ``day_end`` each day, in :attr:`tz`) between ``start`` and ``end``, earliest first.
         Each is the whole gap, so a caller can pick any part of it."""
-        start, end = self._aware(start), self._aware(end)
+        start, end = aware(start, self.tz), aware(end, self.tz)
         if end <= start:
-            raise _bad("The end of the time range must be after its start.")
+            raise calendar_bad_input("The end of the time range must be after its start.")
         if duration <= timedelta(0):
-            raise _bad("The meeting length must be more than zero.")
+            raise calendar_bad_input("The meeting length must be more than zero.")
         if day_end <= day_start:
-            raise _bad("Working hours must end after they start.")
+            raise calendar_bad_input("Working hours must end after they start.")
         hours = datetime.combine(date.min, day_end) - datetime.combine(date.min, day_start)
         if duration > hours:
-            raise _bad(
+            raise calendar_bad_input(
                 f"A {_span(duration)} slot does not fit in working hours "
                 f"{day_start:%H:%M}-{day_end:%H:%M}."
             )
@@ -373,88 +306,6 @@ class Calendar:
         ]
         return sorted(spans)
 
-    # --- conversions ----------------------------------------------------------------------
-
-    def _aware(self, moment: datetime) -> datetime:
-        return moment if moment.tzinfo is not None else moment.replace(tzinfo=self.tz)
-
-    def _moved(
-        self, current: CalendarEvent, start: datetime | date | None, end: datetime | date | None
-    ) -> tuple[datetime | date, datetime | date]:
-        """The new start and end when only one of them is given: a new start keeps the
-        event's length (measured in real time, so a DST change does not stretch it)."""
-        if start is not None and end is not None:
-            return start, end
-        if start is None:
-            assert end is not None
-            if isinstance(end, datetime) != isinstance(current.start, datetime):
-                raise _bad("Give the new start too when changing between all-day and timed.")
-            return current.start, end
-        if isinstance(start, datetime):
-            begin = self._aware(start)
-            if isinstance(current.start, datetime) and isinstance(current.end, datetime):
-                length = current.end.astimezone(UTC) - current.start.astimezone(UTC)
-            else:
-                length = timedelta(hours=1)
-            return begin, (begin.astimezone(UTC) + length).astimezone(begin.tzinfo)
-        if isinstance(current.start, datetime) or isinstance(current.end, datetime):
-            return start, start + DAY
-        return start, start + (current.end - current.start)
-
-    def _when_pair(
-        self, start: datetime | date, end: datetime | date
-    ) -> tuple[dict[str, Any], dict[str, Any]]:
-        """Google's ``start``/``end`` objects for a timed or an all-day event, checked."""
-        if isinstance(start, datetime) != isinstance(end, datetime):
-            raise _bad(
-                "Give both start and end as times (a timed event) or both as dates (all day)."
-            )
-        if isinstance(start, datetime) and isinstance(end, datetime):
-            begin, finish = self._aware(start), self._aware(end)
-            if finish <= begin:
-                raise _bad("The event must end after it starts.")
-            return self._timed(begin), self._timed(finish)
-        if end < start:
-            raise _bad("The event must end after it starts (the end day is before the start).")
-        if end == start:
-            end = start + DAY
-        return {"date": start.isoformat()}, {"date": end.isoformat()}
-
-    def _timed(self, moment: datetime) -> dict[str, Any]:
-        local = moment.astimezone(self.tz)
-        when: dict[str, Any] = {"dateTime": local.isoformat()}
-        if self._zone_name:
-            when["timeZone"] = self._zone_name
-        return when
-
-    def _event(self, item: dict[str, Any]) -> CalendarEvent:
-        start, all_day = self._when(item.get("start") or {})
-        end, _ = self._when(item.get("end") or {})
-        return CalendarEvent(
-            id=str(item.get("id", "")),
-            title=str(item.get("summary") or "(no title)"),
-            start=start,
-            end=end,
-            all_day=all_day,
-            location=str(item.get("location") or ""),
-            description=str(item.get("description") or ""),
-            attendees=tuple(str(a["email"]) for a in item.get("attendees") or [] if a.get("email")),
-            html_link=str(item.get("htmlLink") or ""),
-            status=str(item.get("status") or "confirmed"),
-        )
-
-    def _when(self, when: dict[str, Any]) -> tuple[datetime | date, bool]:
-        if when.get("date"):
-            return date.fromisoformat(str(when["date"])), True
-        moment = datetime.fromisoformat(str(when["dateTime"]))
-        if moment.tzinfo is None:
-            try:  # Google always sends an offset; this is for a proxy that does not
-                zone: tzinfo = ZoneInfo(str(when["timeZone"]))
-            except (KeyError, ZoneInfoNotFoundError, ValueError, OSError):
-                zone = self.tz
-            moment = moment.replace(tzinfo=zone)
-        return moment.astimezone(self.tz), False
-
 
 def _lister(args: dict[str, Any]) -> Callable[[Any], Any]:
     return lambda service: service.events().list(**args)
@@ -467,7 +318,7 @@ def _emails(addresses: Sequence[str]) -> list[str]:
     for raw in addresses:
         address = raw.strip()
         if not EMAIL.fullmatch(address):
-            raise _bad(f"{raw!r} is not an email address (like name@example.com).")
+            raise calendar_bad_input(f"{raw!r} is not an email address (like name@example.com).")
         if address.lower() not in (a.lower() for a in out):
             out.append(address)
     return out
@@ -475,21 +326,7 @@ def _emails(addresses: Sequence[str]) -> list[str]:
 
 def _check_id_given(event_id: str) -> None:
     if not event_id or not event_id.strip():
-        raise _bad("Which event? An event id is needed (list the events to find it).")
-
-
-def _bad(message: str) -> GoogleError:
-    return GoogleError(GoogleCode.CALENDAR_BAD_INPUT, message)
-
-
-def _zone_name(tz: tzinfo) -> str | None:
-    """An IANA name Google understands, when the zone has one."""
-    key = getattr(tz, "key", None)
-    if isinstance(key, str) and key:
-        return key
-    if tz is UTC or tz == UTC:
-        return "UTC"
-    return None
+        raise calendar_bad_input("Which event? An event id is needed (list the events to find it).")
 
 
 def _rfc3339(moment: datetime) -> str:

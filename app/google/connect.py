@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from app.core.tools import ToolRegistry
-from app.safety.policy import ActionSpec, KnownContacts
+from app.safety.actions import ActionSpec, KnownContacts
 from app.settings.schema import Settings
 from app.settings.secrets import SecretStore
 from app.shared.errors import GoogleCode, GoogleError
@@ -73,9 +73,12 @@ def add_google_tools(
             "`hark google login` to grant it (see `hark google status`).",
         )
     from app.google.api import GoogleApi
-    from app.google.calendar import Calendar, zone_named
+    from app.google.calendar import Calendar
+    from app.google.calendar_tools import calendar_tools
     from app.google.gmail import Gmail
-    from app.google.tools import GmailContacts, calendar_tools, mail_tools, register
+    from app.google.mail_tools import GmailContacts, mail_tools
+    from app.google.time_zones import zone_named
+    from app.google.tools import register
 
     clock = now or (lambda: datetime.now().astimezone())
     result = GoogleTools()

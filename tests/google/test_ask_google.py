@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from app.cli.main import main
-from app.google.auth import scopes_for
+from app.google.scopes import scopes_for
 from app.safety.audit import AuditLog, default_audit_path
 from app.settings.schema import GoogleSettings, PolicySettings
 from tests.fakes.google import FakeGoogle

@@ -13,7 +13,8 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from app.google.api import GoogleApi
-from app.google.auth import (
+from app.google.auth import TOKEN_SECRET, GoogleAccount
+from app.google.scopes import (
     CALENDAR_EVENTS,
     CALENDAR_READ,
     GMAIL_COMPOSE,
@@ -21,8 +22,6 @@ from app.google.auth import (
     GMAIL_READ,
     GMAIL_SEND,
     IDENTITY_SCOPES,
-    TOKEN_SECRET,
-    GoogleAccount,
     scopes_for,
 )
 from app.settings.schema import GoogleSettings
@@ -604,11 +603,11 @@ def test_token_endpoint_errors_are_explained() -> None:
     """(google-auth retries a 5xx itself with real waits, so its final error is built here.)"""
     from google.auth.exceptions import RefreshError
 
-    from app.google.auth import _token_endpoint_error
+    from app.google.token_endpoint import token_endpoint_error
 
-    busy = _token_endpoint_error(RefreshError("server_error", retryable=True), "check it")
-    revoked = _token_endpoint_error(RefreshError("invalid_grant: Token has been expired"), "x")
-    unknown = _token_endpoint_error(RefreshError("invalid_client: not found"), "x")
+    busy = token_endpoint_error(RefreshError("server_error", retryable=True), "check it")
+    revoked = token_endpoint_error(RefreshError("invalid_grant: Token has been expired"), "x")
+    unknown = token_endpoint_error(RefreshError("invalid_client: not found"), "x")
 
     assert busy.code == "google-unavailable"
     assert "check it" in busy.message

@@ -14,10 +14,13 @@ import pytest
 from google.oauth2.credentials import Credentials
 
 from app.google.api import GoogleApi
-from app.google.calendar import Calendar, CalendarEvent, local_zone, zone_named
+from app.google.calendar import Calendar
+from app.google.calendar_events import CalendarEvent
+from app.google.time_zones import local_zone, zone_named
 from app.settings.schema import GoogleSettings
 from app.shared.errors import ConfigError, GoogleError
 from tests.fakes.google import FakeGoogle
+from tests.support.clocks import Sleeps
 
 AUTH = "https://www.googleapis.com/auth/"
 WRITE = (AUTH + "calendar.events",)
@@ -464,17 +467,13 @@ async def test_a_read_only_token_can_list_but_not_create(
 async def test_a_429_waits_as_long_as_retry_after_says(
     google: FakeGoogle, make: MakeCalendar
 ) -> None:
-    waits: list[float] = []
-
-    async def sleep(seconds: float) -> None:
-        waits.append(seconds)
-
-    cal = make(sleep=sleep)
+    sleeps = Sleeps()
+    cal = make(sleep=sleeps)
     google.calendar.add_event("Call", at(MONDAY, 9), at(MONDAY, 10))
     google.fail("/calendars/", 429, reason="rateLimitExceeded", retry_after=7)
     events = await cal.list_events(at(MONDAY, 0), at(MONDAY, 23))
     assert [e.title for e in events] == ["Call"]
-    assert waits == [7.0]
+    assert sleeps.waits == [7.0]
     assert google.count("GET", "/calendars/") == 2
 
 

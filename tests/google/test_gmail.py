@@ -9,7 +9,9 @@ import pytest
 from google.oauth2.credentials import Credentials
 
 from app.google.api import GoogleApi
-from app.google.gmail import Gmail, MailMessage, MailSummary, OutgoingMail, html_to_text
+from app.google.gmail import Gmail
+from app.google.mail_messages import MailMessage, MailSummary, html_to_text
+from app.google.outgoing_mail import OutgoingMail
 from app.settings.schema import GoogleSettings
 from app.shared.errors import GoogleError
 from tests.fakes.google import FakeGoogle

@@ -16,16 +16,12 @@ from google.oauth2.credentials import Credentials
 from app.core.tools import ToolRegistry
 from app.core.types import ActionProposal, Decision, ToolCall
 from app.google.api import GoogleApi
-from app.google.auth import scopes_for
 from app.google.calendar import Calendar
+from app.google.calendar_tools import calendar_tools, parse_when
 from app.google.gmail import Gmail
-from app.google.tools import (
-    GmailContacts,
-    calendar_tools,
-    mail_tools,
-    parse_when,
-    register,
-)
+from app.google.mail_tools import GmailContacts, mail_tools
+from app.google.scopes import scopes_for
+from app.google.tools import register
 from app.safety.audit import AuditLog
 from app.safety.policy import ActionPolicy
 from app.settings.schema import GoogleSettings, PolicySettings
