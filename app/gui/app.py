@@ -1,9 +1,10 @@
-"""The desktop app: ``hark`` with no arguments.
+"""The desktop app's one object: the tray, the engine behind it, and the windows it opens.
 
 The tray icon appears first (in well under two seconds); the engine — models, microphone,
 the connection to the LLM — is assembled afterwards on the engine thread, while the tooltip
 says "starting". The Qt thread only draws: everything else runs on the engine loop through
-the :class:`~app.gui.bridge.Bridge`.
+the :class:`~app.gui.bridge.Bridge`. :mod:`app.gui.launch` starts it (``hark`` with no
+arguments).
 """
 
 from __future__ import annotations
@@ -11,8 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
-import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -21,14 +20,20 @@ from PySide6.QtWidgets import QApplication
 
 from app.core.events import Event, NoticeRaised, TurnFinished
 from app.gui.bridge import Bridge, EngineThread
-from app.gui.state import TrayState
-from app.gui.talk import Talk
-from app.gui.tray import TrayController, state_icon
-from app.gui.windows import OwnedWindows
+from app.gui.context import GuiContext
+from app.gui.deploy_actions import (
+    backend_words,
+    finish_deploys_then,
+    open_deploy,
+    run_remote_action,
+    server_deployed,
+)
+from app.gui.talk import Talk, talk_hint
+from app.gui.tray import TrayController
+from app.gui.windows import OwnedWindows, open_about, open_checkup, open_settings, open_setup
 from app.settings.schema import Settings
 from app.settings.secrets import SecretStore
 from app.shared.errors import HarkError
-from app.shared.paths import config_path
 
 if TYPE_CHECKING:
     from app.compose import Engine
@@ -39,24 +44,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-NO_DISPLAY = (
-    "hark: no display to show the tray app on (DISPLAY and WAYLAND_DISPLAY are unset). "
-    'Use `hark ask "…"` or `hark listen` in a terminal, or start Hark from your desktop.'
-)
-
 MicrophoneFactory = Callable[[Settings], "FrameSource"]
-
-
-def no_display_reason(env: dict[str, str] | None = None) -> str | None:
-    """Why the GUI cannot start here, or None. Only Linux/BSD need a display server."""
-    env = dict(os.environ) if env is None else env
-    if not sys.platform.startswith(("linux", "freebsd", "openbsd")):
-        return None
-    if env.get("QT_QPA_PLATFORM", "").startswith(("offscreen", "minimal", "vnc")):
-        return None
-    if env.get("DISPLAY") or env.get("WAYLAND_DISPLAY"):
-        return None
-    return NO_DISPLAY
 
 
 def _microphone(settings: Settings) -> FrameSource:
@@ -110,7 +98,7 @@ class HarkApp(QObject):
         """Show the tray now; assemble the engine in the background."""
         self.engine_thread.start()
         self.bridge = Bridge(self.engine_thread, self)
-        self.tray.set_backend(self._backend_words())
+        self.tray.set_backend(backend_words(self.settings.remote))
         self.tray.tracker.server = "starting" if self._remote() else None
         self.tray.set_starting(True)
         self.refresh_deployed()
@@ -144,34 +132,15 @@ class HarkApp(QObject):
 
     def _start_hotkey(self) -> None:
         from app.gui.hotkey import Hotkey
-        from app.gui.wording import hotkey_words
 
         self.hotkey = Hotkey.from_settings(self.settings.talk, parent=self)
         self.hotkey.talk_started.connect(self.talk.start)
         self.hotkey.talk_stopped.connect(self.talk.stop)
         self.hotkey.failed.connect(lambda message: self.tray.notify("Hark hotkey", message))
-        status = self.hotkey.start()
-        if status.available:
-            mode = "hold" if self.settings.talk.hotkey_mode == "hold" else "press to start/stop"
-            keys = hotkey_words(self.settings.talk.hotkey)
-            self.tray.tracker.talk_hint = f"Talk: {keys} ({mode}) or click"
-        else:
-            self.tray.tracker.talk_hint = f"Talk: click the icon ({status.message})"
+        self.tray.tracker.talk_hint = talk_hint(self.settings.talk, self.hotkey.start())
 
     def _remote(self) -> bool:
         return self.settings.remote.url is not None or self.settings.remote.use_deployment
-
-    def _backend_words(self) -> str:
-        remote = self.settings.remote
-        if remote.url:
-            return f"Hark server {remote.url}"
-        if remote.use_deployment:
-            from remote.deploy.deployed import records
-
-            record = records().current()
-            if record is not None:
-                return f"Vast.ai server {record.label} (${record.dph_total:.3f}/hour)"
-        return "this computer"
 
     def _make_confirmer(self) -> Any:
         from app.gui.dialogs.confirm import GuiConfirmer
@@ -249,7 +218,7 @@ class HarkApp(QObject):
     def _on_booted(self, engine: Engine) -> None:
         self.tray.tracker.server = None
         self.tray.set_starting(False)
-        self.tray.set_backend(self._backend_words())
+        self.tray.set_backend(backend_words(self.settings.remote))
         if self.window is None and self.bridge is not None:
             from app.gui.main_window import MainWindow
 
@@ -264,6 +233,13 @@ class HarkApp(QObject):
         return EngineServices(
             lambda: self.engine, self.settings, self.secrets, reassemble=self.assemble
         )
+
+    def context(self) -> GuiContext | None:
+        """What the Settings dialog and the wizards are built with now (None until the bridge
+        to the engine loop is up)."""
+        if self.bridge is None:
+            return None
+        return GuiContext(self.settings, self.services(), self.bridge, self.secrets)
 
     def _on_boot_failed(self, error: BaseException) -> None:
         message = error.message if isinstance(error, HarkError) else repr(error)
@@ -331,44 +307,49 @@ class HarkApp(QObject):
         self.tray.windows_open = 1 if visible else 0
 
     def on_tray_remote_action_requested(self, action: str) -> None:
-        from app.gui.deploy_actions import run_remote_action
-
-        assert self.bridge is not None
-        run_remote_action(action, self)
+        context = self.context()
+        assert context is not None
+        if action == "deploy":
+            open_deploy(context, self.deploys, self.reload_settings)
+        else:
+            run_remote_action(action, self)
 
     def refresh_deployed(self) -> None:
         """Remote server ▸ Status/Start/Stop/Destroy work only with a server deployed."""
-        from remote.deploy.deployed import records
-
-        try:
-            deployed = records().current() is not None
-        except (HarkError, OSError, ValueError):  # an unreadable record: nothing to act on
-            deployed = False
-        self.tray.set_deployed(deployed)
+        self.tray.set_deployed(server_deployed())
 
     def on_tray_settings_requested(self, page: str | None = None) -> None:
-        from app.gui.windows import open_settings
-
-        open_settings(self, page)
+        context = self.context()
+        if context is not None:
+            open_settings(
+                self.windows,
+                context,
+                page,
+                saved=self.on_settings_saved,
+                deploy=lambda: self.on_tray_remote_action_requested("deploy"),
+            )
 
     def on_tray_checkup_requested(self) -> None:
-        from app.gui.windows import open_checkup
-
-        open_checkup(self)
+        context = self.context()
+        if context is not None:
+            open_checkup(
+                self.windows,
+                context,
+                settings_requested=self.on_tray_settings_requested,
+                setup_requested=self.first_run,
+            )
 
     def on_tray_setup_requested(self) -> None:
         self.first_run()
 
     def on_tray_about_requested(self) -> None:
-        from app.gui.windows import open_about
-
-        open_about(self)
+        open_about(self.windows)
 
     def on_settings_saved(self, settings: Settings) -> None:
         """New settings: assemble the engine again with them (the tray stays)."""
         assert self.bridge is not None
         self.settings = settings
-        self.tray.set_backend(self._backend_words())
+        self.tray.set_backend(backend_words(self.settings.remote))
         if self.hotkey is not None:
             self.hotkey.stop()
         self._start_hotkey()
@@ -392,13 +373,14 @@ class HarkApp(QObject):
     def first_run(self) -> None:
         """The setup wizard (microphone, server, voice, Google): at the first start, and from
         the tray's Run setup again…"""
-        from app.gui.windows import open_setup
-
-        open_setup(self)
+        context = self.context()
+        if context is not None:
+            open_setup(
+                self.windows, context, saved=self.reload_settings, current=lambda: self.settings
+            )
 
     def on_tray_quit_requested(self) -> None:
         """Quit; a running Vast.ai deploy is cancelled and cleaned up first (nothing billing)."""
-        from app.gui.deploy_actions import finish_deploys_then
 
         def leave() -> None:
             self.shutdown()
@@ -408,24 +390,3 @@ class HarkApp(QObject):
             self.tray.notify(
                 "Hark", "Cancelling the running deploy; Hark quits once what it rented is removed."
             )
-
-
-def run_gui(settings: Settings) -> int:
-    """``hark`` with no arguments: the tray app until Quit."""
-    reason = no_display_reason()
-    if reason is not None:
-        print(reason, file=sys.stderr)
-        return 2
-    app = QApplication.instance() or QApplication(sys.argv[:1])
-    assert isinstance(app, QApplication)
-    app.setApplicationName("Hark")
-    app.setQuitOnLastWindowClosed(False)
-    app.setWindowIcon(state_icon(TrayState.IDLE))
-    hark = HarkApp(settings)
-    hark.start()
-    if not config_path().exists():
-        hark.first_run()
-    try:
-        return app.exec()
-    finally:
-        hark.shutdown()

@@ -5,6 +5,10 @@ thread only draws. Engine → GUI: the engine's ``emit(event)`` is :meth:`Bridge
 re-emits the event as the Qt signal ``event_received`` — Qt queues it to the GUI thread.
 GUI → engine: :meth:`Bridge.run` schedules a coroutine on the engine loop
 (``asyncio.run_coroutine_threadsafe``) and hands its result or error back on the GUI thread.
+
+An answer may arrive after the window that asked was closed: :func:`while_alive` wraps each
+callback so it is skipped then. :class:`Relay` carries a stream of values (progress, levels)
+from the engine loop to the GUI thread the same way.
 """
 
 from __future__ import annotations
@@ -14,8 +18,9 @@ import concurrent.futures
 import logging
 import threading
 from collections.abc import Awaitable, Callable, Coroutine
-from typing import Any
+from typing import Any, TypeVar
 
+import shiboken6
 from PySide6.QtCore import QObject, Signal
 
 from app.core.events import Event
@@ -24,6 +29,7 @@ log = logging.getLogger(__name__)
 
 OnResult = Callable[[Any], None]
 OnError = Callable[[BaseException], None]
+T = TypeVar("T")
 
 
 class EngineThread:
@@ -125,3 +131,25 @@ class Bridge(QObject):
 
     def _on_settled(self, callback: Callable[[Any], None], value: Any, _: object) -> None:
         callback(value)
+
+
+class Relay(QObject):
+    """Carries values from the engine loop to the GUI thread (a queued Qt signal).
+
+    Made a child of the long-lived :class:`Bridge`, not of the page: the engine thread may
+    still be emitting when the user closes the window, and it must never emit on an object Qt
+    is deleting. Receivers (the page's slots) disconnect themselves when the page goes away.
+    """
+
+    carried = Signal(object)
+
+
+def while_alive(owner: QObject, callback: Callable[[T], None]) -> Callable[[T], None]:
+    """``callback``, skipped once ``owner`` is gone: an answer from the engine loop may arrive
+    after the user closed the window or pane, and touching a widget Qt has deleted raises."""
+
+    def call(value: T) -> None:
+        if shiboken6.isValid(owner):
+            callback(value)
+
+    return call

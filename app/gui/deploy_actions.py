@@ -3,29 +3,58 @@
 Start and stop go through the engine's
 :class:`~remote.deploy.deployed.DeployedServer` when Hark follows
 a deployment (so its state and the tray agree), else through ``RemoteService`` directly. All
-of it runs on the engine loop; answers come back as a message box or a notification.
+of it runs on the engine loop; answers come back as a message box or a notification. The
+tray also says here which server Hark uses, and whether one is deployed to act on.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QMessageBox
 
+from app.gui.tray import TrayController
 from app.shared.errors import HarkError
 
 log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
-    from app.gui.app import HarkApp
+    from app.compose import Engine
+    from app.gui.bridge import Bridge
+    from app.gui.context import GuiContext
+    from app.settings.schema import RemoteSettings
+    from app.settings.secrets import SecretStore
 
 NO_KEY = (
     "Hark has no Vast.ai API key yet. Use Remote server ▸ Deploy to Vast.ai…: its first page "
     "takes the key, then rents and sets up the server."
 )
+
+
+def backend_words(remote: RemoteSettings) -> str:
+    """Where the models run, for the tray's tooltip: a Hark server, a Vast.ai one, or here."""
+    if remote.url:
+        return f"Hark server {remote.url}"
+    if remote.use_deployment:
+        from remote.deploy.deployed import records
+
+        record = records().current()
+        if record is not None:
+            return f"Vast.ai server {record.label} (${record.dph_total:.3f}/hour)"
+    return "this computer"
+
+
+def server_deployed() -> bool:
+    """Whether a server is deployed (Status/Start/Stop/Destroy have something to act on)."""
+    from remote.deploy.deployed import records
+
+    try:
+        return records().current() is not None
+    except (HarkError, OSError, ValueError):  # an unreadable record: nothing to act on
+        return False
 
 
 def _message_box(text: str, error: bool) -> None:
@@ -44,20 +73,40 @@ def _message_box(text: str, error: bool) -> None:
 _boxes: list[QMessageBox] = []
 
 
+class RemoteHost(Protocol):
+    """The part of the app the menu's actions work with (the app itself, in the tray app)."""
+
+    @property
+    def bridge(self) -> Bridge | None: ...
+
+    @property
+    def engine(self) -> Engine | None:
+        """The assembled engine: its server follower starts and stops a followed deployment."""
+        ...
+
+    @property
+    def secrets(self) -> SecretStore: ...
+
+    @property
+    def tray(self) -> TrayController: ...
+
+    def reload_settings(self) -> None:
+        """Read the settings file again and reassemble the engine (after a destroy)."""
+        ...
+
+
 def run_remote_action(
     action: str,
-    hark: HarkApp,
+    hark: RemoteHost,
     *,
     tell: Callable[[str, bool], None] = _message_box,
     sure: Callable[[], bool] | None = None,
 ) -> None:
-    """Do ``action`` (status / start / stop / destroy / deploy) and show how it went.
+    """Do ``action`` (status / start / stop / destroy) and show how it went; Deploy is
+    :func:`open_deploy`.
 
     ``tell(text, error)`` shows the answer and ``sure()`` asks before destroying (message
     boxes; tests answer them)."""
-    if action == "deploy":
-        _deploy(hark)
-        return
     from remote.deploy.deployed import vast_service_factory
 
     bridge = hark.bridge
@@ -123,16 +172,16 @@ def _sure_to_destroy() -> bool:
     return bool(answer == QMessageBox.StandardButton.Yes)
 
 
-def _deploy(hark: HarkApp) -> None:
-    """The Vast.ai wizard; when a server is ready Hark reads its settings again and uses it."""
+def open_deploy(context: GuiContext, deploys: list[Any], deployed: Callable[[], None]) -> None:
+    """The Vast.ai wizard, kept in ``deploys`` while it is open; ``deployed`` when a server is
+    ready (Hark reads its settings again and uses it)."""
     from app.gui.wizards import RemoteWizard
     from app.settings.file import save_settings
 
-    assert hark.bridge is not None
-    wizard = RemoteWizard(hark.bridge, hark.secrets, hark.settings, save_settings)
-    wizard.deployed.connect(lambda _deployment: hark.reload_settings())
-    hark.deploys.append(wizard)
-    wizard.destroyed.connect(lambda _=None: hark.deploys.remove(wizard))
+    wizard = RemoteWizard(context.bridge, context.secrets, context.settings, save_settings)
+    wizard.deployed.connect(lambda _deployment: deployed())
+    deploys.append(wizard)
+    wizard.destroyed.connect(lambda _=None: deploys.remove(wizard))
     wizard.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
     wizard.show()
 

@@ -6,9 +6,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from app.shared.errors import HarkError
+from remote.deploy.errors import DeployCode
+from remote.vast.errors import VastCode
 
 if TYPE_CHECKING:
-    from remote.deploy.service import RemoteStatus
+    from remote.deploy.status import RemoteStatus
 
 _STATES = {
     "running": "is running",
@@ -17,23 +19,32 @@ _STATES = {
     "stopped": "is stopped: its disk is kept (a small storage charge), and Start brings it back",
     "gone": "no longer exists on Vast.ai: Destroy… forgets it here, Deploy… makes a new one",
 }
-_ERRORS = {
-    "remote-none": "No Hark server is deployed yet. Use Remote server ▸ Deploy to Vast.ai… to "
-    "rent one.",
-    "remote-ambiguous": "Your Vast.ai account has several Hark servers and this computer does "
-    "not know which one it uses. Destroy the ones you do not need at cloud.vast.ai, or deploy "
-    "a new one here.",
-    "remote-gone": "That server no longer exists on Vast.ai. Destroy… forgets it here; Deploy… "
-    "makes a new one.",
-    "remote-start-failed": "The Hark server did not start on its machine. Destroy it and "
-    "deploy again (Vast.ai hosts sometimes fail).",
-    "remote-start-timeout": "The Hark server was not up in time; it may still be starting. "
-    "Look again with Status in a minute, or Stop it so it does not bill.",
-    "vast-auth": "Vast.ai refused the API key. Deploy to Vast.ai… takes a new key on its first "
-    "page.",
-    "vast-unreachable": "Vast.ai did not answer. Check the internet connection and try again.",
-    "vast-rate-limited": "Vast.ai asked Hark to slow down. Try again in a minute.",
-    "vast-server": "Vast.ai had a problem answering. Try again in a minute.",
+_ERRORS: dict[str, str] = {
+    DeployCode.REMOTE_NONE: (
+        "No Hark server is deployed yet. Use Remote server ▸ Deploy to Vast.ai… to rent one."
+    ),
+    DeployCode.REMOTE_AMBIGUOUS: (
+        "Your Vast.ai account has several Hark servers and this computer does not know which "
+        "one it uses. Destroy the ones you do not need at cloud.vast.ai, or deploy a new one here."
+    ),
+    DeployCode.REMOTE_GONE: (
+        "That server no longer exists on Vast.ai. Destroy… forgets it here; Deploy… makes a "
+        "new one."
+    ),
+    DeployCode.REMOTE_START_FAILED: (
+        "The Hark server did not start on its machine. Destroy it and deploy again (Vast.ai "
+        "hosts sometimes fail)."
+    ),
+    DeployCode.REMOTE_START_TIMEOUT: (
+        "The Hark server was not up in time; it may still be starting. Look again with Status "
+        "in a minute, or Stop it so it does not bill."
+    ),
+    VastCode.AUTH: (
+        "Vast.ai refused the API key. Deploy to Vast.ai… takes a new key on its first page."
+    ),
+    VastCode.UNREACHABLE: "Vast.ai did not answer. Check the internet connection and try again.",
+    VastCode.RATE_LIMITED: "Vast.ai asked Hark to slow down. Try again in a minute.",
+    VastCode.SERVER: "Vast.ai had a problem answering. Try again in a minute.",
 }
 
 

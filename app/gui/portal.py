@@ -21,7 +21,8 @@ from collections import deque
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from app.gui.hotkey import Chord, HotkeyUnavailable, KeySink
+from app.gui.chord import Chord
+from app.gui.hotkey_backends import HotkeyUnavailable, KeySink
 
 log = logging.getLogger(__name__)
 

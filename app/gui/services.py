@@ -26,9 +26,9 @@ from app.shared.errors import CoreCode, GoogleCode, HarkError
 
 if TYPE_CHECKING:
     from app.compose import Engine
-    from app.google.auth import AccountStatus
-    from app.google.calendar import CalendarEvent
-    from app.google.gmail import MailMessage, MailSummary
+    from app.google.calendar_events import CalendarEvent
+    from app.google.mail_messages import MailMessage, MailSummary
+    from app.google.scopes import AccountStatus
     from app.settings.schema import Settings
     from app.settings.secrets import SecretStore
 

@@ -11,17 +11,29 @@ the Conversation window with its request field, so the user can type instead.
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from app.core.events import NoticeRaised
-from app.gui.tray import NO_MICROPHONE_TIP, PAUSED
+from app.gui.tray import NO_MICROPHONE_TIP, PAUSED, TrayController
+from app.gui.wording import hotkey_words
 
 if TYPE_CHECKING:
-    from app.gui.app import HarkApp
+    from app.core.listen_loop import ListenLoop
+    from app.gui.bridge import Bridge, EngineThread
+    from app.gui.hotkey import HotkeyStatus
+    from app.settings.schema import Settings, TalkSettings
 
 log = logging.getLogger(__name__)
 
 TYPE_INSTEAD = "Type to Hark instead: Type a request… in the tray menu."
+
+
+def talk_hint(talk: TalkSettings, hotkey: HotkeyStatus) -> str:
+    """The tray's hint for talking: the hotkey and how it works, or why there is none."""
+    if hotkey.available:
+        mode = "hold" if talk.hotkey_mode == "hold" else "press to start/stop"
+        return f"Talk: {hotkey_words(talk.hotkey)} ({mode}) or click"
+    return f"Talk: click the icon ({hotkey.message})"
 
 
 def microphone_words(code: str, message: str) -> tuple[str, str]:
@@ -31,10 +43,35 @@ def microphone_words(code: str, message: str) -> tuple[str, str]:
     return "Hark cannot use the microphone", f"{message} {TYPE_INSTEAD}"
 
 
+class TalkHost(Protocol):
+    """The part of the app push-to-talk works with (the app itself, in the tray app)."""
+
+    @property
+    def tray(self) -> TrayController: ...
+
+    @property
+    def engine_thread(self) -> EngineThread: ...
+
+    @property
+    def bridge(self) -> Bridge | None: ...
+
+    @property
+    def listen(self) -> ListenLoop | None:
+        """The listening loop, once the engine is assembled."""
+        ...
+
+    @property
+    def settings(self) -> Settings: ...
+
+    def on_tray_type_requested(self) -> None:
+        """Open the Conversation window with its request field (typing instead of talking)."""
+        ...
+
+
 class Talk:
     """What the click, the hotkey and the Pause item do (see the module docstring)."""
 
-    def __init__(self, hark: HarkApp) -> None:
+    def __init__(self, hark: TalkHost) -> None:
         self._hark = hark
         self._told: set[str] = set()
         """Conditions already notified: each is told once, not after every try."""

@@ -6,6 +6,9 @@ dialog opened from a tray menu and held only by a local variable vanishes before
 painted. :class:`OwnedWindows` is that reference: it keeps each window by name until Qt
 destroys it (they are made with ``WA_DeleteOnClose``), and a second request for a window that
 is still open raises the one on screen instead of stacking another copy.
+
+The ``open_*`` functions make the app's windows by name: each is given the
+:class:`~app.gui.context.GuiContext` it is built with and the callbacks it answers to.
 """
 
 from __future__ import annotations
@@ -21,7 +24,8 @@ from PySide6.QtWidgets import QWidget
 from app.shared.paths import config_path
 
 if TYPE_CHECKING:
-    from app.gui.app import HarkApp
+    from app.gui.context import GuiContext
+    from app.settings.schema import Settings
 
 log = logging.getLogger(__name__)
 
@@ -83,21 +87,25 @@ def raise_window(window: QWidget) -> None:
 # --- the app's windows, by name ------------------------------------------------------------
 
 
-def open_settings(hark: HarkApp, page: str | None = None) -> QWidget | None:
-    """Settings… (at the page titled ``page``, when given: ``"Audio"``, ``"Voice|Server"``)."""
+def open_settings(
+    windows: OwnedWindows,
+    context: GuiContext,
+    page: str | None = None,
+    *,
+    saved: Callable[[Settings], None],
+    deploy: Callable[[], None],
+) -> QWidget:
+    """Settings… (at the page titled ``page``, when given: ``"Audio"``, ``"Voice|Server"``);
+    ``saved`` gets the new settings, ``deploy`` opens the Vast.ai wizard."""
     from app.gui.dialogs.settings import SettingsDialog
 
-    bridge = hark.bridge
-    if bridge is None:
-        return None
-
     def make() -> SettingsDialog:
-        dialog = SettingsDialog(hark.settings, hark.services(), bridge, hark.secrets)
-        dialog.settings_saved.connect(hark.on_settings_saved)
-        dialog.deploy_requested.connect(lambda: hark.on_tray_remote_action_requested("deploy"))
+        dialog = SettingsDialog(context)
+        dialog.settings_saved.connect(saved)
+        dialog.deploy_requested.connect(deploy)
         return dialog
 
-    window = hark.windows.show("settings", make)
+    window = windows.show("settings", make)
     if page and isinstance(window, SettingsDialog):  # "a|b": the first of those pages there is
         titles = {each.title.lower(): each for each in window.pages}
         for wanted in page.lower().split("|"):
@@ -107,59 +115,61 @@ def open_settings(hark: HarkApp, page: str | None = None) -> QWidget | None:
     return window
 
 
-def open_setup(hark: HarkApp) -> QWidget | None:
-    """The setup wizard: at the first start, and from Run setup again…"""
+def open_setup(
+    windows: OwnedWindows,
+    context: GuiContext,
+    *,
+    saved: Callable[[], None],
+    current: Callable[[], Settings],
+) -> QWidget:
+    """The setup wizard: at the first start, and from Run setup again… (``saved`` once it
+    has written the settings file; ``current``: the app's settings when Deploy is clicked)."""
     from app.gui.wizards import FirstRunWizard, RemoteWizard
     from app.gui.wizards.voice_page import default_speak
     from app.settings.file import save_settings
 
-    bridge = hark.bridge
-    if bridge is None:
-        return None
     first_time = not config_path().exists()
+    settings, bridge, secrets = context.settings, context.bridge, context.secrets
 
     def open_deploy(parent: Any) -> bool:
-        made = RemoteWizard.ask(bridge, hark.secrets, hark.settings, save_settings, parent=parent)
+        made = RemoteWizard.ask(bridge, secrets, current(), save_settings, parent=parent)
         return made is not None
 
     def make() -> FirstRunWizard:
         wizard = FirstRunWizard(
-            hark.settings,
-            hark.services(),
-            bridge,
-            hark.secrets,
-            save_settings,
-            speak=default_speak(hark.settings),
-            open_deploy=open_deploy,
+            context, save_settings, speak=default_speak(settings), open_deploy=open_deploy
         )
-        wizard.setup_saved.connect(lambda _saved: hark.reload_settings())
+        wizard.setup_saved.connect(lambda _saved: saved())
         if first_time:  # cancelled: an empty settings file, so it does not come back
             wizard.rejected.connect(lambda: save_settings({}))
         return wizard
 
-    return hark.windows.show("setup", make)
+    return windows.show("setup", make)
 
 
-def open_checkup(hark: HarkApp) -> QWidget | None:
-    """Check my setup: the doctor's checks, each with its fix."""
+def open_checkup(
+    windows: OwnedWindows,
+    context: GuiContext,
+    *,
+    settings_requested: Callable[[str], None],
+    setup_requested: Callable[[], None],
+) -> QWidget:
+    """Check my setup: the doctor's checks, each with its fix (a Settings page, or the setup
+    wizard)."""
     from app.gui.dialogs.checkup import CheckupDialog
 
-    bridge = hark.bridge
-    if bridge is None:
-        return None
-
     def make() -> CheckupDialog:
-        dialog = CheckupDialog(hark.settings, hark.secrets, bridge)
-        dialog.settings_requested.connect(hark.on_tray_settings_requested)
-        dialog.setup_requested.connect(hark.first_run)
+        dialog = CheckupDialog(context.settings, context.secrets, context.bridge)
+        dialog.settings_requested.connect(settings_requested)
+        dialog.setup_requested.connect(setup_requested)
         dialog.start()
         return dialog
 
-    return hark.windows.show("checkup", make)
+    return windows.show("checkup", make)
 
 
-def open_about(hark: HarkApp) -> QWidget:
+def open_about(windows: OwnedWindows) -> QWidget:
     """About Hark."""
     from app.gui.dialogs.about import AboutDialog
 
-    return hark.windows.show("about", AboutDialog)
+    return windows.show("about", AboutDialog)

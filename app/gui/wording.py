@@ -123,3 +123,16 @@ def hotkey_words(spec: str | None) -> str:
         else:
             shown.append(key.replace("_", " ").title())
     return "+".join(shown)
+
+
+def user_message(error: BaseException, what: str = "That") -> str:
+    """What went wrong, in words for the user: Hark's own message, or the error's text, never
+    just the class name of an exception (``what`` names the action when nothing says more)."""
+    message = getattr(error, "message", None)
+    if isinstance(message, str) and message:
+        return message
+    if isinstance(error, TimeoutError):
+        return f"{what} took too long. Try again in a moment."
+    if isinstance(error, OSError) and error.strerror:
+        return str(error.strerror)
+    return str(error) or f"{what} did not work, and nothing said why. Try again."

@@ -1,6 +1,7 @@
 """Shared fixtures for the desktop app's tests: a real engine loop on its own thread and the
-bridge to it, as the app has them (Qt runs offscreen; pytest-qt gives ``qtbot``); and the
-whole app (``start_app``) over the fake Ollama and real Whisper tiny.en."""
+bridge to it, as the app has them (Qt runs offscreen; pytest-qt gives ``qtbot``); the whole
+app (``start_app``) over the fake Ollama and real Whisper tiny.en; and a real action policy
+asking the confirmation dialog (``rig_for``)."""
 
 from __future__ import annotations
 
@@ -10,8 +11,11 @@ from typing import Any
 
 import pytest
 
+from app.core.types import ActionProposal
 from app.gui.bridge import Bridge, EngineThread
+from app.gui.dialogs.confirm import GuiConfirmer
 from tests.fakes.ollama import FakeOllama
+from tests.gui.confirm_rig import Rig
 
 
 @pytest.fixture
@@ -32,7 +36,7 @@ def bridge(qtbot: object, engine_thread: EngineThread) -> Bridge:
 def ollama(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeOllama]:
     """The fake Ollama, and the environment a test app runs with (real Whisper tiny.en, no
     voice, no X display so the hotkey says why it is off)."""
-    from tests.remote.load.edge import tiny_en_dir
+    from tests.support.speech import tiny_en_dir
 
     with FakeOllama(models=["llama3.2:3b"]) as fake:
         monkeypatch.setenv("HARK_LLM__HOST", fake.url)
@@ -65,3 +69,27 @@ def start_app(qtbot: Any, ollama: FakeOllama) -> Iterator[Callable[..., Any]]:
     yield start
     for hark in made:
         hark.shutdown()
+
+
+@pytest.fixture
+def rig_for(
+    qtbot: Any, tmp_path: Path, engine_thread: EngineThread
+) -> Iterator[Callable[..., Rig]]:
+    """``rig_for(...)``: a real action policy on the engine thread that asks a GuiConfirmer
+    (its dialogs closed, its audit log shut after the test)."""
+    rigs: list[Rig] = []
+
+    def make(*, dialog_timeout_s: float = 30, policy_timeout_s: float = 30) -> Rig:
+        shown: list[ActionProposal] = []
+        confirmer = GuiConfirmer(
+            dialog_timeout_s, arm_ms=0, on_shown=lambda d: shown.append(d.proposal)
+        )
+        rig = Rig(tmp_path, engine_thread, confirmer, policy_timeout_s)
+        rig.shown = shown
+        rigs.append(rig)
+        return rig
+
+    yield make
+    for rig in rigs:
+        rig.confirmer.close_all()
+        rig.audit.close()

@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 
 from app.compose import Engine, build_engine
-from app.google.auth import GoogleAccount, scopes_for
+from app.google.auth import GoogleAccount
+from app.google.scopes import scopes_for
 from app.gui.bridge import Bridge, EngineThread
 from app.gui.services import EngineServices
 from app.settings.load import load_settings

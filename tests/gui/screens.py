@@ -140,7 +140,7 @@ def panes(shoot: Shooter, bridge: Any) -> None:
     from app.gui.panes.conversation import ConversationWindow
     from app.gui.panes.inbox import InboxPane
     from app.gui.panes.status import PaneState
-    from tests.gui.test_panes import TODAY, ScriptedServices
+    from tests.gui.scripted_services import TODAY, ScriptedServices
 
     calendar = CalendarPane(ScriptedServices(), bridge, today=lambda: TODAY)
     calendar.resize(720, 520)
@@ -230,10 +230,11 @@ def confirm_dialog(shoot: Shooter) -> None:
 def settings_pages(shoot: Shooter, bridge: Any) -> None:
     from app.audio.devices import DeviceInfo
     from app.gui.autostart import Autostart
+    from app.gui.context import GuiContext
     from app.gui.dialogs.settings import SettingsDialog
     from app.settings.schema import Settings
     from app.settings.secrets import SecretStore
-    from tests.gui.test_panes import ScriptedServices
+    from tests.gui.scripted_services import ScriptedServices
 
     devices = [
         DeviceInfo(0, "USB Microphone", "ALSA", 1, 0, 48000.0, True),
@@ -241,10 +242,7 @@ def settings_pages(shoot: Shooter, bridge: Any) -> None:
     ]
     home = Path(os.environ.get("HOME", tempfile.gettempdir()))
     dialog = SettingsDialog(
-        Settings(),
-        ScriptedServices(),
-        bridge,
-        SecretStore(env={}),
+        GuiContext(Settings(), ScriptedServices(), bridge, SecretStore(env={})),
         config_file=home / "config.toml",
         autostart=Autostart(platform="linux", env={"HOME": str(home)}),
         audio_devices=lambda: devices,
@@ -272,11 +270,12 @@ def settings_pages(shoot: Shooter, bridge: Any) -> None:
 def first_run_pages(shoot: Shooter, bridge: Any) -> None:
     from app.audio.capture import WavFileSource
     from app.audio.devices import DeviceInfo
+    from app.gui.context import GuiContext
     from app.gui.wizards import FirstRunWizard
     from app.settings.schema import Settings
     from app.settings.secrets import SecretStore
-    from tests.gui.test_panes import ScriptedServices
-    from tests.speech import speech_clip, write_wav
+    from tests.gui.scripted_services import ScriptedServices
+    from tests.support.speech import speech_clip, write_wav
 
     wav = write_wav(
         Path(tempfile.mkdtemp()) / "hello.wav",
@@ -287,10 +286,7 @@ def first_run_pages(shoot: Shooter, bridge: Any) -> None:
         return None
 
     wizard = FirstRunWizard(
-        Settings(),
-        ScriptedServices(connected=False),
-        bridge,
-        SecretStore(env={}),
+        GuiContext(Settings(), ScriptedServices(connected=False), bridge, SecretStore(env={})),
         lambda updates: None,
         list_inputs=lambda: [DeviceInfo(3, "USB Microphone", "ALSA", 1, 0, 16000.0, True)],
         open_source=lambda _device: WavFileSource(wav, realtime=True),
@@ -326,7 +322,7 @@ def listening_overlay(shoot: Shooter) -> None:
 
 def checkup_window(shoot: Shooter, bridge: Any) -> None:
     """Check my setup, filled with checks as a computer with no microphone would show them."""
-    from app.doctor.checks import Check
+    from app.doctor.check import Check
     from app.gui.dialogs.checkup import CheckupDialog
     from app.settings.schema import Settings
     from app.settings.secrets import SecretStore
@@ -371,7 +367,7 @@ def remote_pages(shoot: Shooter, bridge: Any) -> None:
     from app.gui.wizards import deploy_pages as pages
     from app.settings.schema import Settings
     from app.settings.secrets import SecretStore
-    from remote.deploy.deployer import DeployProgress
+    from remote.deploy.options import DeployProgress
     from remote.vast.models import Offer
 
     def wizard(start: int) -> Any:

@@ -9,12 +9,13 @@ from pathlib import Path
 import pytest
 
 from app.core.events import Event, TurnFinished
-from app.gui.app import NO_DISPLAY, HarkApp, no_display_reason
+from app.gui.app import HarkApp
+from app.gui.launch import NO_DISPLAY, no_display_reason
 from app.gui.state import TrayState
 from app.settings.load import load_settings
 from tests.fakes.ollama import FakeOllama
 from tests.gui.harness import GatedMicrophone
-from tests.speech import speech_clip, words
+from tests.support.speech import speech_clip, words
 
 
 @pytest.mark.slow

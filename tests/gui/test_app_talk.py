@@ -16,7 +16,7 @@ from app.gui.app import HarkApp
 from app.gui.state import TrayState
 from tests.fakes.ollama import FakeOllama
 from tests.gui.harness import QueuedMicrophone
-from tests.speech import speech_clip, words
+from tests.support.speech import speech_clip, words
 
 CLICK = QSystemTrayIcon.ActivationReason.Trigger
 

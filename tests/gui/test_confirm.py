@@ -3,44 +3,17 @@ end to end under a real action policy on the engine thread with a real audit log
 
 from __future__ import annotations
 
-import concurrent.futures
-import json
-from collections.abc import Callable, Iterator, Mapping
-from pathlib import Path
+from collections.abc import Callable, Mapping
 from typing import Any
 
-import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QCheckBox, QLineEdit, QPlainTextEdit, QSpinBox
 
-from app.core.tools import ToolRegistry
-from app.core.types import ActionProposal, Decision, Risk, ToolCall, ToolResult, ToolSpec
-from app.gui.bridge import EngineThread
-from app.gui.dialogs.confirm import ConfirmDialog, GuiConfirmer, countdown_text
+from app.core.types import Decision
+from app.gui.dialogs.confirm import ConfirmDialog, countdown_text
 from app.gui.dialogs.preview import PreviewForm
-from app.safety.audit import AuditLog
-from app.safety.policy import ActionPolicy, ActionSpec
-from app.settings.schema import PolicySettings
-
-MAIL = {
-    "to": ["bob@x.org"],
-    "cc": [],
-    "subject": "Lunch",
-    "body": "Noon at the usual place?",
-}
-
-
-def mail_proposal(**preview: Any) -> ActionProposal:
-    shown = {**MAIL, **preview}
-    return ActionProposal(
-        id="a1",
-        tool="mail_send",
-        arguments=dict(shown),
-        risk=Risk.EXTERNAL,
-        summary="Send an email to bob@x.org: 'Lunch'",
-        preview=shown,
-        reasons=("not someone you have written to before: bob@x.org",),
-    )
+from tests.gui.confirm_rig import Rig, dialog_of, mail_proposal, result_of
+from tests.gui.drive import replace_text
 
 
 def ask(qtbot: Any, drive: Callable[[ConfirmDialog], None], **kwargs: Any) -> Decision:
@@ -61,12 +34,6 @@ def ask(qtbot: Any, drive: Callable[[ConfirmDialog], None], **kwargs: Any) -> De
     if failed:
         raise failed[0]
     return decision
-
-
-def replace_text(qtbot: Any, field: Any, text: str) -> None:
-    field.setFocus()
-    field.selectAll()
-    qtbot.keyClicks(field, text)
 
 
 # -- the dialog ------------------------------------------------------------------------------
@@ -254,91 +221,6 @@ def test_countdown_text_rounds_up_to_whole_seconds() -> None:
 
 
 # -- the Confirmer under a real policy on the engine thread -----------------------------------
-
-
-class Recorder:
-    """A real registry handler that remembers the arguments it ran with."""
-
-    def __init__(self) -> None:
-        self.ran: list[dict[str, Any]] = []
-
-    async def __call__(self, args: Mapping[str, Any]) -> dict[str, Any]:
-        self.ran.append(dict(args))
-        return {"id": f"m{len(self.ran)}"}
-
-
-SPEC = ActionSpec(
-    Risk.EXTERNAL,
-    lambda a: f"Send an email to {', '.join(a['to'])}: {a['subject']!r}",
-    editable=("to", "cc", "subject", "body"),
-    recipients=lambda a: [*a.get("to", []), *a.get("cc", [])],
-    key_argument="idempotency_key",
-)
-
-
-class Rig:
-    """A real ActionPolicy with a GuiConfirmer, on the engine thread."""
-
-    def __init__(
-        self, tmp_path: Path, engine: EngineThread, confirmer: GuiConfirmer, timeout_s: float
-    ) -> None:
-        self.engine = engine
-        self.confirmer = confirmer
-        self.sent = Recorder()
-        self.shown: list[ActionProposal] = []
-        registry = ToolRegistry()
-        registry.register(ToolSpec("mail_send", "send mail"), self.sent)
-        self.audit = AuditLog(tmp_path / "audit.sqlite3")
-        self.policy = ActionPolicy(
-            registry,
-            {"mail_send": SPEC},
-            PolicySettings(confirm_timeout_s=timeout_s),
-            audit=self.audit,
-            confirmer=confirmer,
-        )
-
-    def send(self, **changes: Any) -> concurrent.futures.Future[ToolResult]:
-        call = ToolCall("mail_send", {**MAIL, **changes})
-        return self.engine.submit(self.policy.call(call))
-
-    def decisions(self) -> list[dict[str, Any]]:
-        return [row.data for row in self.audit.rows() if row.kind == "decision"]
-
-
-@pytest.fixture
-def rig_for(
-    qtbot: Any, tmp_path: Path, engine_thread: EngineThread
-) -> Iterator[Callable[..., Rig]]:
-    rigs: list[Rig] = []
-
-    def make(*, dialog_timeout_s: float = 30, policy_timeout_s: float = 30) -> Rig:
-        shown: list[ActionProposal] = []
-        confirmer = GuiConfirmer(
-            dialog_timeout_s, arm_ms=0, on_shown=lambda d: shown.append(d.proposal)
-        )
-        rig = Rig(tmp_path, engine_thread, confirmer, policy_timeout_s)
-        rig.shown = shown
-        rigs.append(rig)
-        return rig
-
-    yield make
-    for rig in rigs:
-        rig.confirmer.close_all()
-        rig.audit.close()
-
-
-def dialog_of(qtbot: Any, confirmer: GuiConfirmer) -> ConfirmDialog:
-    qtbot.waitUntil(lambda: confirmer.current_dialog is not None, timeout=5000)
-    dialog = confirmer.current_dialog
-    assert dialog is not None
-    return dialog
-
-
-def result_of(qtbot: Any, future: concurrent.futures.Future[ToolResult]) -> dict[str, Any]:
-    qtbot.waitUntil(future.done, timeout=5000)
-    result = future.result()
-    content: dict[str, Any] = json.loads(result.content)
-    return content
 
 
 def test_an_edited_approval_is_what_runs_and_is_audited(qtbot: Any, rig_for: Any) -> None:

@@ -14,14 +14,8 @@ from PySide6.QtWidgets import QDateEdit, QDateTimeEdit
 from app.core.types import ActionReview, Decision, Risk
 from app.gui.dialogs.confirm import ConfirmDialog
 from app.gui.dialogs.preview import PreviewForm
-from tests.gui.test_confirm import (  # noqa: F401 (rig_for is a fixture)
-    Rig,
-    dialog_of,
-    mail_proposal,
-    replace_text,
-    result_of,
-    rig_for,
-)
+from tests.gui.confirm_rig import Rig, dialog_of, mail_proposal, result_of
+from tests.gui.drive import replace_text
 
 WAIT = 5000
 NEW = ("carol@new.org", "dan@new.org")
@@ -135,7 +129,7 @@ def test_an_answer_to_older_edits_is_ignored(qtbot: Any) -> None:
 
 def test_the_real_policy_judges_the_edits_and_what_ran_is_the_edit(
     qtbot: Any,
-    rig_for: Any,  # noqa: F811 (the fixture imported above)
+    rig_for: Any,
 ) -> None:
     rig: Rig = rig_for()
     future = rig.send()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
 from typing import Any
 
 import pytest
@@ -30,6 +29,7 @@ from app.core.events import (
 from app.gui.bridge import Bridge, EngineThread
 from app.gui.panes.conversation import ConversationWindow
 from app.gui.panes.turn_view import timings_text, tool_outcome_text
+from tests.gui.drive import publish
 
 WAIT = 5000
 TIMINGS = TurnTimings(
@@ -39,16 +39,6 @@ TIMINGS = TurnTimings(
     first_audio_ms=1120.0,
     total_ms=2400.0,
 )
-
-
-def publish(engine_thread: EngineThread, bridge: Bridge, events: Sequence[Event]) -> None:
-    """Emit ``events`` in order from the engine thread, as the pipeline does."""
-
-    def emit_all() -> None:
-        for event in events:
-            bridge.publish(event)
-
-    engine_thread.call_soon(emit_all)
 
 
 @pytest.fixture

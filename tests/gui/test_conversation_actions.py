@@ -14,9 +14,8 @@ from PySide6.QtCore import Qt
 from app.gui.bridge import Bridge, EngineThread
 from app.gui.dialogs.confirm import ConfirmDialog, GuiConfirmer
 from app.gui.panes.conversation import ConversationPane
+from tests.gui.drive import replace_text, type_request
 from tests.gui.engine_rig import RealEngine, real_engine
-from tests.gui.test_confirm import replace_text
-from tests.gui.test_conversation_typing import type_request
 
 WAIT = 10_000
 PROPOSED = {"to": ["bob@example.org"], "subject": "Lunch", "body": "Noon at the usual place?"}

@@ -14,16 +14,16 @@ from typing import Any
 import pytest
 from PySide6.QtCore import Qt
 
-from app.google.auth import GoogleAccount, scopes_for
+from app.google.auth import GoogleAccount
+from app.google.scopes import scopes_for
 from app.gui.app import HarkApp
 from app.gui.panes.conversation import ConversationPane
 from app.settings.load import load_settings
 from app.settings.secrets import SecretStore
 from tests.fakes.google import FakeGoogle
 from tests.fakes.ollama import FakeOllama
-from tests.gui.test_confirm import replace_text
-from tests.gui.test_conversation_typing import type_request
-from tests.remote.load.edge import tiny_en_dir
+from tests.gui.drive import replace_text, type_request
+from tests.support.speech import tiny_en_dir
 
 WAIT = 20_000
 

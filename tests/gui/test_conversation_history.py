@@ -24,8 +24,8 @@ from app.core.events import (
 from app.gui.bridge import Bridge, EngineThread
 from app.gui.history import ConversationHistory
 from app.gui.panes.conversation import ConversationPane
-from tests.gui.test_conversation import publish
-from tests.test_history import file_bytes
+from tests.gui.drive import publish
+from tests.support.sqlite import file_bytes
 
 WAIT = 5000
 TT = TurnTimings(asr_ms=480.0, total_ms=1500.0)

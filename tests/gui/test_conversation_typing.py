@@ -25,8 +25,8 @@ from app.gui.panes.conversation import ConversationPane
 from app.gui.services import EngineServices
 from app.settings.load import load_settings
 from app.settings.secrets import SecretStore
+from tests.gui.drive import publish, type_request
 from tests.gui.engine_rig import RealEngine, real_engine
-from tests.gui.test_conversation import publish
 
 WAIT = 10_000
 
@@ -46,12 +46,6 @@ def pane(qtbot: Any, bridge: Bridge, rig: RealEngine) -> ConversationPane:
     shown.show()
     qtbot.waitExposed(shown)
     return shown
-
-
-def type_request(qtbot: Any, pane: ConversationPane, text: str) -> None:
-    pane.request_field.setFocus()
-    qtbot.keyClicks(pane.request_field, text)
-    qtbot.keyClick(pane.request_field, Qt.Key.Key_Return)
 
 
 def asked(rig: RealEngine) -> list[str]:

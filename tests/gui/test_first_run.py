@@ -15,8 +15,9 @@ from PySide6.QtWidgets import QApplication, QWizard
 
 from app.audio.capture import WavFileSource
 from app.audio.devices import DeviceInfo
-from app.google.auth import AccountStatus
+from app.google.scopes import AccountStatus
 from app.gui.bridge import Bridge
+from app.gui.context import GuiContext
 from app.gui.wizards import FirstRunWizard, VoiceChoice
 from app.gui.wizards.mic_page import SPOKEN_LEVEL
 from app.gui.wizards.server_page import DEPLOY, EXISTING, LOCAL
@@ -24,11 +25,11 @@ from app.settings.schema import Settings
 from app.settings.secrets import SecretStore
 from app.shared.errors import ConfigError, GoogleError, HarkError
 from tests.fakes.ollama import FakeOllama
+from tests.gui.wizard_rig import MIC, Recorder, ScriptedServices
 from tests.remote.load.edge import Edge, running_edge
-from tests.speech import silence, speech_clip, write_wav
+from tests.support.speech import silence, speech_clip, write_wav
 
 MODEL = "llama3.2:3b"
-MIC = DeviceInfo(3, "USB Microphone", "ALSA", 1, 0, 16000.0, is_default_input=True)
 LAPTOP = DeviceInfo(5, "Laptop Mic", "ALSA", 2, 0, 48000.0)
 NEXT = QWizard.WizardButton.NextButton
 FINISH = QWizard.WizardButton.FinishButton
@@ -54,44 +55,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Edge]:
         yield edge
 
 
-class ScriptedServices:
-    """The two things the wizard asks of the engine: is Google connected, and connect it."""
-
-    def __init__(self, connect: AccountStatus | HarkError) -> None:
-        self.connect = connect
-        self.connects = 0
-
-    def google_connected(self) -> bool:
-        return False
-
-    async def connect_google(self) -> AccountStatus:
-        self.connects += 1
-        if isinstance(self.connect, HarkError):
-            raise self.connect
-        return self.connect
-
-
-class Recorder:
-    """``save`` and ``speak`` as the wizard calls them."""
-
-    def __init__(self) -> None:
-        self.saved: list[dict[str, dict[str, Any]]] = []
-        self.spoken: list[tuple[str, VoiceChoice]] = []
-        self.save_error: ConfigError | None = None
-        self.speak_error: HarkError | None = None
-
-    def save(self, updates: dict[str, dict[str, Any]]) -> str:
-        if self.save_error is not None:
-            raise self.save_error
-        self.saved.append(updates)
-        return "saved"
-
-    async def speak(self, text: str, choice: VoiceChoice) -> None:
-        if self.speak_error is not None:
-            raise self.speak_error
-        self.spoken.append((text, choice))
-
-
 @pytest.fixture
 def rec() -> Recorder:
     return Recorder()
@@ -115,10 +78,12 @@ def make_wizard(
         return WavFileSource(wav)
 
     wizard = FirstRunWizard(
-        Settings.model_validate({"llm": {"model": MODEL}}),
-        services or ScriptedServices(AccountStatus(connected=True, email="ada@example.org")),
-        bridge,
-        SecretStore(env={}),
+        GuiContext(
+            Settings.model_validate({"llm": {"model": MODEL}}),
+            services or ScriptedServices(AccountStatus(connected=True, email="ada@example.org")),
+            bridge,
+            SecretStore(env={}),
+        ),
         rec.save,
         list_inputs=lambda: [MIC, LAPTOP] if devices is None else devices,
         open_source=open_source,
@@ -381,10 +346,12 @@ def test_ask_runs_modally_and_answers_false_when_cancelled(
 
     QTimer.singleShot(0, look)
     finished = FirstRunWizard.ask(
-        Settings(),
-        ScriptedServices(AccountStatus(connected=False)),
-        bridge,
-        SecretStore(env={}),
+        GuiContext(
+            Settings(),
+            ScriptedServices(AccountStatus(connected=False)),
+            bridge,
+            SecretStore(env={}),
+        ),
         rec.save,
         list_inputs=lambda: [MIC],
         open_source=lambda device: WavFileSource(quiet_wav),

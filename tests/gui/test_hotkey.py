@@ -16,20 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from app.gui.hotkey import (
-    Chord,
-    ChordError,
-    ChordTracker,
-    Hotkey,
-    HotkeyBackend,
-    HotkeyMode,
-    HotkeyUnavailable,
-    KeySink,
-    PynputBackend,
-    detect_backend,
-    key_name,
-    parse_chord,
-)
+from app.gui.chord import Chord, ChordError, ChordTracker, HotkeyMode, key_name, parse_chord
+from app.gui.hotkey import Hotkey, detect_backend
+from app.gui.hotkey_backends import HotkeyBackend, HotkeyUnavailable, KeySink, PynputBackend
 from app.gui.portal import PortalBackend, xdg_trigger
 from app.settings.schema import TalkSettings
 

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from PySide6.QtCore import Qt
 
-from app.google.gmail import MailSummary
+from app.google.mail_messages import MailSummary
 from app.gui.bridge import Bridge, EngineThread
 from app.gui.dialogs.confirm import GuiConfirmer
 from app.gui.history import ConversationHistory
@@ -22,8 +22,8 @@ from app.gui.panes.conversation import ConversationPane
 from app.gui.panes.inbox import InboxPane
 from app.gui.panes.status import PaneState
 from tests.gui.engine_rig import RealEngine, real_engine
-from tests.gui.test_panes import ScriptedServices
-from tests.test_history import file_bytes
+from tests.gui.scripted_services import ScriptedServices
+from tests.support.sqlite import file_bytes
 
 WAIT = 10_000
 BODY = "Are you free for lunch on Friday? The quince-tart place. Ann"

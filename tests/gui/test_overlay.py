@@ -36,7 +36,7 @@ from app.gui.overlay import (
     ListeningOverlay,
     overlay_position,
 )
-from tests.speech import speak_16k
+from tests.support.speech import speak_16k
 
 
 @dataclass(frozen=True, slots=True)

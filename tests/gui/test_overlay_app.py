@@ -20,8 +20,7 @@ from app.gui.overlay import LISTENING
 from app.settings.load import load_settings
 from tests.core.scripted import frames
 from tests.fakes.ollama import FakeOllama
-from tests.remote.load.edge import tiny_en_dir
-from tests.speech import speech_clip, words
+from tests.support.speech import speech_clip, tiny_en_dir, words
 
 pytestmark = pytest.mark.slow
 

@@ -24,14 +24,16 @@ from app.gui.wizards.deploy import USE_DEPLOYMENT
 from app.settings.schema import Settings
 from app.settings.secrets import SecretStore
 from app.shared.errors import ConfigError
-from remote.deploy.deployer import Deployer, DeployProgress
+from remote.deploy.deployer import Deployer
+from remote.deploy.options import DeployProgress
 from remote.deploy.records import RecordStore
 from remote.vast.client import VastClient
 from remote.vast.errors import DeployError
 from tests.fakes.ollama import FakeOllama
 from tests.fakes.vast import FakeVast
-from tests.remote.deploy.box import TIMEOUTS, HarkBox, SimClock, attached_box
-from tests.remote.deploy.conftest import KEY, Waits, settings_for
+from tests.remote.deploy.box import TIMEOUTS, HarkBox, attached_box
+from tests.remote.deploy.rig import KEY, settings_for
+from tests.support.clocks import SimClock, Sleeps
 
 MODEL = "llama3.2:3b"
 COMMIT = QWizard.WizardButton.CommitButton
@@ -108,7 +110,7 @@ def wizard(
     qtbot: Any, bridge: Bridge, fake: FakeVast, held: Held, tmp_path: Path
 ) -> tuple[RemoteWizard, Saved]:
     def make_vast(key: str) -> VastClient:
-        return VastClient(key, settings_for(fake.url, timeout_s=60.0), sleep=Waits())
+        return VastClient(key, settings_for(fake.url, timeout_s=60.0), sleep=Sleeps())
 
     def make_deployer(vast: VastClient, records: RecordStore, on_progress: Any) -> Deployer:
         def progress(event: DeployProgress) -> None:

@@ -19,16 +19,17 @@ from app.audio.capture import WavFileSource
 from app.audio.devices import DeviceInfo
 from app.audio.playback import WavFileSink
 from app.core.events import TurnResult
-from app.google.auth import (
+from app.google.auth import TOKEN_SECRET
+from app.google.scopes import (
     CALENDAR_EVENTS,
     CALENDAR_READ,
     GMAIL_COMPOSE,
     GMAIL_READ,
-    TOKEN_SECRET,
     AccountStatus,
 )
 from app.gui.autostart import Autostart
 from app.gui.bridge import Bridge
+from app.gui.context import GuiContext
 from app.gui.dialogs.settings import SettingsDialog, changed_values
 from app.gui.dialogs.settings_audio import AudioPage
 from app.gui.dialogs.settings_google import GooglePage, PolicyPage
@@ -39,7 +40,7 @@ from app.settings.load import load_settings
 from app.settings.schema import GoogleSettings, Settings
 from app.settings.secrets import SecretStore
 from tests.fakes.google import FakeGoogle
-from tests.speech import silence, speak_16k, write_wav
+from tests.support.speech import silence, speak_16k, write_wav
 
 FILE = """\
 [llm]
@@ -137,10 +138,12 @@ def make_dialog(
         kw.setdefault("autostart", Autostart(platform="linux", command=["hark", "tray"]))
         kw.setdefault("audio_devices", lambda: list(DEVICES))
         dialog = SettingsDialog(
-            settings or load_settings(config_file, env={}),
-            services or ScriptedServices(),
-            bridge,
-            secrets,
+            GuiContext(
+                settings or load_settings(config_file, env={}),
+                services or ScriptedServices(),
+                bridge,
+                secrets,
+            ),
             config_file=config_file,
             **kw,
         )
@@ -576,10 +579,7 @@ def test_ask_returns_the_new_settings(
 
     QTimer.singleShot(0, drive)
     result = SettingsDialog.ask(
-        load_settings(config_file, env={}),
-        ScriptedServices(),
-        bridge,
-        secrets,
+        GuiContext(load_settings(config_file, env={}), ScriptedServices(), bridge, secrets),
         config_file=config_file,
         autostart=Autostart(platform="linux", command=["hark"]),
         audio_devices=lambda: [],
@@ -601,10 +601,7 @@ def test_ask_returns_none_on_cancel(
 
     QTimer.singleShot(0, drive)
     result = SettingsDialog.ask(
-        load_settings(config_file, env={}),
-        ScriptedServices(),
-        bridge,
-        secrets,
+        GuiContext(load_settings(config_file, env={}), ScriptedServices(), bridge, secrets),
         config_file=config_file,
         autostart=Autostart(platform="linux", command=["hark"]),
         audio_devices=lambda: [],

@@ -14,6 +14,7 @@ from pytestqt.qtbot import QtBot
 
 from app.core.events import TurnResult
 from app.gui.bridge import Bridge
+from app.gui.context import GuiContext
 from app.gui.dialogs.settings import SettingsDialog
 from app.gui.dialogs.settings_llm import LlmPage
 from app.gui.services import ActionOutcome
@@ -22,6 +23,7 @@ from app.settings.load import load_settings
 from app.settings.schema import Settings
 from app.settings.secrets import SecretStore
 from tests.fakes.ollama import FakeOllama
+from tests.support.servers import closed_port as refusing_port
 
 MODELS = ["llama3.2:3b", "qwen2.5:7b"]
 
@@ -58,11 +60,10 @@ def ollama() -> Iterator[FakeOllama]:
 
 
 @pytest.fixture
-def closed_port() -> int:
-    """A port on which nothing listens."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+def closed_port() -> Iterator[int]:
+    """A port on which nothing listens (bound, never listening, while the test runs)."""
+    with refusing_port() as port:
+        yield port
 
 
 @pytest.fixture
@@ -88,10 +89,7 @@ def open_page(
     settings = load_settings(config_file, env={})
     settings = settings.model_copy(update={"llm": settings.llm.model_copy(update=llm)})
     dialog = SettingsDialog(
-        settings,
-        NoServices(),
-        bridge,
-        secrets or SecretStore(env={}),
+        GuiContext(settings, NoServices(), bridge, secrets or SecretStore(env={})),
         config_file=config_file,
         audio_devices=lambda: [],
     )
@@ -155,10 +153,9 @@ def test_check_never_blocks_the_window_and_a_silent_server_times_out(
     settings = load_settings(config_file, env={})
     llm = settings.llm.model_copy(update={"host": silent_server, "timeout_s": 1.0})
     dialog = SettingsDialog(
-        settings.model_copy(update={"llm": llm}),
-        NoServices(),
-        bridge,
-        SecretStore(env={}),
+        GuiContext(
+            settings.model_copy(update={"llm": llm}), NoServices(), bridge, SecretStore(env={})
+        ),
         config_file=config_file,
         audio_devices=lambda: [],
     )
@@ -238,10 +235,7 @@ def test_with_a_hark_server_the_model_is_checked_there(
             update={"remote": settings.remote.model_copy(update={"url": server.url})}
         )
         dialog = SettingsDialog(
-            settings,
-            NoServices(),
-            bridge,
-            secrets,
+            GuiContext(settings, NoServices(), bridge, secrets),
             config_file=config_file,
             audio_devices=lambda: [],
         )

@@ -115,7 +115,7 @@ class Hark:
 
 @pytest.fixture
 def hark(tmp_path: Path) -> Iterator[Hark]:
-    from tests.remote.load.edge import tiny_en_dir
+    from tests.support.speech import tiny_en_dir
 
     with Display() as display, FakeOllama(models=["llama3.2:3b"]) as ollama:
         if display.kind != "xvfb+trayer":

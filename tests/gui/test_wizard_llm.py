@@ -14,16 +14,17 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QWizard
 
 from app.audio.capture import WavFileSource
-from app.google.auth import AccountStatus
+from app.google.scopes import AccountStatus
 from app.gui.bridge import Bridge
+from app.gui.context import GuiContext
 from app.gui.wizards import FirstRunWizard
 from app.gui.wizards.server_page import EXISTING
 from app.llm.catalog import OLLAMA_DOWNLOAD
 from app.settings.schema import Settings
 from app.settings.secrets import SecretStore
 from tests.fakes.ollama import FakeOllama
-from tests.gui.test_first_run import MIC, Recorder, ScriptedServices
-from tests.speech import silence, write_wav
+from tests.gui.wizard_rig import MIC, Recorder, ScriptedServices
+from tests.support.speech import silence, write_wav
 
 NEXT = QWizard.WizardButton.NextButton
 FINISH = QWizard.WizardButton.FinishButton
@@ -71,10 +72,12 @@ def make_wizard(
 ) -> FirstRunWizard:
     wav = write_wav(tmp_path / "quiet.wav", silence(0.5))
     wizard = FirstRunWizard(
-        Settings.model_validate({"llm": {"model": MODEL, "host": host}}),
-        ScriptedServices(AccountStatus(connected=False)),
-        bridge,
-        SecretStore(env={}),
+        GuiContext(
+            Settings.model_validate({"llm": {"model": MODEL, "host": host}}),
+            ScriptedServices(AccountStatus(connected=False)),
+            bridge,
+            SecretStore(env={}),
+        ),
         rec.save,
         list_inputs=lambda: [MIC],
         open_source=lambda device: WavFileSource(wav),

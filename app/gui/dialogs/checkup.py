@@ -27,11 +27,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.doctor.checks import Check
-from app.gui.wizards.common import Relay, guarded
+from app.doctor.check import Check
+from app.gui.bridge import Bridge, Relay, while_alive
 
 if TYPE_CHECKING:
-    from app.gui.bridge import Bridge
     from app.settings.schema import Settings
     from app.settings.secrets import SecretStore
 
@@ -137,7 +136,7 @@ class CheckupDialog(QDialog):
     """Open Settings at this page (``a|b``: the first that exists)."""
     setup_requested = Signal()
     checks_finished = Signal(list)
-    """All checks are done (the list of :class:`~app.doctor.checks.Check`)."""
+    """All checks are done (the list of :class:`~app.doctor.check.Check`)."""
 
     def __init__(
         self,
@@ -202,7 +201,7 @@ class CheckupDialog(QDialog):
         self.busy.show()
         self.summary.setText("Checking…")
         relay = Relay(self._bridge)  # outlives this window while the worker may still emit
-        relay.carried.connect(guarded(self, self._add))
+        relay.carried.connect(while_alive(self, self._add))
         settings, secrets = with_deployment(self._settings), self._secrets
 
         async def work() -> list[Check]:
@@ -219,7 +218,7 @@ class CheckupDialog(QDialog):
             log.warning("the setup checks failed: %r", error)
             self._finish(None)
 
-        self._bridge.run(work, guarded(self, done), guarded(self, failed))
+        self._bridge.run(work, while_alive(self, done), while_alive(self, failed))
 
     def _add(self, check: object) -> None:
         if not isinstance(check, Check):

@@ -33,17 +33,16 @@ from PySide6.QtWidgets import (
 
 from app.audio.devices import DeviceInfo
 from app.gui.autostart import Autostart
-from app.gui.bridge import Bridge
+from app.gui.bridge import while_alive
+from app.gui.context import GuiContext
 from app.gui.dialogs.settings_audio import AudioPage, MicFactory, SinkFactory
 from app.gui.dialogs.settings_google import GooglePage, PolicyPage
 from app.gui.dialogs.settings_llm import LlmPage
 from app.gui.dialogs.settings_pages import SpeechPage, StartupPage, TalkPage
 from app.gui.dialogs.settings_server import ServerPage, VoicePage
-from app.gui.dialogs.settings_widgets import SettingsPage, while_alive
-from app.gui.services import Services
+from app.gui.dialogs.settings_widgets import SettingsPage
 from app.settings.file import save_settings
 from app.settings.schema import Settings
-from app.settings.secrets import SecretStore
 from app.shared.errors import HarkError
 
 log = logging.getLogger(__name__)
@@ -87,10 +86,7 @@ class SettingsDialog(QDialog):
 
     def __init__(
         self,
-        settings: Settings,
-        services: Services,
-        bridge: Bridge,
-        secrets: SecretStore,
+        context: GuiContext,
         parent: QWidget | None = None,
         *,
         config_file: Path | None = None,
@@ -102,6 +98,7 @@ class SettingsDialog(QDialog):
         super().__init__(parent)
         self.setWindowTitle("Hark settings")
         self.setModal(True)
+        settings, bridge, secrets = context.settings, context.bridge, context.secrets
         self._settings = settings
         self._bridge = bridge
         self._secrets = secrets
@@ -122,7 +119,7 @@ class SettingsDialog(QDialog):
             LlmPage(settings, secrets, bridge),
             self.server,
             VoicePage(settings, secrets, bridge),
-            GooglePage(settings, services, bridge, secrets),
+            GooglePage(context),
             PolicyPage(settings),
             StartupPage(autostart or Autostart()),
         ]
@@ -164,16 +161,10 @@ class SettingsDialog(QDialog):
 
     @classmethod
     def ask(
-        cls,
-        settings: Settings,
-        services: Services,
-        bridge: Bridge,
-        secrets: SecretStore,
-        parent: QWidget | None = None,
-        **options: Any,
+        cls, context: GuiContext, parent: QWidget | None = None, **options: Any
     ) -> Settings | None:
         """Show the dialog modally; the new settings after Save, or None after Cancel."""
-        dialog = cls(settings, services, bridge, secrets, parent, **options)
+        dialog = cls(context, parent, **options)
         saved: list[Settings] = []
         dialog.settings_saved.connect(saved.append)
         try:

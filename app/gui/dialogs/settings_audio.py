@@ -25,8 +25,8 @@ from PySide6.QtWidgets import (
 
 from app.audio.devices import DeviceInfo, list_devices
 from app.core.ports import AudioSink, FrameSource
-from app.gui.bridge import Bridge
-from app.gui.dialogs.settings_widgets import SettingsPage, SettingsValues, while_alive
+from app.gui.bridge import Bridge, while_alive
+from app.gui.dialogs.settings_widgets import SettingsPage, SettingsValues
 from app.gui.level import LevelMeter, MicLevelMonitor, SpeakerTester
 from app.settings.schema import Settings
 

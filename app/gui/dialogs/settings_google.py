@@ -24,17 +24,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.gui.bridge import Bridge
-from app.gui.dialogs.settings_widgets import (
-    PathPicker,
-    SettingsPage,
-    SettingsValues,
-    while_alive,
-)
-from app.gui.services import Services
-from app.gui.wizards.common import user_message
+from app.gui.bridge import while_alive
+from app.gui.context import GuiContext
+from app.gui.dialogs.settings_widgets import PathPicker, SettingsPage, SettingsValues
+from app.gui.wording import user_message
 from app.settings.schema import GoogleSettings, Settings
-from app.settings.secrets import SecretStore
 
 log = logging.getLogger(__name__)
 
@@ -70,19 +64,12 @@ class GooglePage(SettingsPage):
     title = "Google"
     sections = ("google",)
 
-    def __init__(
-        self,
-        settings: Settings,
-        services: Services,
-        bridge: Bridge,
-        secrets: SecretStore,
-        parent: QWidget | None = None,
-    ) -> None:
+    def __init__(self, context: GuiContext, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self._google = settings.google
-        self._services = services
-        self._bridge = bridge
-        self._secrets = secrets
+        self._google = context.settings.google
+        self._services = context.services
+        self._bridge = context.bridge
+        self._secrets = context.secrets
         self._granted: tuple[str, ...] = ()
         self.connected = False
         self.busy = False
@@ -162,7 +149,7 @@ class GooglePage(SettingsPage):
         self._show_scopes()
 
     def _show_scopes(self) -> None:
-        from app.google.auth import scopes_for, short_scope
+        from app.google.scopes import scopes_for, short_scope
 
         levels = GoogleSettings(calendar=self.calendar.currentData(), mail=self.mail.currentData())
         needed = scopes_for(levels)

@@ -1,6 +1,6 @@
 """The Language model page: the Ollama server's address, the model (picked from what that
 server has), and a Check that says in plain words whether it answers
-(:class:`~app.gui.wizards.llm_check.LlmChooser`).
+(:class:`~app.gui.llm_check.LlmChooser`).
 
 When Hark uses a Hark server (the Server page), the model runs there: the page then checks the
 server's models with its API key, and the address stays the server's.
@@ -16,7 +16,7 @@ from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
 from app.gui.bridge import Bridge
 from app.gui.dialogs.settings_widgets import SettingsPage, SettingsValues
-from app.gui.wizards.llm_check import (
+from app.gui.llm_check import (
     ADDRESS_EXAMPLE,
     LlmChooser,
     Token,

@@ -16,8 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar
 
-import shiboken6
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
     QFileDialog,
     QHBoxLayout,
@@ -27,23 +26,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.gui.bridge import Bridge
+from app.gui.bridge import Bridge, while_alive
 from app.settings.secrets import SecretStore
 
 log = logging.getLogger(__name__)
 
 SettingsValues = dict[str, dict[str, Any]]
-
-
-def while_alive(owner: QObject, callback: Callable[[Any], None]) -> Callable[[Any], None]:
-    """``callback``, skipped once ``owner`` is gone (background work may finish after the
-    dialog was closed and deleted)."""
-
-    def call(value: Any) -> None:
-        if shiboken6.isValid(owner):
-            callback(value)
-
-    return call
 
 
 class SettingsPage(QWidget):

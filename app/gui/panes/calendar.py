@@ -26,9 +26,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.gui.bridge import Bridge
+from app.gui.bridge import Bridge, while_alive
 from app.gui.panes.event_form import TOOL, NewEventForm
-from app.gui.panes.status import GooglePane, alive, error_text
+from app.gui.panes.status import GooglePane, error_text
 from app.gui.services import ActionOutcome, Services
 from app.gui.wording import plain_words
 
@@ -270,8 +270,8 @@ class CalendarPane(GooglePane):
         self.form.set_busy(True)
         self.bridge.run(
             self.services.act(TOOL, arguments),
-            alive(self, self._on_created),
-            alive(self, self._on_create_failed),
+            while_alive(self, self._on_created),
+            while_alive(self, self._on_create_failed),
         )
 
     def on_form_submitted(self, arguments: dict[str, Any]) -> None:

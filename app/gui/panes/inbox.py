@@ -32,7 +32,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.gui.bridge import Bridge
+from app.gui.bridge import Bridge, while_alive
 from app.gui.panes.mail_prompts import (
     DRAFT_TOOLS,
     SUMMARIZE_TOOLS,
@@ -41,7 +41,7 @@ from app.gui.panes.mail_prompts import (
     summarize_prompt,
 )
 from app.gui.panes.reply_stream import ReplyStream
-from app.gui.panes.status import GooglePane, alive, error_text
+from app.gui.panes.status import GooglePane, error_text
 from app.gui.services import Services
 
 log = logging.getLogger(__name__)
@@ -237,7 +237,7 @@ class InboxPane(GooglePane):
                 self.preview_failed.emit(text)
 
         self.bridge.run(
-            self.services.read_mail(message_id), alive(self, shown), alive(self, broken)
+            self.services.read_mail(message_id), while_alive(self, shown), while_alive(self, broken)
         )
 
     def _show_message(self, message: Any) -> None:
@@ -313,8 +313,8 @@ class InboxPane(GooglePane):
 
         self.bridge.run(
             self.services.ask(prompt(message), shown=shown, tools=tools),
-            alive(self, answered),
-            alive(self, broken),
+            while_alive(self, answered),
+            while_alive(self, broken),
         )
 
     def on_stream_grew(self, text: str) -> None:

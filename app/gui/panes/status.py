@@ -11,12 +11,11 @@ from the answer, and runs the Google sign-in when asked.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Sequence
 from enum import StrEnum
 from typing import Any
 
-import shiboken6
-from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
@@ -26,7 +25,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.gui.bridge import Bridge
+from app.gui.bridge import Bridge, while_alive
 from app.gui.services import NOT_CONNECTED, Services
 from app.gui.wording import plain_words
 from app.shared.errors import HarkError
@@ -59,17 +58,6 @@ def error_text(error: BaseException) -> str:
 def is_not_connected(error: BaseException) -> bool:
     """The failure means there is no usable Google sign-in (show "Connect Google")."""
     return isinstance(error, HarkError) and error.code == NOT_CONNECTED
-
-
-def alive(widget: QObject, callback: Callable[[Any], None]) -> Callable[[Any], None]:
-    """``callback``, but a no-op once ``widget`` is gone: answers from the engine can arrive
-    after the user closed the pane, and touching a deleted Qt object would raise."""
-
-    def guarded(value: Any) -> None:
-        if shiboken6.isValid(widget):
-            callback(value)
-
-    return guarded
 
 
 class StatusView(QWidget):
@@ -201,7 +189,7 @@ class GooglePane(QWidget):
             if generation == self._generation:
                 self._show_error(error)
 
-        self.bridge.run(self.fetch(), alive(self, done), alive(self, broken))
+        self.bridge.run(self.fetch(), while_alive(self, done), while_alive(self, broken))
 
     def _show_items(self, items: Sequence[Any]) -> None:
         if not items:
@@ -237,8 +225,8 @@ class GooglePane(QWidget):
         self.stack.setCurrentIndex(0)
         self.bridge.run(
             self.services.connect_google,
-            alive(self, self._on_connected),
-            alive(self, self._on_connect_failed),
+            while_alive(self, self._on_connected),
+            while_alive(self, self._on_connect_failed),
         )
 
     def _on_connected(self, status: Any) -> None:

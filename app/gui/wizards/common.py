@@ -1,5 +1,5 @@
-"""Small pieces the wizards share: a status line that shows busy / ok / error, and the
-microphone level as a number a bar can show.
+"""Small pieces the wizards share: a page whose Next runs a check first, the settings
+changes the pages collect, and the microphone level as a number a bar can show.
 
 Kept apart from the pages so each page stays short and every page reports its state the
 same way (a wizard page never freezes: it says "Checking…", then what it found).
@@ -8,93 +8,21 @@ same way (a wizard page never freezes: it says "Checking…", then what it found
 from __future__ import annotations
 
 import math
-from collections.abc import Awaitable, Callable, Mapping
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from collections.abc import Awaitable
+from typing import Any
 
 import numpy as np
-import shiboken6
-from PySide6.QtCore import QObject, Qt, Signal
-from PySide6.QtWidgets import QLabel, QWidget, QWizardPage
+from PySide6.QtWidgets import QWidget, QWizardPage
 
-if TYPE_CHECKING:
-    from app.gui.bridge import Bridge
+from app.gui.bridge import Bridge, while_alive
+from app.gui.widgets import StatusLine
+from app.gui.wording import user_message
 
 Updates = dict[str, dict[str, Any]]
 """Settings changes by section and key, as ``save_settings`` takes them (``None`` removes)."""
 
-Tone = Literal["info", "busy", "ok", "error"]
-
-_COLOURS: Mapping[Tone, str] = {
-    "info": "",
-    "busy": "color: palette(mid);",
-    "ok": "color: #1b7f3b;",
-    "error": "color: #b3261e;",
-}
-_PREFIX: Mapping[Tone, str] = {"info": "", "busy": "… ", "ok": "✓ ", "error": "✗ "}
-
-T = TypeVar("T")
-
 SILENCE_DBFS = -60.0
 """The bottom of the level bar: quieter than this shows as empty."""
-
-
-class StatusLine(QLabel):
-    """One line under a page's controls saying what is going on, or what went wrong and what
-    to do about it. ``tone`` is kept so tests (and screen readers) can tell the states apart."""
-
-    def __init__(self, name: str, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.setWordWrap(True)
-        self.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.setAccessibleName(name)
-        self.tone: Tone = "info"
-        self.hide()
-
-    def show_text(self, tone: Tone, text: str) -> None:
-        """Show ``text`` in the colour of ``tone`` (an empty text hides the line)."""
-        self.tone = tone
-        self.setStyleSheet(_COLOURS[tone])
-        self.setText(_PREFIX[tone] + text if text else "")
-        self.setVisible(bool(text))
-
-    def clear_text(self) -> None:
-        self.show_text("info", "")
-
-
-class Relay(QObject):
-    """Carries values from the engine loop to the GUI thread (a queued Qt signal).
-
-    Made a child of the long-lived :class:`~app.gui.bridge.Bridge`, not of the page: the
-    engine thread may still be emitting when the user closes the window, and it must never
-    emit on an object Qt is deleting. Receivers (the page's slots) disconnect themselves when
-    the page goes away.
-    """
-
-    carried = Signal(object)
-
-
-def guarded(owner: QObject, callback: Callable[[T], None]) -> Callable[[T], None]:
-    """``callback``, skipped once ``owner`` is gone: an answer from the engine loop may arrive
-    after the user closed the window, and must not touch widgets Qt has deleted."""
-
-    def call(value: T) -> None:
-        if shiboken6.isValid(owner):
-            callback(value)
-
-    return call
-
-
-def user_message(error: BaseException, what: str = "That") -> str:
-    """What went wrong, in words for the user: Hark's own message, or the error's text, never
-    just the class name of an exception (``what`` names the action when nothing says more)."""
-    message = getattr(error, "message", None)
-    if isinstance(message, str) and message:
-        return message
-    if isinstance(error, TimeoutError):
-        return f"{what} took too long. Try again in a moment."
-    if isinstance(error, OSError) and error.strerror:
-        return str(error.strerror)
-    return str(error) or f"{what} did not work, and nothing said why. Try again."
 
 
 def level_percent(frame: bytes) -> int:
@@ -178,8 +106,8 @@ class CheckedPage(QWizardPage):
         self.status.show_text("busy", self.checking_text())
         self.bridge.run(
             self.check(),
-            guarded(self, lambda found: self._on_checked(key, found)),
-            guarded(self, self._on_failed),
+            while_alive(self, lambda found: self._on_checked(key, found)),
+            while_alive(self, self._on_failed),
         )
         return False
 

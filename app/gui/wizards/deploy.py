@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QWidget, QWizard
 
-from app.gui.wizards.common import Relay, guarded, user_message
+from app.gui.bridge import Bridge, Relay, while_alive
 from app.gui.wizards.deploy_pages import (
     DEPLOY,
     FAILED,
@@ -48,10 +48,10 @@ from app.gui.wizards.deploy_parts import (
     default_make_deployer,
     default_make_vast,
 )
+from app.gui.wording import user_message
 from app.shared.errors import HarkError
 
 if TYPE_CHECKING:
-    from app.gui.bridge import Bridge
     from app.gui.wizards.common import Updates
     from app.settings.schema import Settings
     from app.settings.secrets import SecretStore
@@ -119,9 +119,10 @@ class RemoteWizard(QWizard):
         self._task: asyncio.Task[Any] | None = None
         self._before: set[int] = set()
 
-        self.key_page = KeyPage(bridge, bool(secrets.get(VAST_SECRET)), self)
-        self.offers_page = OffersPage(self.model, self)
-        self.deploy_page = DeployPage(self)
+        stored = bool(secrets.get(VAST_SECRET))
+        self.key_page = KeyPage(bridge, stored, work=self, parent=self)
+        self.offers_page = OffersPage(self.model, work=self, parent=self)
+        self.deploy_page = DeployPage(work=self, parent=self)
         self.ready_page = ResultPage("Your server is ready", self)
         self.failed_page = ResultPage("No server was deployed", self)
         for page_id, page in (
@@ -135,7 +136,7 @@ class RemoteWizard(QWizard):
         self.setStartId(KEY)
         self._relay = Relay(bridge)
         self.progressed = self._relay.carried
-        """Each :class:`~remote.deploy.deployer.DeployProgress`, emitted on the engine loop
+        """Each :class:`~remote.deploy.options.DeployProgress`, emitted on the engine loop
         and delivered on the GUI thread."""
         self.progressed.connect(self.deploy_page.on_wizard_progressed)
 
@@ -155,8 +156,7 @@ class RemoteWizard(QWizard):
 
     async def check_key(self, typed: str) -> str | None:
         """Try the key (typed, else stored) with Vast.ai and fetch the offers; runs on the loop."""
-        from remote.vast import errors as codes
-        from remote.vast.errors import DeployError
+        from remote.vast.errors import DeployError, VastCode
 
         key = typed or self._secrets.get(VAST_SECRET) or ""
         if not key:
@@ -167,7 +167,7 @@ class RemoteWizard(QWizard):
             offers = await self._search(vast)
         except DeployError as exc:
             await vast.aclose()
-            if exc.code == codes.AUTH:
+            if exc.code == VastCode.AUTH:
                 return "Vast.ai refused this key. Check it at cloud.vast.ai → Account → API keys."
             return exc.message[:1].upper() + exc.message[1:]
         except BaseException:
@@ -193,13 +193,15 @@ class RemoteWizard(QWizard):
         vast = self.vast
         if vast is None:
             return
-        self._bridge.run(self._search(vast), guarded(self, on_result), guarded(self, on_error))
+        self._bridge.run(
+            self._search(vast), while_alive(self, on_result), while_alive(self, on_error)
+        )
 
     # --- the deploy -----------------------------------------------------------------------------
 
     def start_deploy(self) -> None:
         """Rent the selected offer and bring the server up (the deploy page shows how)."""
-        from remote.deploy.deployer import DeployOptions
+        from remote.deploy.options import DeployOptions
 
         offer, vast = self.offers_page.chosen(), self.vast
         if offer is None or vast is None:
@@ -221,7 +223,7 @@ class RemoteWizard(QWizard):
                 return CANCELLED  # the deployer has destroyed what it made by now
 
         self._bridge.run(
-            job, guarded(self, self._on_deploy_result), guarded(self, self._on_deploy_error)
+            job, while_alive(self, self._on_deploy_result), while_alive(self, self._on_deploy_error)
         )
 
     def cancel_deploy(self) -> None:

@@ -1,13 +1,13 @@
 """The Vast.ai wizard's pages: key → offers → deploy (live progress) → ready or failed.
 
 The pages only show and ask; the work (the Vast.ai client, the deployer task, cancelling it)
-belongs to :class:`app.gui.wizards.deploy.RemoteWizard`, which the pages reach through
-``self.wizard()``.
+belongs to the wizard, which each page is given as :class:`DeployWork`: just the few calls
+the pages make.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Protocol
 
 from PySide6.QtCore import Qt, QTimer, Slot
 from PySide6.QtWidgets import (
@@ -29,14 +29,15 @@ from PySide6.QtWidgets import (
     QWizardPage,
 )
 
-from app.gui.wizards.common import CheckedPage, StatusLine, user_message
+from app.gui.widgets import StatusLine
+from app.gui.wizards.common import CheckedPage
+from app.gui.wording import user_message
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable
+    from collections.abc import Awaitable, Callable
 
     from app.gui.bridge import Bridge
-    from app.gui.wizards.deploy import RemoteWizard
-    from remote.deploy.deployer import DeployProgress
+    from remote.deploy.options import DeployProgress
     from remote.vast.models import Offer
 
 KEY, OFFERS, DEPLOY, READY, FAILED = range(5)
@@ -72,15 +73,37 @@ def progress_percent(event: DeployProgress) -> int:
     return round(low + (high - low) * min(1.0, max(0.0, event.fraction)))
 
 
-def _wizard(page: QWizardPage) -> RemoteWizard:
-    return cast("RemoteWizard", page.wizard())
+class DeployWork(Protocol):
+    """What the pages ask of the wizard that does the work (the Vast.ai client, the deploy)."""
+
+    @property
+    def offers(self) -> list[Offer]:
+        """The offers the key's check found, cheapest first."""
+        ...
+
+    def check_key(self, typed: str) -> Awaitable[str | None]:
+        """Try the key (typed, else stored) and fetch the offers; a problem to show, or None."""
+        ...
+
+    def refresh_offers(
+        self, on_result: Callable[[list[Offer]], None], on_error: Callable[[BaseException], None]
+    ) -> None:
+        """Look for offers again; the answer comes back on the GUI thread."""
+        ...
+
+    def start_deploy(self) -> None:
+        """Rent the selected offer and bring the server up."""
+        ...
 
 
 class KeyPage(CheckedPage):
     """The Vast.ai API key; Next checks it and fetches the offers."""
 
-    def __init__(self, bridge: Bridge, stored: bool, parent: QWidget | None = None) -> None:
+    def __init__(
+        self, bridge: Bridge, stored: bool, work: DeployWork, parent: QWidget | None = None
+    ) -> None:
         super().__init__(bridge, parent)
+        self._work = work
         self.setTitle("Vast.ai API key")
         self.setSubTitle("Hark rents a GPU on Vast.ai with your account. Paste your API key.")
         self._stored = stored
@@ -112,7 +135,7 @@ class KeyPage(CheckedPage):
         return "The key works."
 
     def check(self) -> Awaitable[str | None]:
-        return _wizard(self).check_key(self.key.text().strip())
+        return self._work.check_key(self.key.text().strip())
 
 
 class OffersPage(QWizardPage):
@@ -120,8 +143,9 @@ class OffersPage(QWizardPage):
 
     HEADERS = ("GPU", "GPU memory", "$/hour", "Reliability", "Download", "Where")
 
-    def __init__(self, model: str, parent: QWidget | None = None) -> None:
+    def __init__(self, model: str, work: DeployWork, parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        self._work = work
         self.setTitle("Pick a machine")
         self.setSubTitle(f"Machines that can run {model} and speech recognition, cheapest first.")
         self.offers: list[Offer] = []
@@ -158,7 +182,7 @@ class OffersPage(QWizardPage):
         self.setButtonText(QWizard.WizardButton.CommitButton, "Rent and deploy")
 
     def initializePage(self) -> None:
-        self.show_offers(_wizard(self).offers)
+        self.show_offers(self._work.offers)
 
     def show_offers(self, offers: list[Offer]) -> None:
         self.offers = list(offers)
@@ -212,7 +236,7 @@ class OffersPage(QWizardPage):
     def on_refresh_clicked(self) -> None:
         self.refresh.setEnabled(False)
         self.status.show_text("busy", "Looking for machines…")
-        _wizard(self).refresh_offers(self._on_refreshed, self._on_refresh_failed)
+        self._work.refresh_offers(self._on_refreshed, self._on_refresh_failed)
 
     def _on_refreshed(self, offers: list[Offer]) -> None:
         self.refresh.setEnabled(True)
@@ -227,8 +251,9 @@ class OffersPage(QWizardPage):
 class DeployPage(QWizardPage):
     """The deploy as it happens: a bar, the current step, and a log of every message."""
 
-    def __init__(self, parent: QWidget | None = None) -> None:
+    def __init__(self, work: DeployWork, parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        self._work = work
         self.setTitle("Deploying your server")
         self.setSubTitle("This takes a few minutes. Cancel stops it and removes what was rented.")
         self.bar = QProgressBar(self)
@@ -252,7 +277,7 @@ class DeployPage(QWizardPage):
         self.finished = self.succeeded = False
         self.bar.setValue(0)
         self.log.clear()
-        _wizard(self).start_deploy()
+        self._work.start_deploy()
 
     @Slot(object)
     def on_wizard_progressed(self, event: DeployProgress) -> None:

@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from app.settings.secrets import SecretStore
-    from remote.deploy.deployer import Deployer, DeployProgress
+    from remote.deploy.deployer import Deployer
+    from remote.deploy.options import DeployProgress
     from remote.deploy.records import RecordStore
     from remote.vast.client import VastClient
 

@@ -21,7 +21,8 @@ from typing import TYPE_CHECKING, Any
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QWidget, QWizard
 
-from app.gui.wizards.common import StatusLine, Updates, merge_updates
+from app.gui.widgets import StatusLine
+from app.gui.wizards.common import Updates, merge_updates
 from app.gui.wizards.google_page import GooglePage
 from app.gui.wizards.llm_page import LlmPage, OpenUrl, open_in_browser
 from app.gui.wizards.mic_page import (
@@ -36,10 +37,7 @@ from app.gui.wizards.voice_page import Speak, VoicePage, default_speak
 from app.shared.errors import HarkError
 
 if TYPE_CHECKING:
-    from app.gui.bridge import Bridge
-    from app.gui.services import Services
-    from app.settings.schema import Settings
-    from app.settings.secrets import SecretStore
+    from app.gui.context import GuiContext
 
 log = logging.getLogger(__name__)
 
@@ -56,10 +54,7 @@ class FirstRunWizard(QWizard):
 
     def __init__(
         self,
-        settings: Settings,
-        services: Services,
-        bridge: Bridge,
-        secrets: SecretStore,
+        context: GuiContext,
         save: Save,
         *,
         list_inputs: ListInputs = default_list_inputs,
@@ -73,13 +68,14 @@ class FirstRunWizard(QWizard):
         self.setWindowTitle("Set up Hark")
         self.setWizardStyle(QWizard.WizardStyle.ModernStyle)
         self.setOption(QWizard.WizardOption.NoBackButtonOnStartPage, True)
+        settings, bridge, secrets = context.settings, context.bridge, context.secrets
         self._secrets = secrets
         self._save = save
         self.mic = MicPage(bridge, settings.audio, list_inputs, open_source, self)
         self.server = ServerPage(bridge, settings, open_deploy, self)
         self.llm = LlmPage(bridge, settings, secrets, open_deploy, open_url=open_url, parent=self)
         self.voice = VoicePage(bridge, settings, secrets, speak or default_speak(settings), self)
-        self.google = GooglePage(bridge, services, self)
+        self.google = GooglePage(bridge, context.services, self)
         self.finish_status = StatusLine("Saving status", self.google)
         self.google.column.addWidget(self.finish_status)
         self._ids = {
@@ -89,17 +85,9 @@ class FirstRunWizard(QWizard):
         self.setButtonText(QWizard.WizardButton.FinishButton, "Start Hark")
 
     @classmethod
-    def ask(
-        cls,
-        settings: Settings,
-        services: Services,
-        bridge: Bridge,
-        secrets: SecretStore,
-        save: Save,
-        **parts: Any,
-    ) -> bool:
+    def ask(cls, context: GuiContext, save: Save, **parts: Any) -> bool:
         """Run the wizard modally; True when the user finished it and all was saved."""
-        wizard = cls(settings, services, bridge, secrets, save, **parts)
+        wizard = cls(context, save, **parts)
         try:
             return wizard.exec() == QWizard.DialogCode.Accepted
         finally:

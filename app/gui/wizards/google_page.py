@@ -13,11 +13,12 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import Slot
 from PySide6.QtWidgets import QLabel, QPushButton, QVBoxLayout, QWidget, QWizardPage
 
-from app.gui.wizards.common import StatusLine, guarded, user_message
+from app.gui.bridge import Bridge, while_alive
+from app.gui.widgets import StatusLine
+from app.gui.wording import user_message
 
 if TYPE_CHECKING:
-    from app.google.auth import AccountStatus
-    from app.gui.bridge import Bridge
+    from app.google.scopes import AccountStatus
     from app.gui.services import Services
 
 log = logging.getLogger(__name__)
@@ -67,8 +68,8 @@ class GooglePage(QWizardPage):
         self.status.show_text("busy", "Finish signing in in your browser…")
         self._bridge.run(
             self._services.connect_google(),
-            guarded(self, self._on_connected),
-            guarded(self, self._on_failed),
+            while_alive(self, self._on_connected),
+            while_alive(self, self._on_failed),
         )
 
     def _on_connected(self, account: AccountStatus) -> None:

@@ -30,8 +30,9 @@ from PySide6.QtWidgets import (
     QWizardPage,
 )
 
-from app.gui.wizards.common import StatusLine, Updates
-from app.gui.wizards.llm_check import LlmChooser
+from app.gui.llm_check import LlmChooser
+from app.gui.widgets import StatusLine
+from app.gui.wizards.common import Updates
 from app.llm.catalog import OLLAMA_DOWNLOAD, LlmProbe, Verdict
 
 if TYPE_CHECKING:

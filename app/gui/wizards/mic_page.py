@@ -17,12 +17,14 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import Signal, Slot
 from PySide6.QtWidgets import QComboBox, QFormLayout, QProgressBar, QVBoxLayout, QWidget
 
-from app.gui.wizards.common import Relay, StatusLine, Updates, guarded, level_percent, user_message
+from app.gui.bridge import Bridge, Relay, while_alive
+from app.gui.widgets import StatusLine
+from app.gui.wizards.common import Updates, level_percent
+from app.gui.wording import user_message
 
 if TYPE_CHECKING:
     from app.audio.devices import DeviceInfo
     from app.core.ports import FrameSource
-    from app.gui.bridge import Bridge
     from app.settings.schema import AudioSettings
 
 from PySide6.QtWidgets import QWizardPage
@@ -108,8 +110,8 @@ class MicPage(QWizardPage):
             self.status.show_text("busy", "Looking for microphones…")
             self._bridge.run(
                 lambda: asyncio.to_thread(self._list_inputs),
-                guarded(self, self.on_devices_found),
-                guarded(self, self._on_error),
+                while_alive(self, self.on_devices_found),
+                while_alive(self, self._on_error),
             )
         else:
             self.start()
@@ -162,7 +164,7 @@ class MicPage(QWizardPage):
         self.level.setValue(0)
         source = self._open_source(self.device())
         self._source = source
-        self._bridge.run(self._listen(source), None, guarded(self, self._on_error))
+        self._bridge.run(self._listen(source), None, while_alive(self, self._on_error))
 
     def stop(self) -> None:
         """Release the microphone (the wizard moved on or closed)."""

@@ -2,7 +2,7 @@
 on Vast.ai.
 
 An existing server is checked before Next lets you on, exactly as ``hark doctor`` does it
-(:func:`app.doctor.checks.check_remote`: ``/healthz`` without the key, then ``/status`` with
+(:func:`app.doctor.llm_server.check_remote`: ``/healthz`` without the key, then ``/status`` with
 it, over
 TLS pinned to the certificate you picked), so a typo in the address or a wrong key is caught
 here and not at the first question. The key is only written to the keyring when the wizard
@@ -215,7 +215,7 @@ class ServerPage(CheckedPage):
 
 async def _check_server(settings: Settings, key: str) -> str | None:
     """``hark doctor``'s server check with the key typed in (not yet in the keyring)."""
-    from app.doctor.checks import check_remote
+    from app.doctor.llm_server import check_remote
 
     found = await check_remote(settings, SecretStore(env={"HARK_SERVER_API_KEY": key}))
     if found.status != "fail":

@@ -25,10 +25,12 @@ from PySide6.QtWidgets import (
     QWizardPage,
 )
 
-from app.gui.wizards.common import StatusLine, Updates, guarded, user_message
+from app.gui.bridge import Bridge, while_alive
+from app.gui.widgets import StatusLine
+from app.gui.wizards.common import Updates
+from app.gui.wording import user_message
 
 if TYPE_CHECKING:
-    from app.gui.bridge import Bridge
     from app.settings.schema import Settings
     from app.settings.secrets import SecretStore
 
@@ -167,8 +169,8 @@ class VoicePage(QWizardPage):
         self.status.show_text("busy", "Speaking…")
         self._bridge.run(
             self._speak(HELLO, self.voice()),
-            guarded(self, self._on_spoken),
-            guarded(self, self._on_failed),
+            while_alive(self, self._on_spoken),
+            while_alive(self, self._on_failed),
         )
 
     def _on_spoken(self, _: object) -> None:

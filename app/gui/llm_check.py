@@ -24,9 +24,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.gui.bridge import Bridge
-from app.gui.dialogs.settings_widgets import while_alive
-from app.gui.wizards.common import StatusLine
+from app.gui.bridge import Bridge, while_alive
+from app.gui.widgets import StatusLine
 from app.llm.catalog import OLLAMA_DOWNLOAD, LlmProbe, Verdict, llm_settings, probe_llm
 from app.llm.ollama import model_available
 from app.settings.schema import LlmSettings
