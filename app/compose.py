@@ -2,7 +2,8 @@
 
 The one place that knows which concrete class implements which port. ``hark ask``, ``hark
 listen``, the tray app and the benchmarks all assemble their pipeline here, so they behave the
-same way.
+same way. The speech and audio adapters are imported inside the builders that need them, so
+that importing this module (every ``hark`` command does) loads no audio or model library.
 """
 
 from __future__ import annotations
@@ -12,21 +13,27 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from app.core.conversation import Conversation
 from app.core.events import NoticeRaised
 from app.core.pipeline import PipelineOptions, VoicePipeline
 from app.core.ports import AudioSink, ChatModel, Confirmer, Emit, Synthesizer, Transcriber
 from app.core.tools import ToolRegistry, register_builtin_tools
+from app.google.connect import GoogleTools, add_google_tools
+from app.llm.ollama import OllamaChat
+from app.safety.audit import AuditLog, default_audit_path
 from app.safety.policy import ActionPolicy
 from app.settings.schema import LlmSettings, Settings
 from app.settings.secrets import SecretStore
 from app.shared.resources import system_prompt
-
-if TYPE_CHECKING:
-    from app.google.connect import GoogleTools
-    from remote.deploy.deployed import DeployedServer
+from remote.deploy.deployed import (
+    DeployedServer,
+    ServerChat,
+    ServerTranscriber,
+    pin,
+    records,
+    vast_service_factory,
+)
 
 log = logging.getLogger(__name__)
 
@@ -119,8 +126,6 @@ def with_deployment(settings: Settings) -> Settings:
     remote = settings.remote
     if not remote.use_deployment or remote.url is not None:
         return settings
-    from remote.deploy.deployed import pin, records
-
     record = records().current()
     if record is None or not record.url:
         log.warning("remote.use_deployment is on but no deployment with an address is recorded")
@@ -134,8 +139,6 @@ def deployed_server(settings: Settings, secrets: SecretStore, emit: Emit) -> Dep
     remote = settings.remote
     if not remote.use_deployment or remote.url is not None:
         return None
-    from remote.deploy.deployed import DeployedServer, records, vast_service_factory
-
     record = records().current()
     if record is None or not record.url:
         log.warning("remote.use_deployment is on but no deployment with an address is recorded")
@@ -155,8 +158,6 @@ def chat_settings(settings: Settings) -> LlmSettings:
 
 def build_chat(settings: Settings, secrets: SecretStore) -> ChatModel:
     """The chat model: Ollama as configured, or Ollama behind the Hark server (its API key)."""
-    from app.llm.ollama import OllamaChat
-
     if settings.remote.url is None:
         return OllamaChat(settings.llm, token=secrets.get("llm-token"))
     log.info("LLM on the Hark server at %s", settings.remote.url)
@@ -197,9 +198,6 @@ def build_policy(
     """The Google tools (when an account is connected) behind the action policy, and how to
     close its audit log. ``confirmer`` None means nothing that needs approval can run (and the
     turn says so)."""
-    from app.google.connect import add_google_tools
-    from app.safety.audit import AuditLog, default_audit_path
-
     google = add_google_tools(tools, settings, secrets, notice=_notice(emit))
     audit = AuditLog(default_audit_path(settings.policy))
     policy = ActionPolicy(
@@ -238,8 +236,6 @@ def build_engine(
     server = deployed_server(settings, secrets, emit)
     chat: ChatModel
     if server is not None:
-        from remote.deploy.deployed import ServerChat
-
         chat = ServerChat(server, lambda pinned: build_chat(pinned, secrets))
     else:
         chat = build_chat(settings, secrets)
@@ -253,8 +249,6 @@ def build_engine(
     sink = sink or build_sink(settings, out, speak and voice is not None)
     transcriber: Transcriber | None = None
     if with_asr and server is not None:
-        from remote.deploy.deployed import ServerTranscriber
-
         transcriber = ServerTranscriber(
             server,
             lambda pinned: build_transcriber(pinned, progress, secrets=secrets, emit=emit),

@@ -15,12 +15,13 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
+from app.google.scopes import AccountStatus, short_scope
 from app.settings.schema import GoogleSettings, Settings
 from app.settings.secrets import SecretStore
 from app.shared.errors import HarkError
 
 if TYPE_CHECKING:  # the Google libraries load only for `hark google` (the GPU box has none)
-    from app.google.auth import AccountStatus, GoogleAccount
+    from app.google.auth import GoogleAccount
 
 EXIT_OK = 0
 EXIT_USAGE = 2
@@ -87,7 +88,8 @@ def run(
     """Run ``hark google ACTION`` with the app's settings (or just their ``google`` section);
     returns the exit status (2: a problem the user can fix, printed as one line on stderr; with
     ``--debug`` the error propagates instead)."""
-    from app.google.auth import DEFAULT_LOGIN_TIMEOUT_S, GoogleAccount
+    from app.google.auth import GoogleAccount
+    from app.google.login import DEFAULT_LOGIN_TIMEOUT_S
 
     stdout = out or sys.stdout
     stderr = err or sys.stderr
@@ -167,6 +169,4 @@ def describe(status: AccountStatus) -> str:
 
 
 def _names(scopes: tuple[str, ...]) -> str:
-    from app.google.auth import short_scope
-
     return ", ".join(short_scope(s) for s in scopes)

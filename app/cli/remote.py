@@ -17,25 +17,31 @@ import logging
 import sys
 from typing import Any, TextIO
 
+from app.cli import remote_deploy
 from app.cli.terminal import Terminal, confirm
-from remote.deploy.deployer import DeployOptions, DeployTimeouts
+from app.settings.secrets import SecretStore
+from app.shared.paths import data_dir
+from remote.deploy.code import current_code
+from remote.deploy.options import DeployOptions, DeployTimeouts
 from remote.deploy.records import RecordStore, records_folder
 from remote.deploy.service import (
     DEFAULT_POLL_S,
     DEFAULT_START_TIMEOUT_S,
     RemoteService,
-    RemoteStatus,
     open_service,
 )
-from remote.vast import errors as codes
-from remote.vast.errors import DeployError
+from remote.deploy.status import RemoteStatus
+from remote.deploy.upgrade import upgrade
+from remote.vast.errors import DeployError, VastCode
 
 log = logging.getLogger(__name__)
 
 VAST_SECRET = "vast-api-key"
 SERVER_SECRET = "server-api-key"
 EXIT_INTERRUPTED = 130
-_KEY_UNPROVEN = frozenset({codes.AUTH, codes.UNREACHABLE, codes.SERVER, codes.RATE_LIMITED})
+_KEY_UNPROVEN = frozenset(
+    {VastCode.AUTH, VastCode.UNREACHABLE, VastCode.SERVER, VastCode.RATE_LIMITED}
+)
 """Errors after which the key may not have been accepted: it is not stored then."""
 
 
@@ -144,7 +150,7 @@ def vast_key(given: str | None, secrets: Any) -> str:
     key = (given or "").strip() or secrets.get(VAST_SECRET)
     if not key:
         raise DeployError(
-            codes.AUTH,
+            VastCode.AUTH,
             "no Vast.ai API key: give --api-key KEY once (it is then kept in the keyring), "
             "set VAST_API_KEY, or run `hark secret set vast-api-key`; make a key at "
             "cloud.vast.ai → Account → API keys",
@@ -164,8 +170,6 @@ def run(
     ``default_model`` (the desktop's ``llm.model``) is what ``offers``/``deploy`` size for
     when ``--model`` is not given.
     """
-    from app.settings.secrets import SecretStore
-
     secrets = SecretStore()
     key = vast_key(args.api_key, secrets)
     printer = Terminal(out or sys.stdout, err or sys.stderr)
@@ -200,9 +204,7 @@ async def _run(args: argparse.Namespace, key: str, secrets: Any, out: Terminal) 
         vast = service.vast
         action = args.remote_command
         if action in ("offers", "deploy"):
-            from app.cli.remote_deploy import deploy, offers
-
-            run_it = offers if action == "offers" else deploy
+            run_it = remote_deploy.offers if action == "offers" else remote_deploy.deploy
             return await run_it(args, vast, records, secrets, out)
         if action == "status":
             return await _status(args, service, out)
@@ -235,10 +237,6 @@ async def _run(args: argparse.Namespace, key: str, secrets: Any, out: Terminal) 
 async def _upgrade(
     args: argparse.Namespace, service: RemoteService, secrets: Any, out: Terminal
 ) -> int:
-    from app.shared.paths import data_dir
-    from remote.deploy.code import current_code
-    from remote.deploy.upgrade import upgrade
-
     key = secrets.get(SERVER_SECRET)
     if not key:
         out.say(f"no server key in the keyring ({SERVER_SECRET}): Hark cannot reach the server")
@@ -277,9 +275,6 @@ async def _status(args: argparse.Namespace, service: RemoteService, out: Termina
         out.write(describe_status(status))
         running = status.server.code_sha256 if status.server is not None else None
         if running:
-            from app.shared.paths import data_dir
-            from remote.deploy.code import current_code
-
             try:
                 mine = await asyncio.to_thread(current_code, data_dir() / "box-code")
             except OSError:
@@ -355,5 +350,3 @@ def describe_status(status: RemoteStatus) -> str:
             if server.code_sha256:
                 lines.append(f"  code: {server.code_sha256[:12]}")
     return "\n".join(lines) + "\n"
-
-

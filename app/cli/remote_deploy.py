@@ -16,7 +16,8 @@ from dataclasses import asdict
 from typing import Any
 
 from app.cli.terminal import Terminal, confirm
-from remote.deploy.deployer import Deployer, DeployOptions, DeployProgress, DeployTimeouts
+from remote.deploy.deployer import Deployer
+from remote.deploy.options import DeployOptions, DeployProgress, DeployTimeouts
 from remote.deploy.records import RecordStore
 from remote.vast.client import VastClient
 from remote.vast.models import Offer

@@ -6,6 +6,9 @@ from __future__ import annotations
 import sys
 from typing import TextIO
 
+from app.core.ports import Confirmer
+from app.safety.terminal_confirm import TerminalConfirmer
+
 
 def confirm(question: str, out: Terminal) -> bool:
     """Ask yes/no on the terminal; without a terminal the answer is no (use --yes)."""
@@ -14,6 +17,14 @@ def confirm(question: str, out: Terminal) -> bool:
         return False
     answer = input(f"{question} [y/N] ")
     return answer.strip().lower() in ("y", "yes")
+
+
+def terminal_confirmer() -> Confirmer | None:
+    """The action policy's confirmer for ``hark ask`` and ``hark listen``: ask on the terminal
+    when there is one; without, actions that need a yes are not done."""
+    if not sys.stdin or not sys.stdin.isatty():
+        return None
+    return TerminalConfirmer()
 
 
 class Terminal:

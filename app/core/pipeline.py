@@ -4,15 +4,14 @@ The reply is spoken sentence by sentence while the model is still writing: a spe
 sentences from a queue as the splitter cuts them, so the first audio does not wait for the whole
 reply. ``cancel()`` (barge-in) silences the sink at once and cancels generation.
 
-Every stage is timed; the :class:`TurnTimings` of each turn is what the GUI, ``hark ask --json``
-and the benchmarks read.
+Every stage is timed (:mod:`app.core.timing`); the speaker is :mod:`app.core.speaker`, the
+streamed reply with its tool calls :mod:`app.core.reply`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import time
 from collections.abc import Callable, Collection
@@ -23,13 +22,9 @@ from app.core.events import (
     AudioStarted,
     Event,
     NoticeRaised,
-    ReplyTextReceived,
-    SentenceReady,
     Stage,
     StageTimed,
-    ToolCallFinished,
     ToolCallRecord,
-    ToolCallStarted,
     TranscriptReady,
     TurnCancelled,
     TurnFailed,
@@ -39,9 +34,11 @@ from app.core.events import (
     TurnTimings,
 )
 from app.core.ports import AudioSink, ChatModel, Emit, Synthesizer, Tools, Transcriber
-from app.core.sentences import SentenceSplitter, clean_for_speech
-from app.core.types import ChatMessage, ToolCall, ToolResult, Utterance
-from app.shared.errors import AsrCode, AudioError, HarkError, LlmError, TtsError
+from app.core.reply import stream_reply
+from app.core.speaker import Speaker
+from app.core.timing import TurnClock, turn_timings
+from app.core.types import Utterance
+from app.shared.errors import AsrCode, HarkError, LlmError
 
 log = logging.getLogger(__name__)
 
@@ -61,16 +58,6 @@ class PipelineOptions:
 
     stream_sentences: bool = True
     max_tool_rounds: int = 4
-
-
-class _Clock:
-    """Marks taken during one turn, in ``time.monotonic`` seconds."""
-
-    def __init__(self, now: Callable[[], float]) -> None:
-        self.now = now
-        self.start = now()
-        self.first_token: float | None = None
-        self.llm_start: float | None = None
 
 
 class VoicePipeline:
@@ -166,7 +153,7 @@ class VoicePipeline:
                 await previous
         self._turn_id += 1
         turn_id = self._turn_id
-        clock = _Clock(self._now)
+        clock = TurnClock(self._now)
         self._audible = False
         task = asyncio.create_task(self._turn(turn_id, clock, text, utterance, shown, allowed))
         self._task = task
@@ -186,7 +173,7 @@ class VoicePipeline:
     async def _turn(
         self,
         turn_id: int,
-        clock: _Clock,
+        clock: TurnClock,
         text: str | None,
         utterance: Utterance | None,
         shown: str | None = None,
@@ -204,13 +191,13 @@ class VoicePipeline:
             except HarkError as exc:
                 return await self._fail(turn_id, clock, Stage.ASR, exc, "", endpoint_ms, asr_ms)
             if not text:
-                timings = self._timings(clock, endpoint_ms, asr_ms, None)
+                timings = turn_timings(clock, endpoint_ms, asr_ms, None)
                 result = TurnResult(turn_id, "", "", (), timings)
                 self._emit(TurnFinished(result))
                 return result
         assert text is not None
         heard = shown or text
-        speaker = _Speaker(
+        speaker = Speaker(
             self._voice,
             self._sink,
             self._speaker_emit,
@@ -222,7 +209,18 @@ class VoicePipeline:
         records: list[ToolCallRecord] = []
         reply = ""
         try:
-            reply = await self._reply(text, clock, speaker, records, allowed)
+            reply = await stream_reply(
+                self._chat,
+                self._tools,
+                self._conversation.messages_for(text),
+                emit=self._emit,
+                clock=clock,
+                speaker=speaker,
+                records=records,
+                allowed=allowed,
+                max_tool_rounds=self._options.max_tool_rounds,
+                stream_sentences=self._options.stream_sentences,
+            )
         except LlmError as exc:
             await speaker.abort()
             return await self._fail(
@@ -233,12 +231,12 @@ class VoicePipeline:
             raise
         await speaker.finish()
         self._conversation.remember(text, reply)
-        timings = self._timings(clock, endpoint_ms, asr_ms, speaker.first_audio_at)
+        timings = turn_timings(clock, endpoint_ms, asr_ms, speaker.first_audio_at)
         result = TurnResult(turn_id, heard, reply, tuple(records), timings)
         self._emit(TurnFinished(result))
         return result
 
-    async def _transcribe(self, utterance: Utterance, clock: _Clock) -> tuple[str, float]:
+    async def _transcribe(self, utterance: Utterance, clock: TurnClock) -> tuple[str, float]:
         if self._transcriber is None:
             raise HarkError(AsrCode.NOT_CONFIGURED, "no speech recogniser is configured")
         t = clock.now()
@@ -249,72 +247,10 @@ class VoicePipeline:
         self._emit(TranscriptReady(text, transcript.language))
         return text, asr_ms
 
-    async def _reply(
-        self,
-        text: str,
-        clock: _Clock,
-        speaker: _Speaker,
-        records: list[ToolCallRecord],
-        allowed: frozenset[str] | None = None,
-    ) -> str:
-        messages = self._conversation.messages_for(text)
-        specs = [s for s in self._tools.specs() if allowed is None or s.name in allowed]
-        splitter = SentenceSplitter()
-        parts: list[str] = []
-        clock.llm_start = clock.now()
-        for _round in range(self._options.max_tool_rounds + 1):
-            calls: list[ToolCall] = []
-            round_text: list[str] = []
-            offer_tools = specs if _round < self._options.max_tool_rounds else []
-            stream = self._chat.stream_chat(messages, offer_tools)
-            async with contextlib.aclosing(stream):
-                async for delta in stream:
-                    if delta.content:
-                        if clock.first_token is None:
-                            clock.first_token = clock.now()
-                            self._emit(
-                                StageTimed(Stage.LLM, (clock.first_token - clock.llm_start) * 1000)
-                            )
-                        round_text.append(delta.content)
-                        self._emit(ReplyTextReceived(delta.content))
-                        if self._options.stream_sentences:
-                            for sentence in splitter.feed(delta.content):
-                                speaker.say(sentence)
-                    calls.extend(delta.tool_calls)
-            parts.extend(round_text)
-            if not calls:
-                break
-            messages.append(ChatMessage("assistant", "".join(round_text), tuple(calls)))
-            for call in calls:
-                self._emit(ToolCallStarted(call.name, dict(call.arguments)))
-                if allowed is None or call.name in allowed:
-                    result = await self._tools.call(call)
-                else:  # a tool this turn did not offer: never run it
-                    result = _not_offered(call.name)
-                ran = dict(result.ran) if result.ran is not None else None
-                self._emit(
-                    ToolCallFinished(call.name, result.ok, result.content, ran, result.summary)
-                )
-                records.append(
-                    ToolCallRecord(
-                        call.name, ran or dict(call.arguments), result.ok, result.content
-                    )
-                )
-                messages.append(ChatMessage("tool", result.content, tool_name=call.name))
-        reply = "".join(parts).strip()
-        if self._options.stream_sentences:
-            for sentence in splitter.flush():
-                speaker.say(sentence)
-        else:
-            spoken = clean_for_speech(reply)
-            if spoken:
-                speaker.say(spoken)
-        return reply
-
     async def _fail(
         self,
         turn_id: int,
-        clock: _Clock,
+        clock: TurnClock,
         stage: Stage,
         exc: HarkError,
         transcript: str,
@@ -325,7 +261,7 @@ class VoicePipeline:
     ) -> TurnResult:
         log.warning("turn %d failed at %s: %s", turn_id, stage, exc.code)
         self._emit(TurnFailed(turn_id, stage, exc.code, exc.message))
-        speaker = _Speaker(
+        speaker = Speaker(
             self._voice,
             self._sink,
             self._speaker_emit,
@@ -337,7 +273,7 @@ class VoicePipeline:
         if spoken:
             speaker.say(spoken)
         await speaker.finish()
-        timings = self._timings(clock, endpoint_ms, asr_ms, speaker.first_audio_at)
+        timings = turn_timings(clock, endpoint_ms, asr_ms, speaker.first_audio_at)
         result = TurnResult(
             turn_id,
             transcript,
@@ -349,134 +285,3 @@ class VoicePipeline:
         )
         self._emit(TurnFinished(result))
         return result
-
-    def _timings(
-        self,
-        clock: _Clock,
-        endpoint_ms: float | None,
-        asr_ms: float | None,
-        first_audio_at: float | None,
-    ) -> TurnTimings:
-        lead = endpoint_ms or 0.0
-        first_token_ms = (
-            (clock.first_token - clock.llm_start) * 1000
-            if clock.first_token is not None and clock.llm_start is not None
-            else None
-        )
-        first_audio_ms = (
-            lead + (first_audio_at - clock.start) * 1000 if first_audio_at is not None else None
-        )
-        return TurnTimings(
-            endpoint_ms=endpoint_ms,
-            asr_ms=asr_ms,
-            llm_first_token_ms=first_token_ms,
-            first_audio_ms=first_audio_ms,
-            total_ms=lead + (clock.now() - clock.start) * 1000,
-        )
-
-
-def _not_offered(name: str) -> ToolResult:
-    message = f"not done: {name} is not available for this request"
-    return ToolResult(name, False, json.dumps({"not_done": message}))
-
-
-class _Speaker:
-    """Speaks queued sentences in order on its own task, so generation never waits on audio."""
-
-    def __init__(
-        self,
-        voice: Synthesizer | None,
-        sink: AudioSink,
-        emit: Emit,
-        clock: _Clock,
-        lead_ms: float | None,
-        *,
-        sequential: bool = False,
-        on_audio: Callable[[], None] | None = None,
-    ) -> None:
-        self._sequential = sequential
-        self._on_audio = on_audio
-        self._voice = voice
-        self._sink = sink
-        self._emit = emit
-        self._clock = clock
-        self._lead_ms = lead_ms or 0.0
-        self._queue: asyncio.Queue[str | None] = asyncio.Queue()
-        self._task: asyncio.Task[None] | None = None
-        self._started = False
-        self._announced = False
-        self._voice_failed = False
-
-    @property
-    def first_audio_at(self) -> float | None:
-        return self._sink.first_sample_at if self._started else None
-
-    def say(self, sentence: str) -> None:
-        self._emit(SentenceReady(sentence))
-        if self._voice is None or self._voice_failed:
-            return
-        if self._task is None:
-            self._task = asyncio.create_task(self._run())
-        self._queue.put_nowait(sentence)
-
-    async def finish(self) -> None:
-        """Wait until everything said has been heard."""
-        if self._task is None:
-            return
-        self._queue.put_nowait(None)
-        await self._task
-
-    async def abort(self) -> None:
-        if self._task is None:
-            return
-        self._sink.stop()
-        self._task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._task
-
-    async def _run(self) -> None:
-        assert self._voice is not None
-        voice = self._voice
-        try:
-            while (sentence := await self._queue.get()) is not None:
-                asked = self._clock.now()
-                audio = voice.synthesize(sentence)
-                try:
-                    async with contextlib.aclosing(audio):
-                        if self._sequential:
-                            await self._play([c async for c in audio], asked)
-                        else:
-                            async for chunk in audio:
-                                await self._play([chunk], asked)
-                except (TtsError, AudioError) as exc:  # no voice or no speaker: text only
-                    self._voice_failed = True
-                    log.warning("cannot speak, going on in text only: %s", exc.code)
-                    self._emit(NoticeRaised(exc.code, exc.message))
-                    break
-            if self._started:
-                try:
-                    await self._sink.drain()
-                except AudioError as exc:
-                    log.warning("playback failed: %s", exc.code)
-                    self._emit(NoticeRaised(exc.code, exc.message))
-        except asyncio.CancelledError:
-            self._sink.stop()
-            raise
-
-    async def _play(self, chunks: list[bytes], asked: float) -> None:
-        assert self._voice is not None
-        for chunk in chunks:
-            if not self._started:
-                self._emit(StageTimed(Stage.TTS, (self._clock.now() - asked) * 1000))
-                await self._sink.start(self._voice.sample_rate)
-                self._started = True
-            await self._sink.write(chunk)
-            if not self._announced:
-                self._announce()
-
-    def _announce(self) -> None:
-        self._announced = True
-        if self._on_audio is not None:
-            self._on_audio()
-        at = self._sink.first_sample_at or self._clock.now()
-        self._emit(AudioStarted(self._lead_ms + (at - self._clock.start) * 1000))

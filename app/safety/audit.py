@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from app.safety.policy import KEY_KINDS, KeyState, canonical_json
+from app.safety.actions import KEY_KINDS, KeyState, canonical_json
 from app.settings.schema import PolicySettings
 from app.shared.errors import AuditCode, HarkError
 from app.shared.paths import data_dir

@@ -17,10 +17,15 @@ import logging
 import socket
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import Any, TextIO
+
+from pydantic import ValidationError
 
 from app.shared.errors import ConfigCode, ConfigError
+from app.shared.paths import data_dir as hark_data_dir
 from remote.server.caddy import find_caddy
+from remote.server.command import ServerArgs
+from remote.server.settings import ServerSettings
 from remote.server.stack import (
     DEFAULT_MAX_BODY_BYTES,
     DEFAULT_STARTUP_TIMEOUT_S,
@@ -38,9 +43,6 @@ from remote.tls import (
     write_api_key_file,
     write_self_signed,
 )
-
-if TYPE_CHECKING:
-    from remote.server.settings import ServerSettings
 
 log = logging.getLogger(__name__)
 
@@ -173,51 +175,45 @@ def _check_port_free(where: Listen) -> None:
         ) from exc
 
 
-def serve(
-    listen: str,
-    api_key_file: Path,
-    tls_cert: Path | None = None,
-    tls_key: Path | None = None,
-    no_tls: bool = False,
-    ollama_url: str | None = None,
-    whisper_model: str | None = None,
-    *,
-    domain: str | None = None,
-    acme_email: str | None = None,
-    insecure_public: bool = False,
-    data_dir: Path | None = None,
-    startup_timeout_s: float = DEFAULT_STARTUP_TIMEOUT_S,
-    out: TextIO | None = None,
-) -> int:
+def serve(args: ServerArgs, *, out: TextIO | None = None, info_logs: bool = False) -> int:
     """Check the options, build the server app and run the stack until Ctrl-C (``hark server``).
 
     Raises ``ConfigError`` (before anything starts) for bad options; returns 0 after Ctrl-C or
     SIGTERM, 1 when a part died. Other ``HARK_SERVER__*`` settings come from the environment.
+    ``info_logs`` turns the root logger to INFO once ``--listen`` and ``--api-key-file`` are
+    there: a server shows its requests and state (``hark server -v`` sets its own level).
     """
-    settings = _server_settings(api_key_file, ollama_url, whisper_model)
-    if domain is not None and data_dir is None:
+    if args.listen is None or args.api_key_file is None:
+        raise ConfigError(
+            ConfigCode.SERVER_ARGS_MISSING,
+            "give --listen HOST:PORT and --api-key-file FILE (see `hark server --help`).",
+        )
+    if info_logs:
+        logging.getLogger().setLevel(logging.INFO)
+    listen, api_key_file = args.listen, args.api_key_file
+    data_dir = args.data_dir
+    settings = _server_settings(api_key_file, args.ollama_url, args.whisper_model)
+    if args.domain is not None and data_dir is None:
         # Keep a domain's certificates across restarts (the ACME CA limits new ones).
-        from app.shared.paths import data_dir as hark_data_dir
-
         data_dir = hark_data_dir() / "server-edge"
     options = check_options(
         listen,
         api_key_file,
-        tls_cert=tls_cert,
-        tls_key=tls_key,
-        no_tls=no_tls,
-        domain=domain,
-        insecure_public=insecure_public,
-        acme_email=acme_email,
+        tls_cert=args.tls_cert,
+        tls_key=args.tls_key,
+        no_tls=args.no_tls,
+        domain=args.domain,
+        insecure_public=args.insecure_public,
+        acme_email=args.acme_email,
         data_dir=data_dir,
         max_body_bytes=settings.max_upload_bytes,
-        startup_timeout_s=startup_timeout_s,
+        startup_timeout_s=args.startup_timeout_s,
     )
-    from remote.server.app import create_app
+    from remote.server.app import create_app  # FastAPI and the speech stack: only to serve
 
     app = create_app(settings)
     stream = out or sys.stderr
-    if no_tls and not options.listen.is_loopback:
+    if args.no_tls and not options.listen.is_loopback:
         log.warning("serving without TLS on %s: the API key travels in clear text", options.listen)
 
     def ready(url: str) -> None:
@@ -236,10 +232,6 @@ def serve(
 def _server_settings(
     api_key_file: Path, ollama_url: str | None, whisper_model: str | None
 ) -> ServerSettings:
-    from pydantic import ValidationError
-
-    from remote.server.settings import ServerSettings
-
     given: dict[str, Any] = {"api_key_file": api_key_file}
     if ollama_url is not None:
         given["ollama_url"] = ollama_url

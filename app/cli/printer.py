@@ -1,0 +1,81 @@
+"""Engine events in a terminal, for ``hark ask`` and ``hark listen``: what was heard and the
+reply as it streams on stdout, notices, tool calls and progress on stderr.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import TextIO
+
+from app.core.events import (
+    BackendStatusChanged,
+    Event,
+    ListeningTimedOut,
+    NoticeRaised,
+    ReplyTextReceived,
+    ServerStateChanged,
+    SpeechStarted,
+    ToolCallStarted,
+    TranscriptReady,
+    TurnFailed,
+    TurnFinished,
+    WakeWordDetected,
+)
+
+
+class Printer:
+    """Shows engine events in a terminal; quiet on stdout when JSON is wanted."""
+
+    def __init__(self, json_mode: bool) -> None:
+        self.json_mode = json_mode
+        self._replying = False
+        self._progress_open = False
+
+    @property
+    def out(self) -> TextIO:
+        return sys.stdout
+
+    @property
+    def err(self) -> TextIO:
+        return sys.stderr
+
+    def __call__(self, event: Event) -> None:
+        if isinstance(
+            event, (NoticeRaised | BackendStatusChanged | ServerStateChanged, TurnFailed)
+        ):
+            self._end_line()
+            print(f"hark: {event.message}", file=self.err)
+        elif self.json_mode:
+            return
+        elif isinstance(event, SpeechStarted):
+            print("… listening", file=self.err)
+        elif isinstance(event, WakeWordDetected):
+            print(f"… yes? ({event.model}, {event.score:.2f})", file=self.err)
+        elif isinstance(event, ListeningTimedOut):
+            print("(nothing heard; say the wake word again)", file=self.err)
+        elif isinstance(event, TranscriptReady):
+            print(f"you: {event.text or '(nothing heard)'}", file=self.out)
+        elif isinstance(event, ToolCallStarted):
+            self._end_line()
+            print(f"  [{event.name}]", file=self.err)
+        elif isinstance(event, ReplyTextReceived):
+            if not self._replying:
+                print("hark: ", end="", file=self.out)
+                self._replying = True
+            print(event.text, end="", file=self.out, flush=True)
+        elif isinstance(event, TurnFinished):
+            self._end_line()
+
+    def _end_line(self) -> None:
+        if self._replying:
+            print(file=self.out)
+            self._replying = False
+
+    def progress(self, message: str) -> None:
+        """Percent updates overwrite one line; other steps get a line each."""
+        if "%" in message:
+            print(f"\r{message}\033[K", end="", file=self.err, flush=True)
+            self._progress_open = True
+        else:
+            print(("\n" if self._progress_open else "") + message, file=self.err, flush=True)
+            self._progress_open = False

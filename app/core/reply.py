@@ -1,0 +1,95 @@
+"""The reply of one turn: stream the model's answer, run the tool calls it asks for (round by
+round, up to a limit), and hand sentences to the speaker as soon as they are cut.
+
+Only the tools offered in the turn may run; a call of any other gets ``not_done`` back.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+
+from app.core.events import (
+    ReplyTextReceived,
+    Stage,
+    StageTimed,
+    ToolCallFinished,
+    ToolCallRecord,
+    ToolCallStarted,
+)
+from app.core.ports import ChatModel, Emit, Tools
+from app.core.sentences import SentenceSplitter, clean_for_speech
+from app.core.speaker import Speaker
+from app.core.timing import TurnClock
+from app.core.types import ChatMessage, ToolCall, ToolResult
+
+
+async def stream_reply(
+    chat: ChatModel,
+    tools: Tools,
+    messages: list[ChatMessage],
+    *,
+    emit: Emit,
+    clock: TurnClock,
+    speaker: Speaker,
+    records: list[ToolCallRecord],
+    allowed: frozenset[str] | None,
+    max_tool_rounds: int,
+    stream_sentences: bool,
+) -> str:
+    """The whole reply text; ``records`` gets every tool call made on the way.
+
+    With ``stream_sentences`` each sentence is spoken as soon as it is complete; without, the
+    whole reply is spoken at the end. The last round offers no tools, so the model must answer.
+    """
+    specs = [s for s in tools.specs() if allowed is None or s.name in allowed]
+    splitter = SentenceSplitter()
+    parts: list[str] = []
+    clock.llm_start = clock.now()
+    for _round in range(max_tool_rounds + 1):
+        calls: list[ToolCall] = []
+        round_text: list[str] = []
+        offer_tools = specs if _round < max_tool_rounds else []
+        stream = chat.stream_chat(messages, offer_tools)
+        async with contextlib.aclosing(stream):
+            async for delta in stream:
+                if delta.content:
+                    if clock.first_token is None:
+                        clock.first_token = clock.now()
+                        emit(StageTimed(Stage.LLM, (clock.first_token - clock.llm_start) * 1000))
+                    round_text.append(delta.content)
+                    emit(ReplyTextReceived(delta.content))
+                    if stream_sentences:
+                        for sentence in splitter.feed(delta.content):
+                            speaker.say(sentence)
+                calls.extend(delta.tool_calls)
+        parts.extend(round_text)
+        if not calls:
+            break
+        messages.append(ChatMessage("assistant", "".join(round_text), tuple(calls)))
+        for call in calls:
+            emit(ToolCallStarted(call.name, dict(call.arguments)))
+            if allowed is None or call.name in allowed:
+                result = await tools.call(call)
+            else:  # a tool this turn did not offer: never run it
+                result = _not_offered(call.name)
+            ran = dict(result.ran) if result.ran is not None else None
+            emit(ToolCallFinished(call.name, result.ok, result.content, ran, result.summary))
+            records.append(
+                ToolCallRecord(call.name, ran or dict(call.arguments), result.ok, result.content)
+            )
+            messages.append(ChatMessage("tool", result.content, tool_name=call.name))
+    reply = "".join(parts).strip()
+    if stream_sentences:
+        for sentence in splitter.flush():
+            speaker.say(sentence)
+    else:
+        spoken = clean_for_speech(reply)
+        if spoken:
+            speaker.say(spoken)
+    return reply
+
+
+def _not_offered(name: str) -> ToolResult:
+    message = f"not done: {name} is not available for this request"
+    return ToolResult(name, False, json.dumps({"not_done": message}))
