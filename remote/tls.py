@@ -139,7 +139,7 @@ def check_pair(cert_path: Path, key_path: Path, *, now: dt.datetime | None = Non
         cert = x509.load_pem_x509_certificate(cert_bytes)
     except ValueError as exc:
         raise ConfigError(
-            "tls-cert-invalid",
+            ConfigCode.TLS_CERT_INVALID,
             f"{cert_path} is not a PEM certificate (-----BEGIN CERTIFICATE-----); "
             "give the certificate file, or make one with `hark server --make-cert DIR`.",
         ) from exc
@@ -162,14 +162,14 @@ def check_pair(cert_path: Path, key_path: Path, *, now: dt.datetime | None = Non
     der = serialization.Encoding.DER
     if key.public_key().public_bytes(der, spki) != cert.public_key().public_bytes(der, spki):
         raise ConfigError(
-            "tls-key-mismatch",
+            ConfigCode.TLS_KEY_MISMATCH,
             f"the key {key_path} does not belong to the certificate {cert_path}; give the key "
             "that was made together with this certificate.",
         )
     now = now or dt.datetime.now(dt.UTC)
     if cert.not_valid_after_utc <= now:
         raise ConfigError(
-            "tls-cert-expired",
+            ConfigCode.TLS_CERT_EXPIRED,
             f"the certificate {cert_path} expired on {cert.not_valid_after_utc:%Y-%m-%d}; "
             "make a new one (`hark server --make-cert DIR`) and pin that one instead.",
         )

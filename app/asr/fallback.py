@@ -25,7 +25,7 @@ import time
 from collections.abc import Callable
 from typing import Protocol
 
-from app.asr.server import RETRYABLE
+from app.asr.server_failures import RETRYABLE
 from app.core.ports import Transcriber
 from app.core.types import Transcript
 from app.shared.errors import AsrCode, AsrError

@@ -6,7 +6,8 @@ pinned to ``remote.ca_cert`` by the same rule as the LLM client
 (:func:`app.shared.tls.pinned_ssl_context`: a self-signed leaf is the only trust anchor and is
 matched without a host name check; a pinned CA keeps the check).
 
-Failures come out as :class:`~app.shared.errors.AsrError` with these codes:
+Failures come out as :class:`~app.shared.errors.AsrError` with these codes (an error answer is
+read by :mod:`app.asr.server_failures`):
 
 ============================  ===========================================================
 ``asr-remote-unreachable``    no connection, TLS refused, a timeout, or a gateway (502/504)
@@ -27,25 +28,30 @@ retried (it will not change), nor is a certificate that does not match the pin.
 from __future__ import annotations
 
 import asyncio
-import email.utils
 import io
-import json
 import logging
 import ssl
 import time
 import wave
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
 
+from app.asr.server_failures import (
+    KEY_FIX,
+    Failure,
+    cert_mismatch,
+    status_failure,
+    tls_error,
+    unreachable,
+)
 from app.audio.resample import resample_pcm
 from app.core.types import SAMPLE_RATE, Transcript
 from app.settings.schema import AsrSettings, RemoteSettings
 from app.shared.errors import AsrCode, AsrError
-from app.shared.protocol import AUTH_HEADER, BEARER, TRANSCRIPTIONS_PATH, ErrorCode
+from app.shared.protocol import AUTH_HEADER, BEARER, TRANSCRIPTIONS_PATH
 from app.shared.tls import is_tls_error, pinned_ssl_context
 
 log = logging.getLogger(__name__)
@@ -61,22 +67,6 @@ MIN_AUDIO_S = 0.1
 REQUEST_MODEL = "whisper-1"
 """The ``model`` field OpenAI's API requires; the server transcribes with its own model."""
 
-RETRYABLE = frozenset(
-    {AsrCode.REMOTE_UNREACHABLE, AsrCode.REMOTE_PROVISIONING, AsrCode.REMOTE_BUSY}
-)
-"""Codes that may heal by waiting (the fallback to local ASR also keys on these)."""
-
-_KEY_FIX = "Store the server's key with `hark secret set server-api-key` (or HARK_SERVER_API_KEY)."
-
-
-@dataclass(frozen=True, slots=True)
-class _Failure:
-    """One failed try: the error, whether trying again may help, and the server's wait."""
-
-    error: AsrError
-    retry: bool
-    retry_after_s: float | None = None
-
 
 def wav_bytes(pcm: bytes, sample_rate: int) -> bytes:
     """int16 mono PCM as a 16 kHz WAV file in memory (resampled when the rate differs)."""
@@ -90,56 +80,6 @@ def wav_bytes(pcm: bytes, sample_rate: int) -> bytes:
         wav.setframerate(SAMPLE_RATE)
         wav.writeframes(pcm)
     return buf.getvalue()
-
-
-def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
-    """Seconds to wait from a ``Retry-After`` header (seconds or an HTTP date); None if absent
-    or unreadable."""
-    if not value or not value.strip():
-        return None
-    text = value.strip()
-    try:
-        return max(0.0, float(text))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(text)
-    except (TypeError, ValueError):
-        return None
-    now = time.time() if now is None else now
-    return max(0.0, when.timestamp() - now)
-
-
-def server_error(body: bytes) -> tuple[str | None, str]:
-    """The ``(code, message)`` of an error body: OpenAI's shape (the Hark server's own routes),
-    Ollama's ``{"error": "..."}``, FastAPI's ``{"detail": ...}``, or the text itself."""
-    text = body.decode("utf-8", errors="replace").strip()
-    try:
-        data = json.loads(text)
-    except ValueError:
-        return None, text[:300]
-    if isinstance(data, Mapping):
-        err = data.get("error")
-        if isinstance(err, Mapping):
-            code = err.get("code")
-            return (str(code) if code is not None else None), str(err.get("message") or "")
-        if isinstance(err, str):
-            return None, err
-        if "detail" in data:
-            return None, str(data["detail"])[:300]
-    return None, text[:300]
-
-
-def _cert_mismatch(exc: BaseException) -> bool:
-    """Whether the chain of ``exc`` holds a certificate verification failure."""
-    seen: set[int] = set()
-    cur: BaseException | None = exc
-    while cur is not None and id(cur) not in seen:
-        if isinstance(cur, ssl.SSLCertVerificationError):
-            return True
-        seen.add(id(cur))
-        cur = cur.__cause__ or cur.__context__
-    return False
 
 
 class RemoteWhisper:
@@ -235,7 +175,7 @@ class RemoteWhisper:
             raise AsrError(self._setup_error.code, self._setup_error.message)
         if not self._has_key:
             raise AsrError(
-                AsrCode.REMOTE_AUTH, f"no API key for the Hark server at {self._base}. {_KEY_FIX}"
+                AsrCode.REMOTE_AUTH, f"no API key for the Hark server at {self._base}. {KEY_FIX}"
             )
         audio_s = len(pcm) // 2 / sample_rate
         language = self._language()
@@ -250,7 +190,7 @@ class RemoteWhisper:
         while True:
             started = time.monotonic()
             outcome = await self._try(body, data)
-            if isinstance(outcome, _Failure):
+            if isinstance(outcome, Failure):
                 failure = outcome
             else:
                 self._noticed.clear()
@@ -286,7 +226,7 @@ class RemoteWhisper:
         self._noticed.add(error.code)
         self._on_notice(error.code, f"{error.message} Trying again in {wait:.0f} s.")
 
-    async def _try(self, body: bytes, data: Mapping[str, str]) -> dict[str, Any] | _Failure:
+    async def _try(self, body: bytes, data: Mapping[str, str]) -> dict[str, Any] | Failure:
         try:
             response = await self._client.post(
                 self._endpoint,
@@ -301,22 +241,25 @@ class RemoteWhisper:
                 if isinstance(exc, httpx.ConnectTimeout)
                 else "did not answer"
             )
-            return _Failure(
-                self._unreachable(f"{what} within {self._settings.timeout_s:g} s"), retry=True
+            return Failure(
+                unreachable(self._base, f"{what} within {self._settings.timeout_s:g} s"), retry=True
             )
         except (httpx.HTTPError, OSError) as exc:
             detail = str(exc) or type(exc).__name__
             if is_tls_error(exc):
-                return _Failure(self._tls_error(detail), retry=not _cert_mismatch(exc))
-            return _Failure(self._unreachable(f"could not be reached ({detail})"), retry=True)
+                return Failure(
+                    tls_error(self._base, self._settings.ca_cert, detail),
+                    retry=not cert_mismatch(exc),
+                )
+            return Failure(unreachable(self._base, f"could not be reached ({detail})"), retry=True)
         if response.status_code >= 300:
-            return self._status_failure(response)
+            return status_failure(self._base, response)
         try:
             result = response.json()
         except ValueError:
             result = None
         if not isinstance(result, dict) or not isinstance(result.get("text"), str):
-            return _Failure(
+            return Failure(
                 AsrError(
                     AsrCode.REMOTE_SERVER,
                     f"{self._base} answered the transcription with something that is not a "
@@ -325,70 +268,6 @@ class RemoteWhisper:
                 retry=False,
             )
         return result
-
-    def _unreachable(self, what: str) -> AsrError:
-        return AsrError(
-            AsrCode.REMOTE_UNREACHABLE,
-            f"the Hark server at {self._base} {what}. Check that the server is running and that "
-            "remote.url (HARK_REMOTE__URL) has the right address and port.",
-        )
-
-    def _tls_error(self, detail: str) -> AsrError:
-        pin = self._settings.ca_cert
-        trust = f"the pinned certificate {pin}" if pin else "the system's certificates"
-        return AsrError(
-            AsrCode.REMOTE_UNREACHABLE,
-            f"the TLS handshake with the Hark server at {self._base} failed: its certificate "
-            f"does not match {trust} ({detail}). Check remote.ca_cert (HARK_REMOTE__CA_CERT): it "
-            "must be the certificate this server presents.",
-        )
-
-    def _status_failure(self, response: httpx.Response) -> _Failure:
-        status = response.status_code
-        code, text = server_error(response.content)
-        text = text or response.reason_phrase or "no detail"
-        retry_after = parse_retry_after(response.headers.get("Retry-After"))
-        base = self._base
-        if status in (401, 403):
-            error = AsrError(
-                AsrCode.REMOTE_AUTH,
-                f"the Hark server at {base} refused the API key (HTTP {status}: {text}). "
-                f"{_KEY_FIX}",
-            )
-            return _Failure(error, retry=False)
-        if status == 503 and code == ErrorCode.PROVISIONING:
-            error = AsrError(
-                AsrCode.REMOTE_PROVISIONING,
-                f"the Hark server at {base} is still setting up (pulling the model…): {text}.",
-            )
-            return _Failure(error, retry=True, retry_after_s=retry_after)
-        if status == 503:
-            what = "is busy right now" if code == ErrorCode.BUSY else "cannot transcribe now"
-            error = AsrError(AsrCode.REMOTE_BUSY, f"the Hark server at {base} {what}: {text}.")
-            return _Failure(error, retry=True, retry_after_s=retry_after)
-        if status == 429:
-            error = AsrError(
-                AsrCode.REMOTE_BUSY,
-                f"the Hark server at {base} asks to slow down (HTTP 429: {text}).",
-            )
-            return _Failure(error, retry=False, retry_after_s=retry_after)
-        if status in (502, 504):
-            what = f"is up, but its speech service did not answer (HTTP {status}: {text})"
-            return _Failure(self._unreachable(what), retry=True, retry_after_s=retry_after)
-        if 400 <= status < 500:
-            hint = " Is remote.url the address of a Hark server?" if status in (404, 405) else ""
-            error = AsrError(
-                AsrCode.REMOTE_BAD_REQUEST,
-                f"the Hark server at {base} could not take this audio (HTTP {status}: "
-                f"{text}).{hint}",
-            )
-            return _Failure(error, retry=False)
-        error = AsrError(
-            AsrCode.REMOTE_SERVER,
-            f"the Hark server at {base} failed to transcribe (HTTP {status}: {text}). Try "
-            "again; if it keeps happening, check the server's log.",
-        )
-        return _Failure(error, retry=False)
 
     @staticmethod
     def _transcript(result: Mapping[str, Any], language: str | None, audio_s: float) -> Transcript:

@@ -52,7 +52,7 @@ class LlmMonitor:
         self._retry_interval_s = retry_interval_s
         self._watch_s = watch_s
         self._status = BackendStatus(
-            False, "llm-unchecked", "the language model is not checked yet"
+            False, LlmCode.UNCHECKED, "the language model is not checked yet"
         )
         self._announced: BackendStatus | None = None
         self._trouble = asyncio.Event()
@@ -67,7 +67,7 @@ class LlmMonitor:
         try:
             status = await self._chat.check()
         except Exception as exc:  # check() should not raise; a monitor must never die of it
-            code = getattr(exc, "code", "llm-check-failed")
+            code = getattr(exc, "code", LlmCode.CHECK_FAILED)
             status = BackendStatus(False, str(code), f"checking the language model failed: {exc}")
         self._publish(status)
         return status

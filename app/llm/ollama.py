@@ -316,7 +316,7 @@ class OllamaChat:
             )
         log.debug("LLM ready: model=%s host=%s", self._settings.model, self._shown_host)
         return BackendStatus(
-            True, "llm-ready", f"{self._settings.model} on {self._shown_host} is ready"
+            True, LlmCode.READY, f"{self._settings.model} on {self._shown_host} is ready"
         )
 
     @staticmethod

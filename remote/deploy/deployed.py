@@ -31,12 +31,11 @@ from app.settings.schema import Settings
 from app.settings.secrets import SecretStore
 from app.shared.errors import AsrCode, AsrError, HarkError, LlmCode, LlmError
 from app.shared.paths import data_dir
+from remote.deploy.errors import DeployCode
 from remote.deploy.records import Deployment, RecordStore, records_folder
 
 log = logging.getLogger(__name__)
 
-SERVER_STOPPED = "server-stopped"
-SERVER_START_FAILED = "server-start-failed"
 UNREACHABLE_CODES = frozenset({AsrCode.REMOTE_UNREACHABLE, LlmCode.UNREACHABLE})
 """A request that failed this way may mean the server was stopped behind Hark's back."""
 
@@ -148,7 +147,7 @@ class DeployedServer:
         if self._service is None:
             self.state = "ready"
             raise HarkError(
-                SERVER_STOPPED,
+                DeployCode.SERVER_STOPPED,
                 f"the Hark server {self.record.label} is not answering and Hark has no Vast.ai "
                 "key to check or start it: run `hark remote start`, or store the key with "
                 "`hark secret set vast-api-key` so Hark starts it when needed",
@@ -159,7 +158,7 @@ class DeployedServer:
             if status.state == "gone" or status.state in ("exited", "offline", "unknown"):
                 self._say("failed", f"the Hark server {self.record.label} is {status.state}")
                 raise HarkError(
-                    SERVER_START_FAILED,
+                    DeployCode.SERVER_START_FAILED,
                     f"the Hark server {self.record.label} is {status.state} on Vast.ai; see "
                     "`hark remote status`, or destroy it and deploy a new one",
                 )
@@ -172,7 +171,7 @@ class DeployedServer:
                 if self._monotonic() >= deadline:
                     self._say("failed", "the Hark server did not become ready in time")
                     raise HarkError(
-                        SERVER_START_FAILED,
+                        DeployCode.SERVER_START_FAILED,
                         f"the Hark server {self.record.label} was not ready after "
                         f"{self.settings.remote.start_timeout_s:.0f} s (remote.start_timeout_s); "
                         "see `hark remote status` and `hark remote logs`",
@@ -251,7 +250,7 @@ class DeployedServer:
         """Stop the server now (the tray's Remote server → Stop); it starts again on use."""
         if self._service is None:
             raise HarkError(
-                SERVER_STOPPED,
+                DeployCode.SERVER_STOPPED,
                 "Hark has no Vast.ai key to stop the server with: store it with "
                 "`hark secret set vast-api-key`, or run `hark remote stop`",
             )
@@ -356,13 +355,15 @@ class ServerChat:
         server = self._follow.server
         if server.state in ("stopped", "stopping"):
             return BackendStatus(
-                False, SERVER_STOPPED, "the Hark server is stopped; it starts when you talk"
+                False,
+                DeployCode.SERVER_STOPPED,
+                "the Hark server is stopped; it starts when you talk",
             )
         if server.state == "starting":
-            return BackendStatus(False, "server-starting", "the Hark server is starting")
+            return BackendStatus(False, DeployCode.SERVER_STARTING, "the Hark server is starting")
         if not server.ready:
             return BackendStatus(
-                False, "server-unchecked", "the Hark server is checked when you first talk"
+                False, DeployCode.SERVER_UNCHECKED, "the Hark server is checked when you first talk"
             )
         try:
             inner: ChatModel = await self._follow.current()

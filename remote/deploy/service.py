@@ -8,7 +8,9 @@ the record adds the pinned certificate and the creation time. An instance whose 
 is still found by its ``hark-`` label, so nothing Hark made can hide from the user.
 
 Which instance an operation means: the one given, else the newest record, else the only
-``hark-`` instance on the account; anything else is a clear error naming the choices.
+``hark-`` instance on the account; anything else is a clear error naming the choices. What it
+reports (:class:`~remote.deploy.status.RemoteStatus`, the server's own ``/status``) is in
+:mod:`remote.deploy.status`.
 """
 
 from __future__ import annotations
@@ -18,207 +20,34 @@ import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
-
-import httpx
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from remote.vast.settings import VastSettings
 
-from app.shared.protocol import AUTH_HEADER, BEARER, STATUS_PATH
+from remote.deploy.errors import DeployCode
 from remote.deploy.records import LABEL_PREFIX, Deployment, RecordStore
+from remote.deploy.status import (
+    HttpStatusProbe,
+    RemoteInstance,
+    RemoteStatus,
+    StatusProbe,
+    state_of,
+)
 from remote.vast.client import VastClient
 from remote.vast.errors import DeployError
 from remote.vast.models import DEAD_STATES, Instance
 
 log = logging.getLogger(__name__)
 
-NO_SERVER = "remote-none"
-"""No Hark instance and no record: nothing to act on."""
-AMBIGUOUS = "remote-ambiguous"
-"""Several Hark instances and no record saying which one is current."""
-GONE = "remote-gone"
-"""The instance no longer exists on Vast.ai."""
-START_FAILED = "remote-start-failed"
-"""The instance died while starting."""
-START_TIMEOUT = "remote-start-timeout"
-"""The instance did not run with its port open within the limit."""
-
 SERVER_PORT = 8443
 """The container port the Hark server listens on (Vast.ai maps it to a host port)."""
 DEFAULT_START_TIMEOUT_S = 600.0
 DEFAULT_POLL_S = 3.0
-DEFAULT_PROBE_TIMEOUT_S = 10.0
-
 Clock = Callable[[], datetime]
 Sleep = Callable[[float], Awaitable[None]]
 Progress = Callable[[str], None]
-
-
-@dataclass(frozen=True, slots=True)
-class ServerStatus:
-    """What the Hark server's own ``/status`` said (or why it could not be asked)."""
-
-    reachable: bool
-    provisioning: str | None = None
-    """``starting``, ``pulling-model``, ``ready``, ``failed`` (None: no start-up script)."""
-    detail: str | None = None
-    model_pulled: bool | None = None
-    """Whether the deployment's model is in the server's Ollama (None: unknown)."""
-    idle_s: float | None = None
-    """Seconds since the last request (None: none yet, or unknown)."""
-    error: str | None = None
-    code_sha256: str | None = None
-    """The SHA-256 of the Hark wheel the box runs (None: it does not say)."""
-
-    @property
-    def ready(self) -> bool:
-        return self.reachable and self.provisioning in (None, "ready") and bool(self.model_pulled)
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "reachable": self.reachable,
-            "ready": self.ready,
-            "provisioning": self.provisioning,
-            "detail": self.detail,
-            "model_pulled": self.model_pulled,
-            "idle_s": self.idle_s,
-            "error": self.error,
-            "code_sha256": self.code_sha256,
-        }
-
-
-StatusProbe = Callable[[Deployment], Awaitable[ServerStatus]]
-"""Asks a running deployment's server for its ``/status``."""
-
-
-@dataclass(frozen=True, slots=True)
-class RemoteStatus:
-    """One Hark instance as Vast.ai and (when running) its server see it now."""
-
-    instance_id: int
-    label: str | None
-    state: str
-    """``running``, ``starting``, ``stopping``, ``stopped``, ``exited``/``offline``/``unknown``
-    (dead), or ``gone`` (Vast.ai no longer has it)."""
-    gpu_name: str | None
-    dph_total: float | None
-    uptime_s: float | None
-    """Since the instance was created or last started (None unless running)."""
-    cost_so_far: float | None
-    """Dollars, estimated as hours since the record's ``created_at`` × $/hour (a stopped
-    instance bills only its disk, so this is an upper bound)."""
-    url: str
-    record: Deployment | None = field(default=None, repr=False)
-    server: ServerStatus | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "instance_id": self.instance_id,
-            "label": self.label,
-            "state": self.state,
-            "gpu_name": self.gpu_name,
-            "dph_total": self.dph_total,
-            "uptime_s": self.uptime_s,
-            "cost_so_far": self.cost_so_far,
-            "url": self.url,
-            "has_record": self.record is not None,
-            "model": self.record.model if self.record else None,
-            "created_at": self.record.created_at if self.record else None,
-            "server": self.server.to_json() if self.server else None,
-        }
-
-
-@dataclass(frozen=True, slots=True)
-class RemoteInstance:
-    """A Hark instance in :meth:`RemoteService.list`: a record, a live instance, or both."""
-
-    instance_id: int
-    label: str | None
-    state: str
-    record: Deployment | None = field(default=None, repr=False)
-    instance: Instance | None = field(default=None, repr=False)
-
-
-def state_of(instance: Instance | None) -> str:
-    """One word for where an instance is (see :attr:`RemoteStatus.state`)."""
-    if instance is None:
-        return "gone"
-    status = instance.actual_status
-    if status in DEAD_STATES and not instance.is_stopped:
-        return status or "unknown"
-    if instance.is_stopped:
-        return "stopping" if status == "running" else "stopped"
-    if instance.is_running:
-        return "running"
-    return "starting"
-
-
-class HttpStatusProbe:
-    """Reads ``GET /status`` of a deployment over its pinned certificate with the API key.
-
-    ``api_key`` is a callable so the key is read (from the keyring) only when needed.
-    """
-
-    def __init__(
-        self, api_key: Callable[[], str | None], *, timeout_s: float = DEFAULT_PROBE_TIMEOUT_S
-    ) -> None:
-        self._api_key = api_key
-        self._timeout_s = timeout_s
-
-    async def __call__(self, deployment: Deployment) -> ServerStatus:
-        from app.llm.ollama import model_available
-        from app.shared.tls import pinned_ssl_context
-
-        if not deployment.url:
-            return ServerStatus(False, error="the record has no address yet")
-        key = self._api_key()
-        if not key:
-            return ServerStatus(
-                False, error="no server-api-key in the keyring (hark secret set server-api-key)"
-            )
-        try:
-            verify = pinned_ssl_context(deployment.cert_pem)
-        except (ValueError, OSError) as exc:
-            return ServerStatus(False, error=f"the record's certificate is unusable ({exc})")
-        try:
-            async with httpx.AsyncClient(verify=verify, timeout=self._timeout_s) as client:
-                response = await client.get(
-                    deployment.url + STATUS_PATH, headers={AUTH_HEADER: f"{BEARER} {key}"}
-                )
-        except httpx.HTTPError as exc:
-            return ServerStatus(
-                False, error=f"{deployment.url} did not answer ({type(exc).__name__})"
-            )
-        if response.status_code != 200:
-            return ServerStatus(
-                False, error=f"{deployment.url} answered /status with HTTP {response.status_code}"
-            )
-        try:
-            data = response.json()
-        except ValueError:
-            data = None
-        if not isinstance(data, dict):
-            return ServerStatus(False, error=f"{deployment.url} answered /status without JSON")
-        prov = data.get("provisioning") if isinstance(data.get("provisioning"), dict) else {}
-        ollama = data.get("ollama") if isinstance(data.get("ollama"), dict) else {}
-        models = [str(m) for m in (ollama or {}).get("models") or []]
-        idle = data.get("last_request_s_ago")
-        return ServerStatus(
-            True,
-            provisioning=(prov or {}).get("state"),
-            detail=(prov or {}).get("detail"),
-            model_pulled=model_available(deployment.model, models) if ollama else None,
-            idle_s=float(idle) if isinstance(idle, int | float) else None,
-            code_sha256=_code_sha(data.get("code")),
-        )
-
-
-def _code_sha(code: object) -> str | None:
-    sha = code.get("sha256") if isinstance(code, dict) else None
-    return str(sha) if isinstance(sha, str) and sha else None
 
 
 class RemoteService:
@@ -260,13 +89,13 @@ class RemoteService:
             return found[0].id
         if not found:
             raise DeployError(
-                NO_SERVER,
+                DeployCode.REMOTE_NONE,
                 "no Hark server was found on this Vast.ai account and none is recorded here; "
                 "make one with `hark remote deploy`",
             )
         ids = ", ".join(f"{i.id} ({i.label})" for i in found)
         raise DeployError(
-            AMBIGUOUS,
+            DeployCode.REMOTE_AMBIGUOUS,
             f"several Hark instances exist ({ids}) and no record says which is current; "
             "name one (for example `hark remote status ID`)",
         )
@@ -356,7 +185,8 @@ class RemoteService:
                 return
             if self._monotonic() >= deadline:
                 raise DeployError(
-                    START_TIMEOUT, f"instance {instance_id} did not stop in {timeout_s:.0f} s"
+                    DeployCode.REMOTE_START_TIMEOUT,
+                    f"instance {instance_id} did not stop in {timeout_s:.0f} s",
                 )
             await self._sleep(poll_s)
 
@@ -387,13 +217,15 @@ class RemoteService:
         while True:
             inst = await self.vast.get_instance(chosen)
             if inst is None:
-                raise DeployError(GONE, f"instance {chosen} disappeared while starting")
+                raise DeployError(
+                    DeployCode.REMOTE_GONE, f"instance {chosen} disappeared while starting"
+                )
             state = state_of(inst)
             dead = inst.actual_status in DEAD_STATES and not inst.is_stopped
             booting = booting or not dead
             if dead and booting:
                 raise DeployError(
-                    START_FAILED,
+                    DeployCode.REMOTE_START_FAILED,
                     f"instance {chosen} went {inst.actual_status} while starting"
                     f"{': ' + inst.status_msg if inst.status_msg else ''}; see `hark remote logs`,"
                     " or destroy it and deploy again",
@@ -409,7 +241,7 @@ class RemoteService:
                 last_state = state
             if self._monotonic() >= deadline:
                 raise DeployError(
-                    START_TIMEOUT,
+                    DeployCode.REMOTE_START_TIMEOUT,
                     f"instance {chosen} was not running with port {container_port} open after "
                     f"{timeout_s:.0f} s (it is {state}); wait longer (--timeout) or stop it "
                     "with `hark remote stop` so it does not bill",
@@ -444,7 +276,7 @@ class RemoteService:
         inst = await self.vast.get_instance(instance_id)
         if inst is None:
             raise DeployError(
-                GONE,
+                DeployCode.REMOTE_GONE,
                 f"instance {instance_id} no longer exists on Vast.ai; forget it with "
                 f"`hark remote destroy {instance_id}`, or deploy a new server",
             )

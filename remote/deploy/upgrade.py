@@ -16,11 +16,10 @@ import httpx
 
 from app.shared.protocol import AUTH_HEADER, BEARER, CODE_HASH_HEADER, CODE_UPLOAD_PATH, STATUS_PATH
 from remote.deploy.code import CodeBundle, stream_wheel
+from remote.deploy.errors import DeployCode
 from remote.deploy.records import Deployment
 from remote.deploy.service import RemoteService
 from remote.vast.errors import DeployError
-
-UPGRADE_FAILED = "remote-upgrade-failed"
 
 
 async def running_code(deployment: Deployment, key: str, *, timeout_s: float = 15) -> str | None:
@@ -37,7 +36,7 @@ async def running_code(deployment: Deployment, key: str, *, timeout_s: float = 1
             code = reply.json().get("code") if reply.status_code == 200 else None
         except (httpx.HTTPError, ValueError, AttributeError) as exc:
             raise DeployError(
-                UPGRADE_FAILED,
+                DeployCode.REMOTE_UPGRADE_FAILED,
                 f"the server at {deployment.url} did not answer ({type(exc).__name__}); "
                 "start it first (`hark remote start`)",
             ) from exc
@@ -80,13 +79,13 @@ async def send_code(
             )
         except httpx.HTTPError as exc:
             raise DeployError(
-                UPGRADE_FAILED,
+                DeployCode.REMOTE_UPGRADE_FAILED,
                 f"sending the code broke off ({type(exc).__name__}); the box keeps its old "
                 "code: try `hark remote upgrade` again",
             ) from exc
     if reply.status_code != 202:
         raise DeployError(
-            UPGRADE_FAILED,
+            DeployCode.REMOTE_UPGRADE_FAILED,
             f"the server did not take the code (HTTP {reply.status_code}); it keeps running "
             "its old code. A box deployed by an older Hark cannot be upgraded: deploy anew",
         )
@@ -107,7 +106,8 @@ async def upgrade(
     record = service.records.get(chosen)
     if record is None or not record.url:
         raise DeployError(
-            UPGRADE_FAILED, f"Hark has no record of instance {chosen}'s address; deploy anew"
+            DeployCode.REMOTE_UPGRADE_FAILED,
+            f"Hark has no record of instance {chosen}'s address; deploy anew",
         )
     running = await running_code(record, key)
     if running == code.sha256:

@@ -16,9 +16,6 @@ from starlette.types import Send
 
 from app.shared.protocol import ErrorCode, error_body
 
-WHISPER_UNAVAILABLE = ErrorCode.WHISPER_UNAVAILABLE
-"""The Whisper model could not be loaded (missing, download failed): a server-side fault."""
-
 _KINDS = {
     401: "authentication_error",
     403: "permission_error",

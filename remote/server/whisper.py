@@ -40,7 +40,6 @@ from app.shared.errors import AsrError, HarkError
 from app.shared.paths import cache_dir
 from app.shared.protocol import ErrorCode
 from remote.server.audio import Audio, decode_audio
-from remote.server.errors import WHISPER_UNAVAILABLE
 from remote.server.settings import ServerSettings, resolve_whisper_model
 
 log = logging.getLogger(__name__)
@@ -119,7 +118,7 @@ def _model_path(settings: ServerSettings, name: str, report: Callable[[str], Non
     if folder.is_dir():
         if not (folder / "model.bin").is_file():
             raise AsrError(
-                WHISPER_UNAVAILABLE,
+                ErrorCode.WHISPER_UNAVAILABLE,
                 f"the Whisper model folder {folder} holds no model.bin; it must be a "
                 "CTranslate2 Whisper model",
             )
@@ -127,7 +126,7 @@ def _model_path(settings: ServerSettings, name: str, report: Callable[[str], Non
     repo = hub_repo_id(name) if not name.startswith(("/", ".", "~")) else None
     if repo is None:
         raise AsrError(
-            WHISPER_UNAVAILABLE,
+            ErrorCode.WHISPER_UNAVAILABLE,
             f'Whisper model "{name}" is neither a folder with model.bin nor a known model; set '
             f"HARK_SERVER__WHISPER_MODEL to one of {', '.join(known_model_names())} or a folder",
         )
@@ -236,7 +235,8 @@ class WhisperEngine:
                 self._state, self._detail = "failed", message
             log.error("Whisper %s could not be loaded: %s", name, message)
             raise AsrError(
-                WHISPER_UNAVAILABLE, f"the server's Whisper model is not available: {message}"
+                ErrorCode.WHISPER_UNAVAILABLE,
+                f"the server's Whisper model is not available: {message}",
             ) from exc
         with self._lock:
             self._model, self._device, self._compute_type = model, device, compute

@@ -4,14 +4,14 @@ Why not the ``vastai`` SDK: it is synchronous (``requests``), prints, sleeps, an
 create like any other call. Here every call is async, typed, retried only where that is safe,
 and fails with a :class:`~remote.vast.errors.DeployError` whose code says what to do.
 
-Retries: a 429, a 5xx or a connection error is retried with exponential backoff
-(``VastSettings.backoff_*``), honouring ``Retry-After`` up to ``retry_after_max_s`` (a longer
-wait fails at once with ``vast-rate-limited``) — for every call except
-:meth:`VastClient.create_instance`, which is never retried. A create that may have reached
-Vast.ai without an answer we can trust (a 5xx, a lost reply, a read timeout, a reply without an
-id) raises ``vast-create-uncertain``: the caller must look for the instance by label
-(:meth:`VastClient.find_by_label`) before trying again. A create that provably made nothing
-(a refused connection: ``vast-unreachable``; a 4xx or 429: its own code) says so.
+Retries (:mod:`remote.vast.transport`): a 429, a 5xx or a connection error is retried with
+exponential backoff (``VastSettings.backoff_*``), honouring ``Retry-After`` up to
+``retry_after_max_s`` (a longer wait fails at once with ``vast-rate-limited``) — for every
+call except :meth:`VastClient.create_instance`, which is never retried. A create that may
+have reached Vast.ai without an answer we can trust (a 5xx, a lost reply, a read timeout, a
+reply without an id) raises ``vast-create-uncertain``: the caller must look for the instance
+by label (:meth:`VastClient.find_by_label`) before trying again. A create that provably made
+nothing (a refused connection: ``vast-unreachable``; a 4xx or 429: its own code) says so.
 
 The API key only ever travels in the ``Authorization`` header; it is never logged and never
 put into an error message.
@@ -28,10 +28,10 @@ from typing import Any
 
 import httpx
 
-from remote.vast import errors as codes
-from remote.vast.errors import DeployError, error_for, json_object, retry_after
+from remote.vast.errors import DeployError, VastCode, error_for, json_object
 from remote.vast.models import Instance, Offer, OfferQuery, validate_create
 from remote.vast.settings import VastSettings
+from remote.vast.transport import VastTransport
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +42,6 @@ DEFAULT_RUNTYPE = "ssh_direc ssh_proxy"
 then our ``onstart`` script — in the ``args`` (entrypoint) mode ``onstart`` never runs. The
 ``-p`` ports we ask for are mapped to direct host ports either way; ``ssh_direc`` takes one
 more direct port (for SSH), so search with ``min_direct_ports`` ≥ len(ports) + 1."""
-_USER_AGENT = "hark-assistant (vast client)"
 
 
 class VastClient:
@@ -62,7 +61,7 @@ class VastClient:
     ) -> None:
         if not api_key or not api_key.strip():
             raise DeployError(
-                codes.AUTH,
+                VastCode.AUTH,
                 "no Vast.ai API key was given; make one at cloud.vast.ai → Account → API keys",
             )
         self._key = api_key.strip()
@@ -71,6 +70,7 @@ class VastClient:
         self._owned = client is None
         self._http = client or httpx.AsyncClient(follow_redirects=True)
         self._timeout = httpx.Timeout(settings.timeout_s, connect=settings.connect_timeout_s)
+        self._transport = VastTransport(self._http, self._key, settings, self._timeout, sleep=sleep)
 
     async def aclose(self) -> None:
         """Close the HTTP client if this object made it."""
@@ -92,12 +92,12 @@ class VastClient:
 
     async def search_offers(self, filters: OfferQuery) -> list[Offer]:
         """Offers that meet ``filters``, cheapest first."""
-        response = await self._call(
+        response = await self._transport.call(
             "POST", "/api/v0/bundles/", "search offers", json_body=filters.to_api()
         )
         rows = json_object(response).get("offers")
         if not isinstance(rows, list):
-            raise DeployError(codes.SERVER, "Vast.ai answered an offer search without offers")
+            raise DeployError(VastCode.SERVER, "Vast.ai answered an offer search without offers")
         offers = [offer for offer in map(Offer.from_api, rows) if offer is not None]
         skip = set(filters.exclude_machine_ids)
         offers = [o for o in offers if o.machine_id is None or o.machine_id not in skip]
@@ -154,10 +154,10 @@ class VastClient:
             self._settings.create_timeout_s, connect=self._settings.connect_timeout_s
         )
         try:
-            response = await self._send("PUT", path, json_body=body, wait_limit=timeout)
+            response = await self._transport.send("PUT", path, json_body=body, wait_limit=timeout)
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
             raise DeployError(
-                codes.UNREACHABLE,
+                VastCode.UNREACHABLE,
                 f"could not connect to Vast.ai at {self._settings.url} to create the instance "
                 f"({type(exc).__name__}); nothing was created — check the network and retry",
             ) from exc
@@ -184,7 +184,7 @@ class VastClient:
 
     def _uncertain(self, label: str, why: str, *, status: int | None = None) -> DeployError:
         return DeployError(
-            codes.CREATE_UNCERTAIN,
+            VastCode.CREATE_UNCERTAIN,
             f"the create request may or may not have made an instance: {why}. Look for an "
             f"instance labelled {label!r} (hark remote status) and destroy it or use it before "
             "trying again, or it may keep billing",
@@ -203,37 +203,40 @@ class VastClient:
         found: list[Instance] = []
         seen_tokens: set[str] = set()
         for _ in range(self._settings.max_pages):
-            response = await self._call(
+            response = await self._transport.call(
                 "GET", "/api/v1/instances/", "list instances", params=params
             )
             data = json_object(response)
             rows = data.get("instances") or []
             if not isinstance(rows, list):
-                raise DeployError(codes.SERVER, "Vast.ai answered an instance list without a list")
+                raise DeployError(
+                    VastCode.SERVER, "Vast.ai answered an instance list without a list"
+                )
             found.extend(i for i in map(Instance.from_api, rows) if i is not None)
             token = data.get("next_token")
             if not token:
                 return found
             token = str(token)
             if token in seen_tokens:
-                raise DeployError(codes.SERVER, "Vast.ai's instance list repeats a page token")
+                raise DeployError(VastCode.SERVER, "Vast.ai's instance list repeats a page token")
             seen_tokens.add(token)
             params["after_token"] = token
         raise DeployError(
-            codes.SERVER, f"Vast.ai's instance list has more than {self._settings.max_pages} pages"
+            VastCode.SERVER,
+            f"Vast.ai's instance list has more than {self._settings.max_pages} pages",
         )
 
     async def get_instance(self, instance_id: int) -> Instance | None:
         """One instance now, or ``None`` if it does not exist (any more)."""
         try:
-            response = await self._call(
+            response = await self._transport.call(
                 "GET",
                 f"/api/v0/instances/{int(instance_id)}/",
                 f"read instance {instance_id}",
                 params={"owner": "me"},
             )
         except DeployError as exc:
-            if exc.code == codes.NOT_FOUND:
+            if exc.code == VastCode.NOT_FOUND:
                 return None
             raise
         row = json_object(response).get("instances")
@@ -255,7 +258,7 @@ class VastClient:
 
     async def _set_state(self, instance_id: int, state: str) -> None:
         log.info("Vast.ai instance %s → %s", instance_id, state)
-        response = await self._call(
+        response = await self._transport.call(
             "PUT",
             f"/api/v0/instances/{int(instance_id)}/",
             f"set instance {instance_id} {state}",
@@ -268,14 +271,14 @@ class VastClient:
         """Destroy the instance and its disk; ``False`` if it was already gone (not an error)."""
         log.info("Destroying Vast.ai instance %s", instance_id)
         try:
-            response = await self._call(
+            response = await self._transport.call(
                 "DELETE",
                 f"/api/v0/instances/{int(instance_id)}/",
                 f"destroy instance {instance_id}",
                 json_body={},
             )
         except DeployError as exc:
-            if exc.code == codes.NOT_FOUND:
+            if exc.code == VastCode.NOT_FOUND:
                 log.info("Vast.ai instance %s was already gone", instance_id)
                 return False
             raise
@@ -290,7 +293,7 @@ class VastClient:
         is polled (``logs_attempts`` times, ``logs_poll_s`` apart). No API key goes to it.
         """
         body: dict[str, Any] = {} if tail is None else {"tail": str(int(tail))}
-        response = await self._call(
+        response = await self._transport.call(
             "PUT",
             f"/api/v0/instances/request_logs/{int(instance_id)}/",
             f"request the log of instance {instance_id}",
@@ -298,7 +301,9 @@ class VastClient:
         )
         result_url = json_object(response).get("result_url")
         if not isinstance(result_url, str) or not result_url:
-            raise DeployError(codes.SERVER, "Vast.ai answered a log request without a result_url")
+            raise DeployError(
+                VastCode.SERVER, "Vast.ai answered a log request without a result_url"
+            )
         url = httpx.URL(self._settings.url).join(result_url)
         for attempt in range(self._settings.logs_attempts):
             if attempt:
@@ -311,88 +316,7 @@ class VastClient:
             if result.status_code == 200:
                 return result.text
         raise DeployError(
-            codes.LOGS_UNAVAILABLE,
+            VastCode.LOGS_UNAVAILABLE,
             f"the log of instance {instance_id} was not ready after "
             f"{self._settings.logs_attempts} tries; try again in a minute",
         )
-
-    # --- transport -------------------------------------------------------------------------
-
-    async def _send(
-        self,
-        method: str,
-        path: str,
-        *,
-        json_body: Any = None,
-        params: Mapping[str, str] | None = None,
-        wait_limit: httpx.Timeout | None = None,
-    ) -> httpx.Response:
-        return await self._http.request(
-            method,
-            self._settings.url + path,
-            json=json_body,
-            params=params,
-            headers={
-                "Authorization": f"Bearer {self._key}",
-                "User-Agent": _USER_AGENT,
-                "Accept": "application/json",
-            },
-            timeout=wait_limit or self._timeout,
-        )
-
-    async def _call(
-        self,
-        method: str,
-        path: str,
-        what: str,
-        *,
-        json_body: Any = None,
-        params: Mapping[str, str] | None = None,
-    ) -> httpx.Response:
-        """Send with retries (429, 5xx, connection errors); return a 2xx/3xx or raise."""
-        settings = self._settings
-        delay = settings.backoff_s
-        attempts = settings.retries + 1
-        for attempt in range(1, attempts + 1):
-            last = attempt == attempts
-            try:
-                response = await self._send(method, path, json_body=json_body, params=params)
-            except httpx.TransportError as exc:
-                if last:
-                    raise DeployError(
-                        codes.UNREACHABLE,
-                        f"could not {what}: Vast.ai at {settings.url} did not answer "
-                        f"({type(exc).__name__}) after {attempts} tries; check the network",
-                    ) from exc
-                log.warning(
-                    "Vast.ai %s %s failed (%s); retry %d in %.1fs",
-                    method,
-                    path,
-                    type(exc).__name__,
-                    attempt,
-                    delay,
-                )
-                await self._sleep(delay)
-                delay = min(delay * settings.backoff_factor, settings.backoff_max_s)
-                continue
-            status = response.status_code
-            if status != 429 and status < 500:
-                if status >= 400:
-                    raise error_for(response, what, secret=self._key)
-                return response
-            wait = delay
-            if status == 429:
-                asked = retry_after(response)
-                quota = json_object(response).get("error") == "search_quota_exceeded"
-                if quota or (asked is not None and asked > settings.retry_after_max_s):
-                    raise error_for(response, what, secret=self._key)
-                if asked is not None:
-                    wait = asked
-            if last:
-                raise error_for(response, what, secret=self._key)
-            log.warning(
-                "Vast.ai %s %s answered %d; retry %d in %.1fs", method, path, status, attempt, wait
-            )
-            await self._sleep(wait)
-            delay = min(delay * settings.backoff_factor, settings.backoff_max_s)
-        raise AssertionError("unreachable")  # pragma: no cover

@@ -1,20 +1,7 @@
 """Errors of the Vast.ai client and the deployer, with stable codes.
 
-Codes (``DeployError.code``):
-
-- ``vast-auth``: the API key was refused (401, or 404 with ``"error": "auth_error"``);
-- ``vast-rate-limited``: Vast.ai kept answering 429 (or asked for a longer wait than we allow);
-- ``vast-server``: Vast.ai kept failing with 5xx, or answered something we cannot read;
-- ``vast-unreachable``: no connection to Vast.ai (DNS, refused, timed out);
-- ``vast-bad-request``: Vast.ai refused the request (4xx); its own ``msg`` is in the message;
-- ``vast-not-found``: the offer or instance does not exist (any more);
-- ``vast-create-uncertain``: a create request may or may not have made an instance (the reply
-  was lost); look for it by label before trying again, or it may keep billing;
-- ``vast-invalid``: a request Hark was about to send breaks one of Vast.ai's limits (nothing
-  was sent);
-- ``vast-logs-unavailable``: an instance's log was asked for but never became ready.
-
-Messages never contain the API key.
+A :class:`DeployError` carries one of :class:`VastCode` when Vast.ai failed us (the deployer's
+own codes are :class:`remote.deploy.errors.DeployCode`). Messages never contain the API key.
 """
 
 from __future__ import annotations
@@ -22,21 +9,37 @@ from __future__ import annotations
 import email.utils
 import time
 from collections.abc import Mapping
+from enum import StrEnum
 from typing import Any
 
 import httpx
 
 from app.shared.errors import HarkError
 
-AUTH = "vast-auth"
-RATE_LIMITED = "vast-rate-limited"
-SERVER = "vast-server"
-UNREACHABLE = "vast-unreachable"
-BAD_REQUEST = "vast-bad-request"
-NOT_FOUND = "vast-not-found"
-CREATE_UNCERTAIN = "vast-create-uncertain"
-INVALID = "vast-invalid"
-LOGS_UNAVAILABLE = "vast-logs-unavailable"
+
+class VastCode(StrEnum):
+    """What went wrong talking to Vast.ai (``DeployError.code``)."""
+
+    AUTH = "vast-auth"
+    """The API key was refused (401, or 404 with ``"error": "auth_error"``)."""
+    RATE_LIMITED = "vast-rate-limited"
+    """Vast.ai kept answering 429 (or asked for a longer wait than we allow)."""
+    SERVER = "vast-server"
+    """Vast.ai kept failing with 5xx, or answered something we cannot read."""
+    UNREACHABLE = "vast-unreachable"
+    """No connection to Vast.ai (DNS, refused, timed out)."""
+    BAD_REQUEST = "vast-bad-request"
+    """Vast.ai refused the request (4xx); its own ``msg`` is in the message."""
+    NOT_FOUND = "vast-not-found"
+    """The offer or instance does not exist (any more)."""
+    CREATE_UNCERTAIN = "vast-create-uncertain"
+    """A create request may or may not have made an instance (the reply was lost); look for
+    it by label before trying again, or it may keep billing."""
+    INVALID = "vast-invalid"
+    """A request Hark was about to send breaks one of Vast.ai's limits (nothing was sent)."""
+    LOGS_UNAVAILABLE = "vast-logs-unavailable"
+    """An instance's log was asked for but never became ready."""
+
 
 AUTH_MESSAGE = (
     "the Vast.ai API key was refused; check it at cloud.vast.ai → Account → API keys "
@@ -108,25 +111,27 @@ def error_for(response: httpx.Response, what: str, *, secret: str) -> DeployErro
     detail = f" (Vast.ai said: {msg})" if msg else ""
     kw: dict[str, Any] = {"status": status, "vast_error": vast_error}
     if status == 401 or vast_error == "auth_error" or (status == 403 and vast_error is None):
-        return DeployError(AUTH, f"could not {what}: {AUTH_MESSAGE}", **kw)
+        return DeployError(VastCode.AUTH, f"could not {what}: {AUTH_MESSAGE}", **kw)
     if status == 429:
         asked = retry_after(response)
         when = f"in {asked:.0f} s" if asked is not None else "in a minute"
         return DeployError(
-            RATE_LIMITED,
+            VastCode.RATE_LIMITED,
             f"could not {what}: Vast.ai is rate-limiting this key{detail}; try again {when}",
             retry_after=asked,
             **kw,
         )
     if status >= 500:
         return DeployError(
-            SERVER,
+            VastCode.SERVER,
             f"could not {what}: Vast.ai failed with HTTP {status}{detail}; try again later "
             "(status: https://status.vast.ai)",
             **kw,
         )
     if status == 404:
-        return DeployError(NOT_FOUND, f"could not {what}: Vast.ai has no such thing{detail}", **kw)
+        return DeployError(
+            VastCode.NOT_FOUND, f"could not {what}: Vast.ai has no such thing{detail}", **kw
+        )
     return DeployError(
-        BAD_REQUEST, f"could not {what}: Vast.ai refused it (HTTP {status}){detail}", **kw
+        VastCode.BAD_REQUEST, f"could not {what}: Vast.ai refused it (HTTP {status}){detail}", **kw
     )

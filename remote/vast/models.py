@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from remote.vast.errors import INVALID, DeployError
+from remote.vast.errors import DeployError, VastCode
 
 log = logging.getLogger(__name__)
 
@@ -280,25 +280,25 @@ def validate_create(env: Mapping[str, str], ports: list[int], onstart: str, labe
     for name, value in env.items():
         if not _ENV_NAME.match(name):
             raise DeployError(
-                INVALID,
+                VastCode.INVALID,
                 f"environment variable name {name!r} is not valid; use letters, digits and _",
             )
         if not isinstance(value, str):
-            raise DeployError(INVALID, f"environment variable {name} must be a string")
+            raise DeployError(VastCode.INVALID, f"environment variable {name} must be a string")
         if len(value) > MAX_ENV_VALUE:
             raise DeployError(
-                INVALID,
+                VastCode.INVALID,
                 f"environment variable {name} is {len(value)} characters; Vast.ai allows "
                 f"{MAX_ENV_VALUE} per value — split it into chunks",
             )
     for port in ports:
         if not 0 < port < 65536:
-            raise DeployError(INVALID, f"port {port} is not a TCP port (1–65535)")
+            raise DeployError(VastCode.INVALID, f"port {port} is not a TCP port (1–65535)")
     if len(onstart) > MAX_ONSTART:
         raise DeployError(
-            INVALID,
+            VastCode.INVALID,
             f"the onstart script is {len(onstart)} characters; Vast.ai allows {MAX_ONSTART} — "
             "shorten it or move work into the image",
         )
     if not label.strip():
-        raise DeployError(INVALID, "an instance needs a label so it can be found again")
+        raise DeployError(VastCode.INVALID, "an instance needs a label so it can be found again")

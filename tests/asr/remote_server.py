@@ -1,8 +1,8 @@
-"""The remote recogniser's test servers: real uvicorn over real TLS (``serve`` and
-``closed_port``, shared with the server tests' harness), and :class:`ScriptedTranscriptions`,
-a tiny Starlette app that answers the Hark server's transcription route with scripted status
-codes and error bodies in the server's documented shape (``app.shared.protocol.error_body``), to
-drive the client's error mapping and retries.
+"""The remote recogniser's scripted test server: :class:`ScriptedTranscriptions`, a tiny
+Starlette app that answers the Hark server's transcription route with scripted status codes and
+error bodies in the server's documented shape (``app.shared.protocol.error_body``), to drive
+the client's error mapping and retries. Run it with :func:`tests.support.servers.serve` (real
+uvicorn over real TLS).
 """
 
 from __future__ import annotations
@@ -18,9 +18,6 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from app.shared.protocol import TRANSCRIPTIONS_PATH
-from tests.remote.server.harness import closed_port, serve
-
-__all__ = ["Scripted", "ScriptedTranscriptions", "closed_port", "serve"]
 
 
 @dataclass

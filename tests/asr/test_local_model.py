@@ -11,8 +11,7 @@ import pytest
 
 from app.asr.local import LocalWhisper
 from app.shared.errors import AsrError
-from tests.asr.conftest import tiny_settings
-from tests.speech import noise, silence, speak_native, speech_clip, words
+from tests.support.speech import noise, silence, speak_native, speech_clip, tiny_settings, words
 
 pytestmark = pytest.mark.slow
 

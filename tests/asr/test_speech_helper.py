@@ -1,4 +1,4 @@
-"""The shared test-speech helper (tests/speech.py): real Piper speech and its true bounds."""
+"""The shared test-speech helper (tests/support/speech.py): real Piper speech, its true bounds."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.speech import (
+from tests.support.speech import (
     RATE,
     active_bounds,
     dbfs,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import socket
 import threading
 from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import Any
@@ -17,6 +16,7 @@ from app.llm.ollama import OllamaChat, model_available
 from app.settings.schema import LlmSettings
 from app.shared.errors import LlmError
 from tests.fakes.ollama import FakeOllama, tokenize
+from tests.support.servers import free_port
 
 MODEL = "llama3.2:3b"
 HELLO = [ChatMessage("user", "hello")]
@@ -29,14 +29,6 @@ CALENDAR = ToolSpec(
         "required": ["day"],
     },
 )
-
-
-def closed_port() -> int:
-    """A port nothing listens on (bound, then released)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-    return port
 
 
 def settings_for(url: str, **kw: Any) -> LlmSettings:
@@ -243,7 +235,7 @@ async def test_check_untagged_model_matches_latest() -> None:
 
 
 async def test_unreachable_server() -> None:
-    url = f"http://127.0.0.1:{closed_port()}"
+    url = f"http://127.0.0.1:{free_port()}"
     chat = OllamaChat(settings_for(url))
     status = await chat.check()
     assert not status.ok

@@ -13,15 +13,9 @@ from app.settings.schema import LlmSettings
 from app.shared.errors import LlmError
 from app.shared.tls import pinned_ssl_context
 from tests.fakes.ollama import FakeOllama
-from tests.llm.tls import CertPair, self_signed
+from tests.support.tls import CertPair, self_signed
 
 MODEL = "llama3.2:3b"
-
-
-@pytest.fixture(scope="module")
-def server_cert() -> CertPair:
-    # Names a host that is not 127.0.0.1: the pin, not the name, must carry the trust.
-    return self_signed("hark-server", dns="hark-server.invalid")
 
 
 @pytest.fixture

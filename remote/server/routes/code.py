@@ -49,7 +49,8 @@ async def receive_code(request: Request) -> JSONResponse:
         part.unlink()
         log.warning("refused a code upload: its hash is not the one it named")
         return JSONResponse(
-            error_body("code-hash-mismatch", "the wheel's SHA-256 is not the one named"), 400
+            error_body(ErrorCode.CODE_HASH_MISMATCH, "the wheel's SHA-256 is not the one named"),
+            400,
         )
     part.chmod(0o600)
     part.replace(folder / f"{want}.whl")

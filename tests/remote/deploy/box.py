@@ -10,7 +10,8 @@ step it from the deployer's injected sleep). Offers in ``broken_offers`` fail to
 fake shows the container as exited); servers on ``stuck_offers`` never finish pulling. Every
 stack is stopped by :meth:`close`.
 
-It also holds the tests' simulated time (:class:`SimClock`) and :func:`make_deployer`.
+It also holds :func:`make_deployer`, a deployer on simulated time
+(:class:`tests.support.clocks.SimClock`).
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ from typing import Any
 
 from app.settings.secrets import SecretStore
 from remote.deploy.code import build_wheel
-from remote.deploy.deployer import Deployer, DeployProgress, DeployTimeouts
+from remote.deploy.deployer import Deployer
+from remote.deploy.options import DeployProgress, DeployTimeouts
 from remote.deploy.records import RecordStore
 from remote.server.app import create_app
 from remote.server.run import check_options
@@ -33,8 +35,10 @@ from remote.server.settings import ServerSettings
 from remote.tls import write_private
 from remote.vast.client import VastClient
 from tests.fakes.vast import FakeInstance, FakeVast
-from tests.remote.edge.procs import free_port
-from tests.remote.load.edge import START_TIMEOUT_S, THREADS, stack_in_thread, tiny_en_dir
+from tests.remote.load.edge import START_TIMEOUT_S, stack_in_thread
+from tests.support.clocks import SimClock
+from tests.support.servers import free_port
+from tests.support.speech import WHISPER_THREADS, tiny_en_dir
 
 READY: dict[str, Any] = {"state": "ready", "detail": "ready"}
 
@@ -88,7 +92,7 @@ class HarkBox:
             whisper_model=str(tiny_en_dir()),
             whisper_device="cpu",
             whisper_compute_type="int8",
-            whisper_cpu_threads=THREADS,
+            whisper_cpu_threads=WHISPER_THREADS,
             whisper_idle_unload_s=0,
             rate_limit_per_minute=0,
             access_log=False,
@@ -144,24 +148,6 @@ def attached_box(fake: FakeVast, folder: Path, ollama_url: str) -> Iterator[Hark
     finally:
         fake.on_running = fake.on_stopped = None
         box.close()
-
-
-class SimClock:
-    """A clock that only moves when the deployer sleeps; each sleep also runs ``on_sleep``."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-        self.waits: list[float] = []
-        self.on_sleep: list[Callable[[], None]] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    async def sleep(self, seconds: float) -> None:
-        self.waits.append(seconds)
-        self.now += seconds
-        for hook in list(self.on_sleep):
-            hook()
 
 
 TIMEOUTS = DeployTimeouts(boot_s=60, address_s=30, tls_s=60, provisioning_s=300, poll_s=5)

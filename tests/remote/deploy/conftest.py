@@ -1,4 +1,5 @@
-"""A FakeVast per test and a VastClient pointed at it, with its waits recorded, not slept."""
+"""A FakeVast per test and a VastClient pointed at it, with its waits recorded, not slept; the
+Hark server stack for each instance it starts; a deployer on simulated time."""
 
 from __future__ import annotations
 
@@ -7,42 +8,14 @@ from pathlib import Path
 
 import pytest
 
+from remote.deploy.deployer import Deployer
+from remote.deploy.options import DeployProgress
 from remote.vast.client import VastClient
-from remote.vast.settings import VastSettings
 from tests.fakes.ollama import FakeOllama
 from tests.fakes.vast import FakeVast
-from tests.remote.deploy.box import HarkBox, attached_box
-
-KEY = "hark-test-vast-key-7f3a9c1e5b"
-
-
-class Waits:
-    """An injectable ``sleep`` that records each wait and returns at once."""
-
-    def __init__(self) -> None:
-        self.seconds: list[float] = []
-
-    async def __call__(self, seconds: float) -> None:
-        self.seconds.append(seconds)
-
-
-def settings_for(url: str, **overrides: object) -> VastSettings:
-    """Quick, deterministic settings: backoff 0.5 s doubling up to 4 s, four retries."""
-    values: dict[str, object] = {
-        "url": url,
-        "retries": 4,
-        "backoff_s": 0.5,
-        "backoff_factor": 2.0,
-        "backoff_max_s": 4.0,
-        "retry_after_max_s": 60.0,
-        "timeout_s": 5.0,
-        "connect_timeout_s": 2.0,
-        "create_timeout_s": 5.0,
-        "logs_attempts": 5,
-        "logs_poll_s": 0.25,
-    }
-    values.update(overrides)
-    return VastSettings.model_validate(values)
+from tests.remote.deploy.box import HarkBox, attached_box, make_deployer
+from tests.remote.deploy.rig import KEY, MODEL, settings_for
+from tests.support.clocks import SimClock, Sleeps
 
 
 @pytest.fixture
@@ -52,17 +25,14 @@ def fake() -> Iterator[FakeVast]:
 
 
 @pytest.fixture
-def waits() -> Waits:
-    return Waits()
+def sleeps() -> Sleeps:
+    return Sleeps()
 
 
 @pytest.fixture
-async def vast(fake: FakeVast, waits: Waits) -> AsyncIterator[VastClient]:
-    async with VastClient(KEY, settings_for(fake.url), sleep=waits) as client:
+async def vast(fake: FakeVast, sleeps: Sleeps) -> AsyncIterator[VastClient]:
+    async with VastClient(KEY, settings_for(fake.url), sleep=sleeps) as client:
         yield client
-
-
-MODEL = "llama3.2:3b"
 
 
 @pytest.fixture(scope="module")
@@ -82,5 +52,27 @@ def box(tmp_path: Path, upstream: FakeOllama, fake: FakeVast) -> Iterator[HarkBo
 @pytest.fixture
 async def patient_vast(fake: FakeVast) -> AsyncIterator[VastClient]:
     """A client that waits long enough for a GET that starts a whole server stack."""
-    async with VastClient(KEY, settings_for(fake.url, timeout_s=60.0), sleep=Waits()) as client:
+    async with VastClient(KEY, settings_for(fake.url, timeout_s=60.0), sleep=Sleeps()) as client:
         yield client
+
+
+@pytest.fixture
+def clock(box: HarkBox) -> SimClock:
+    """Simulated time for the deployer: each of its sleeps moves every box one step on."""
+    sim = SimClock()
+    sim.on_sleep.append(box.step)
+    return sim
+
+
+@pytest.fixture
+def progress() -> list[DeployProgress]:
+    """What the deployer reported, in order."""
+    return []
+
+
+@pytest.fixture
+def deployer(
+    patient_vast: VastClient, clock: SimClock, progress: list[DeployProgress], tmp_path: Path
+) -> Deployer:
+    """A deployer on ``patient_vast`` and simulated time, its records under ``tmp_path``."""
+    return make_deployer(patient_vast, tmp_path, clock, progress.append)

@@ -36,8 +36,8 @@ from typing import IO
 
 from tests.fakes.ollama_bin import write_ollama_stub
 from tests.fakes.vast import FakeInstance, FakeVast
-from tests.remote.edge.procs import free_port
 from tests.remote.image.wheelhouse import offline_pip_env, wheelhouse
+from tests.support.servers import free_port
 
 INSTANCE_KEY = "vast-instance-key-for-tests-0123456789"
 """What the fake machine puts in CONTAINER_API_KEY."""

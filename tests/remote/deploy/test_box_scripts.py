@@ -23,23 +23,19 @@ from app.shared.tls import pinned_ssl_context
 from remote.deploy.bootstrap import bootstrap_script
 from remote.deploy.code import CodeBundle, build_wheel
 from remote.deploy.credentials import Credentials, instance_env, make_credentials
-from remote.deploy.deployer import (
-    PROVISIONING_FAILED,
-    Deployer,
-    DeployOptions,
-    DeployProgress,
-    DeployTimeouts,
-)
+from remote.deploy.deployer import Deployer
+from remote.deploy.errors import DeployCode
+from remote.deploy.options import DeployOptions, DeployProgress, DeployTimeouts
 from remote.deploy.records import RecordStore
-from remote.deploy.service import HttpStatusProbe, RemoteService
+from remote.deploy.service import RemoteService
+from remote.deploy.status import HttpStatusProbe
 from remote.deploy.upgrade import upgrade
 from remote.vast.client import VastClient
 from remote.vast.errors import DeployError
 from tests.fakes.vast import FakeVast
-from tests.remote.deploy.conftest import KEY, MODEL, settings_for
+from tests.remote.deploy.rig import KEY, MODEL, settings_for
 from tests.remote.deploy.script_box import INSTANCE_KEY, ScriptBox, attached_script_box
-from tests.remote.load.edge import tiny_en_dir
-from tests.speech import speech_clip, words, write_wav
+from tests.support.speech import speech_clip, tiny_en_dir, words, write_wav
 
 pytestmark = pytest.mark.slow
 
@@ -197,7 +193,7 @@ async def test_a_box_whose_dependencies_cannot_install_fails_clearly_and_is_dest
     deployer = deployer_for(real_vast, tmp_path, code, [])
     with pytest.raises(DeployError) as caught:
         await deployer.deploy(options(offer_id=4242))
-    assert caught.value.code == PROVISIONING_FAILED
+    assert caught.value.code == DeployCode.DEPLOY_PROVISIONING_FAILED
     message = str(caught.value)
     assert "could not install the server's dependencies" in message
     assert "hark remote logs" in message

@@ -18,33 +18,15 @@ import pytest
 from app.cli.main import main
 from app.settings.secrets import SecretStore
 from app.shared.tls import pinned_ssl_context
-from remote.deploy.deployer import Deployer, DeployOptions, DeployProgress
+from remote.deploy.deployer import Deployer
+from remote.deploy.options import DeployOptions, DeployProgress
 from remote.deploy.records import RecordStore
-from remote.vast.client import VastClient
 from tests.fakes.ollama import FakeOllama
 from tests.fakes.vast import FakeVast
-from tests.remote.deploy.box import HarkBox, SimClock, make_deployer
-from tests.remote.deploy.conftest import MODEL
-from tests.speech import speech_clip, words, write_wav
-
-
-@pytest.fixture
-def clock(box: HarkBox) -> SimClock:
-    sim = SimClock()
-    sim.on_sleep.append(box.step)
-    return sim
-
-
-@pytest.fixture
-def progress() -> list[DeployProgress]:
-    return []
-
-
-@pytest.fixture
-def deployer(
-    patient_vast: VastClient, clock: SimClock, progress: list[DeployProgress], tmp_path: Path
-) -> Deployer:
-    return make_deployer(patient_vast, tmp_path, clock, progress.append)
+from tests.remote.deploy.box import HarkBox
+from tests.remote.deploy.rig import MODEL
+from tests.support.clocks import SimClock
+from tests.support.speech import speech_clip, words, write_wav
 
 
 async def test_deploy_ends_with_a_working_server(

@@ -24,15 +24,18 @@ from app.settings.secrets import SecretStore
 from app.shared.errors import AsrError, LlmError
 from app.shared.paths import data_dir
 from remote.deploy.deployed import DeployedServer, ServerChat, ServerTranscriber
-from remote.deploy.deployer import Deployer, DeployOptions
+from remote.deploy.deployer import Deployer
+from remote.deploy.options import DeployOptions
 from remote.deploy.records import Deployment, RecordStore
-from remote.deploy.service import HttpStatusProbe, RemoteService, ServerStatus
+from remote.deploy.service import RemoteService
+from remote.deploy.status import HttpStatusProbe, ServerStatus
 from remote.vast.client import VastClient
 from tests.fakes.ollama import FakeOllama
 from tests.fakes.vast import FakeVast
-from tests.remote.deploy.box import TIMEOUTS, HarkBox, SimClock
-from tests.remote.deploy.conftest import KEY, MODEL, Waits
-from tests.speech import speak_16k, speech_clip, words, write_wav
+from tests.remote.deploy.box import TIMEOUTS, HarkBox
+from tests.remote.deploy.rig import KEY, MODEL
+from tests.support.clocks import SimClock, Sleeps
+from tests.support.speech import speak_16k, speech_clip, words, write_wav
 
 
 def store() -> RecordStore:
@@ -90,7 +93,7 @@ def keeper(
 ) -> DeployedServer:
     @asynccontextmanager
     async def service() -> AsyncIterator[RemoteService]:
-        yield RemoteService(vast, store(), probe=probe, sleep=Waits())
+        yield RemoteService(vast, store(), probe=probe, sleep=Sleeps())
 
     settings = load_settings(
         Path("none.toml"),
@@ -102,7 +105,7 @@ def keeper(
         },
     )
     return DeployedServer(
-        settings, record, service=service, emit=events.append, monotonic=clock, sleep=Waits()
+        settings, record, service=service, emit=events.append, monotonic=clock, sleep=Sleeps()
     )
 
 
@@ -114,7 +117,7 @@ async def test_a_stopped_server_is_started_when_needed_and_followed_to_its_new_p
     fake: FakeVast, box: HarkBox, patient_vast: VastClient, upstream: FakeOllama
 ) -> None:
     record = await deploy(patient_vast, box)
-    service = RemoteService(patient_vast, store(), sleep=Waits())
+    service = RemoteService(patient_vast, store(), sleep=Sleeps())
     await service.stop(record.instance_id)
     fake.advance_until(record.instance_id, "exited")
     assert record.instance_id not in box.started  # the old server is gone with the GPU
@@ -218,7 +221,7 @@ async def test_hark_ask_starts_the_stopped_deployed_server(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     record = await deploy(patient_vast, box)
-    await RemoteService(patient_vast, store(), sleep=Waits()).stop(record.instance_id)
+    await RemoteService(patient_vast, store(), sleep=Sleeps()).stop(record.instance_id)
     fake.advance_until(record.instance_id, "exited")
     # What a user has after `hark remote deploy` + `stop`: the record, the keys in the keyring.
     SecretStore(env={}).set("vast-api-key", KEY)

@@ -7,72 +7,34 @@ and their records gone. Waits run on a simulated clock: the deployer's sleep ret
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from app.settings.secrets import SecretStore
-from remote.deploy import deployer as dep
-from remote.deploy.deployer import Deployer, DeployOptions, DeployProgress, DeployTimeouts
+from remote.deploy.deployer import Deployer
+from remote.deploy.errors import DeployCode
+from remote.deploy.options import DeployOptions, DeployProgress, DeployTimeouts
 from remote.deploy.records import RecordStore
 from remote.vast.client import VastClient
-from remote.vast.errors import CREATE_UNCERTAIN, SERVER, DeployError
-from tests.fakes.ollama import FakeOllama
+from remote.vast.errors import DeployError, VastCode
 from tests.fakes.vast import FakeInstance, FakeVast
-from tests.remote.deploy.box import TIMEOUTS, HarkBox, SimClock, make_deployer
-from tests.remote.deploy.conftest import KEY, Waits, settings_for
-
-MODEL = "llama3.2:3b"
-
-
-@pytest.fixture(scope="module")
-def upstream() -> Iterator[FakeOllama]:
-    with FakeOllama(models=[MODEL]) as server:
-        yield server
+from tests.remote.deploy.box import TIMEOUTS, HarkBox
+from tests.remote.deploy.rig import MODEL
+from tests.support.clocks import SimClock
 
 
-@pytest.fixture
-def box(tmp_path: Path, upstream: FakeOllama, fake: FakeVast) -> Iterator[HarkBox]:
-    hark_box = HarkBox(tmp_path / "boxes", upstream.url)
-    fake.on_running = hark_box.on_running
+@pytest.fixture(autouse=True)
+def offers(fake: FakeVast) -> None:
+    """Three cheap offers, tried cheapest first: 70, 71, 72."""
     for offer_id, price in ((70, 0.01), (71, 0.02), (72, 0.03)):
         fake.add_offer(id=offer_id, dph_total=price)
-    try:
-        yield hark_box
-    finally:
-        fake.on_running = None
-        hark_box.close()
-
-
-@pytest.fixture
-async def patient_vast(fake: FakeVast) -> AsyncIterator[VastClient]:
-    async with VastClient(KEY, settings_for(fake.url, timeout_s=60.0), sleep=Waits()) as client:
-        yield client
-
-
-@pytest.fixture
-def clock(box: HarkBox) -> SimClock:
-    sim = SimClock()
-    sim.on_sleep.append(box.step)
-    return sim
-
-
-@pytest.fixture
-def progress() -> list[DeployProgress]:
-    return []
 
 
 @pytest.fixture
 def records(tmp_path: Path) -> RecordStore:
     return RecordStore(tmp_path / "records")
-
-
-@pytest.fixture
-def deployer(
-    patient_vast: VastClient, clock: SimClock, progress: list[DeployProgress], tmp_path: Path
-) -> Deployer:
-    return make_deployer(patient_vast, tmp_path, clock, progress.append)
 
 
 def on_offer(fake: FakeVast, offer_id: int) -> list[FakeInstance]:
@@ -94,7 +56,7 @@ def once(hooks: list[Callable[[], None]], condition: Callable[[], bool], act: Ca
 async def test_no_offer_under_the_price_cap(fake: FakeVast, box: HarkBox, deployer: Deployer):
     with pytest.raises(DeployError) as caught:
         await deployer.deploy(DeployOptions(model=MODEL, max_dph=0.001))
-    assert caught.value.code == dep.NO_OFFERS
+    assert caught.value.code == DeployCode.DEPLOY_NO_OFFERS
     assert "--max-price" in caught.value.message
     assert fake.instances == {}
 
@@ -171,7 +133,7 @@ async def test_when_every_machine_fails_nothing_is_left(
     box.broken_offers.update({70, 71, 72})
     with pytest.raises(DeployError) as caught:
         await deployer.deploy(DeployOptions(model=MODEL))
-    assert caught.value.code == dep.ALL_FAILED
+    assert caught.value.code == DeployCode.DEPLOY_FAILED
     assert "3 machine(s)" in caught.value.message
     assert len(fake.instances) == 3  # max_offers
     assert fake.live_instances() == []
@@ -184,7 +146,7 @@ async def test_keep_leaves_a_failed_instance_and_what_reaches_it(
     box.broken_offers.add(70)
     with pytest.raises(DeployError) as caught:
         await deployer.deploy(DeployOptions(model=MODEL, keep=True))
-    assert caught.value.code == dep.KEPT
+    assert caught.value.code == DeployCode.DEPLOY_KEPT
     (kept,) = fake.live_instances()
     assert kept.offer.id == 70
     assert str(kept.id) in caught.value.message
@@ -235,7 +197,7 @@ async def test_a_lost_create_answer_is_cleaned_up_by_label(
     fake.fail_next(r"PUT /api/v0/asks/", lose_response=True)
     with pytest.raises(DeployError) as caught:
         await deployer.deploy(DeployOptions(model=MODEL))
-    assert caught.value.code == CREATE_UNCERTAIN
+    assert caught.value.code == VastCode.CREATE_UNCERTAIN
     assert "destroyed 1" in caught.value.message
     assert len(fake.instances) == 1
     assert fake.live_instances() == []
@@ -248,7 +210,7 @@ async def test_a_failed_provisioning_is_a_clean_error(
     box.states = [{"state": "failed", "detail": "could not pull nosuch:model"}]
     with pytest.raises(DeployError) as caught:
         await deployer.deploy(DeployOptions(model=MODEL))
-    assert caught.value.code == dep.PROVISIONING_FAILED
+    assert caught.value.code == DeployCode.DEPLOY_PROVISIONING_FAILED
     assert "nosuch:model" in caught.value.message
     assert fake.live_instances() == []
     assert records.all() == []
@@ -264,7 +226,7 @@ async def test_vast_failing_while_waiting_still_destroys(
     )
     with pytest.raises(DeployError) as caught:
         await deployer.deploy(DeployOptions(model=MODEL))
-    assert caught.value.code == SERVER
+    assert caught.value.code == VastCode.SERVER
     assert len(fake.instances) == 1
     assert fake.live_instances() == []
     assert records.all() == []
@@ -281,7 +243,7 @@ async def test_an_instance_hark_cannot_destroy_is_reported_and_recorded(
     with pytest.raises(DeployError) as caught:
         await deployer.deploy(DeployOptions(model=MODEL))
     (left,) = fake.live_instances()
-    assert caught.value.code == dep.ORPHAN
+    assert caught.value.code == DeployCode.DEPLOY_DESTROY_FAILED
     assert f"hark remote destroy {left.id}" in caught.value.message
     (record,) = records.all()
     assert record.instance_id == left.id

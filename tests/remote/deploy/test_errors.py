@@ -7,8 +7,7 @@ from typing import Any
 import httpx
 import pytest
 
-from remote.vast import errors as codes
-from remote.vast.errors import error_for, retry_after
+from remote.vast.errors import VastCode, error_for, retry_after
 
 KEY = "vast-secret-key-1234567890"
 
@@ -86,4 +85,4 @@ def test_retry_after_as_a_date() -> None:
     seconds = retry_after(reply(429, text="x", **{"Retry-After": "Wed, 21 Oct 2015 07:28:00 GMT"}))
     assert seconds == 0.0  # in the past
     assert retry_after(reply(429, text="x")) is None
-    assert codes.CREATE_UNCERTAIN == "vast-create-uncertain"
+    assert VastCode.CREATE_UNCERTAIN == "vast-create-uncertain"

@@ -18,14 +18,15 @@ from pathlib import Path
 
 import pytest
 
-from remote.deploy.deployer import DeployOptions, DeployProgress
+from remote.deploy.options import DeployOptions, DeployProgress
 from remote.deploy.records import RecordStore
 from remote.vast.client import VastClient
-from remote.vast.errors import CREATE_UNCERTAIN, RATE_LIMITED, DeployError
+from remote.vast.errors import DeployError, VastCode
 from tests.fakes.ollama import FakeOllama
 from tests.fakes.vast import FakeVast
-from tests.remote.deploy.box import HarkBox, SimClock, make_deployer
-from tests.remote.deploy.conftest import KEY, Waits, settings_for
+from tests.remote.deploy.box import HarkBox, make_deployer
+from tests.remote.deploy.rig import KEY, settings_for
+from tests.support.clocks import SimClock, Sleeps
 
 MODEL = "llama3.2:3b"
 FAULTS = ("429 burst", "5xx burst", "exit", "offline", "dud", "create failure", "lost create")
@@ -47,14 +48,14 @@ for _fault in FAULTS:
 for _step in STEPS:
     EXPECTED["429 burst", _step] = SERVER  # retried with backoff
     EXPECTED["5xx burst", _step] = SERVER
-EXPECTED["429 burst", "create"] = RATE_LIMITED  # a create is never retried blindly
-EXPECTED["5xx burst", "create"] = CREATE_UNCERTAIN  # looked for by label, nothing left
+EXPECTED["429 burst", "create"] = VastCode.RATE_LIMITED  # a create is never retried blindly
+EXPECTED["5xx burst", "create"] = VastCode.CREATE_UNCERTAIN  # looked for by label, nothing left
 for _step in ("boot", "address", "tls", "provisioning"):
     EXPECTED["exit", _step] = SERVER  # destroyed; the next offer serves
     EXPECTED["offline", _step] = SERVER
     EXPECTED["dud", _step] = SERVER
 EXPECTED["create failure", "create"] = SERVER  # no_such_ask: the next offer
-EXPECTED["lost create", "create"] = CREATE_UNCERTAIN
+EXPECTED["lost create", "create"] = VastCode.CREATE_UNCERTAIN
 
 
 def _latest(fake: FakeVast) -> int:
@@ -116,7 +117,7 @@ async def _cell(fault: str, step: str, upstream: FakeOllama, folder: Path) -> st
             clock = SimClock()
             clock.on_sleep.append(box.step)
             settings = settings_for(fake.url, timeout_s=60.0)
-            async with VastClient(KEY, settings, sleep=Waits()) as vast:
+            async with VastClient(KEY, settings, sleep=Sleeps()) as vast:
                 deployer = make_deployer(vast, folder, clock, on_progress)
                 try:
                     deployment = await deployer.deploy(DeployOptions(model=MODEL))

@@ -28,11 +28,10 @@ from app.cli.remote import records_folder
 from app.settings.secrets import KEYRING_SERVICE
 from remote.deploy.records import RecordStore
 from remote.deploy.service import SERVER_PORT
-from tests.asr.remote_server import serve
 from tests.fakes.vast import FakeInstance, FakeVast
-from tests.llm.tls import self_signed
-from tests.remote.deploy.conftest import KEY
-from tests.remote.deploy.test_service import create, record_for
+from tests.remote.deploy.rig import KEY, create, record_for
+from tests.support.servers import serve
+from tests.support.tls import self_signed
 
 MODEL = "llama3.2:3b"
 FAST = ["--poll", "0", "--boot-timeout", "30", "--answer-timeout", "30", "--ready-timeout", "30"]

@@ -15,7 +15,7 @@ from vastai.api.client import VastClient as SdkClient
 from remote.vast.client import DEFAULT_RUNTYPE, VastClient
 from remote.vast.models import OfferQuery
 from tests.fakes.vast import FakeVast, VastRequest
-from tests.remote.deploy.conftest import KEY
+from tests.remote.deploy.rig import KEY
 
 
 @pytest.fixture

@@ -2,68 +2,31 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from remote.deploy.records import Deployment, RecordStore
-from remote.deploy.service import (
-    AMBIGUOUS,
-    NO_SERVER,
-    SERVER_PORT,
-    START_FAILED,
-    START_TIMEOUT,
-    HttpStatusProbe,
-    RemoteService,
-)
+from remote.deploy.errors import DeployCode
+from remote.deploy.records import RecordStore
+from remote.deploy.service import SERVER_PORT, RemoteService
+from remote.deploy.status import HttpStatusProbe
 from remote.vast.client import VastClient
 from remote.vast.errors import DeployError
-from tests.asr.remote_server import serve
 from tests.fakes.vast import FakeVast
-from tests.llm.tls import CertPair, self_signed
-from tests.remote.deploy.conftest import KEY
+from tests.remote.deploy.rig import KEY, MODEL, create, record_for
+from tests.support.clocks import SimClock
+from tests.support.servers import serve
+from tests.support.tls import CertPair, self_signed
 
 SERVER_KEY = "hark-server-test-key-31c9"
-MODEL = "llama3.2:3b"
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
-
-
-def create(fake: FakeVast, offer_id: int = 1001, label: str = "hark-20261123-100000") -> int:
-    """Rent ``offer_id`` on the fake over its HTTP API (as a deploy would); returns the id."""
-    body = {"image": "hark/server", "env": {f"-p {SERVER_PORT}:{SERVER_PORT}": "1"}, "label": label}
-    response = httpx.put(
-        f"{fake.url}/api/v0/asks/{offer_id}/",
-        json=body,
-        headers={"Authorization": f"Bearer {next(iter(fake.valid_keys))}"},
-    )
-    assert response.status_code == 200, response.text
-    return int(response.json()["new_contract"])
-
-
-def record_for(
-    instance_id: int, cert_pem: str, *, created_at: datetime, port: int = 0, label: str = ""
-) -> Deployment:
-    return Deployment(
-        instance_id=instance_id,
-        label=label or "hark-20261123-100000",
-        offer_id=1001,
-        gpu_name="RTX 4090",
-        dph_total=0.35,
-        model=MODEL,
-        created_at=created_at.isoformat(timespec="seconds"),
-        cert_pem=cert_pem,
-        public_ip="127.0.0.1" if port else "",
-        port=port,
-        state="running",
-    )
 
 
 def status_app(seen_keys: list[str]) -> Starlette:
@@ -103,30 +66,12 @@ def records(tmp_path: Path) -> RecordStore:
     return RecordStore(tmp_path / "deployments")
 
 
-class Ticker:
-    """A monotonic clock moved on by the injected sleep: waits take no real time."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-        self.waits: list[float] = []
-        self.on_sleep: Callable[[], None] | None = None
-
-    def monotonic(self) -> float:
-        return self.now
-
-    async def sleep(self, seconds: float) -> None:
-        self.waits.append(seconds)
-        self.now += seconds
-        if self.on_sleep is not None:
-            self.on_sleep()
-
-
 def service_for(
-    vast: VastClient, records: RecordStore, ticker: Ticker | None = None, **kw: Any
+    vast: VastClient, records: RecordStore, ticker: SimClock | None = None, **kw: Any
 ) -> RemoteService:
-    ticker = ticker or Ticker()
+    ticker = ticker or SimClock()
     return RemoteService(
-        vast, records, clock=lambda: NOW, sleep=ticker.sleep, monotonic=ticker.monotonic, **kw
+        vast, records, clock=lambda: NOW, sleep=ticker.sleep, monotonic=ticker, **kw
     )
 
 
@@ -202,13 +147,13 @@ async def test_no_instance_or_several_give_clear_errors(
     service = service_for(vast, records)
     with pytest.raises(DeployError) as none:
         await service.status()
-    assert none.value.code == NO_SERVER
+    assert none.value.code == DeployCode.REMOTE_NONE
     assert "hark remote deploy" in none.value.message
     first = create(fake, label="hark-a")
     second = create(fake, offer_id=1002, label="hark-b")
     with pytest.raises(DeployError) as several:
         await service.status()
-    assert several.value.code == AMBIGUOUS
+    assert several.value.code == DeployCode.REMOTE_AMBIGUOUS
     assert str(first) in several.value.message
     assert str(second) in several.value.message
 
@@ -251,10 +196,10 @@ async def test_start_gives_up_after_its_limit(
     await vast.stop(instance_id)
     fake.advance_until(instance_id, "exited")
     fake.step_on_poll = False
-    ticker = Ticker()
+    ticker = SimClock()
     with pytest.raises(DeployError) as stuck:
         await service_for(vast, records, ticker).start(instance_id, timeout_s=30, poll_s=5)
-    assert stuck.value.code == START_TIMEOUT
+    assert stuck.value.code == DeployCode.REMOTE_START_TIMEOUT
     assert "--timeout" in stuck.value.message
     assert sum(ticker.waits) == pytest.approx(30)
 
@@ -267,11 +212,11 @@ async def test_start_fails_when_the_instance_dies(
     await vast.stop(instance_id)
     fake.advance_until(instance_id, "exited")
     fake.step_on_poll = False
-    ticker = Ticker()
-    ticker.on_sleep = lambda: fake.exit_instance(instance_id)  # dies after it was seen booting
+    ticker = SimClock()
+    ticker.on_sleep.append(lambda: fake.exit_instance(instance_id))  # dies once seen booting
     with pytest.raises(DeployError) as died:
         await service_for(vast, records, ticker).start(instance_id, timeout_s=30, poll_s=5)
-    assert died.value.code == START_FAILED
+    assert died.value.code == DeployCode.REMOTE_START_FAILED
     assert "exited" in died.value.message
     assert ticker.waits == [5]
 

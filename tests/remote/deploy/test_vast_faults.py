@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import socket
 
 import pytest
 
@@ -11,15 +10,11 @@ from remote.vast.client import VastClient
 from remote.vast.errors import DeployError
 from remote.vast.models import OfferQuery
 from tests.fakes.vast import FakeVast
-from tests.remote.deploy.conftest import KEY, Waits, settings_for
+from tests.remote.deploy.rig import KEY, settings_for
+from tests.support.clocks import Sleeps
+from tests.support.servers import free_port
 
 CREATE = "PUT /api/v0/asks/"
-
-
-def closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 async def create(vast: VastClient, **changes: object) -> int:
@@ -42,41 +37,41 @@ def creates(fake: FakeVast) -> int:
 # --- retries -----------------------------------------------------------------------------------
 
 
-async def test_a_429_burst_is_waited_out(fake: FakeVast, vast: VastClient, waits: Waits) -> None:
+async def test_a_429_burst_is_waited_out(fake: FakeVast, vast: VastClient, sleeps: Sleeps) -> None:
     fake.fail_next("POST /api/v0/bundles/", 429, text="slow down", headers={"Retry-After": "3"},
                    count=2)  # fmt: skip
     fake.fail_next("POST /api/v0/bundles/", 429)  # JSON, no Retry-After: backoff
     offers = await vast.search_offers(OfferQuery())
     assert offers
-    assert waits.seconds == [3.0, 3.0, 2.0]  # Retry-After honoured, then 0.5 → 1 → 2 backoff
+    assert sleeps.waits == [3.0, 3.0, 2.0]  # Retry-After honoured, then 0.5 → 1 → 2 backoff
     assert [r.status for r in fake.requests] == [429, 429, 429, 200]
 
 
 async def test_a_429_that_never_ends_is_rate_limited(
-    fake: FakeVast, vast: VastClient, waits: Waits
+    fake: FakeVast, vast: VastClient, sleeps: Sleeps
 ) -> None:
     fake.fail_next("GET /api/v1/instances/", 429, count=10)
     with pytest.raises(DeployError) as caught:
         await vast.list_instances()
     assert caught.value.code == "vast-rate-limited"
     assert len(fake.requests) == 5  # 1 + 4 retries
-    assert waits.seconds == [0.5, 1.0, 2.0, 4.0]
+    assert sleeps.waits == [0.5, 1.0, 2.0, 4.0]
 
 
 async def test_a_long_retry_after_fails_at_once(
-    fake: FakeVast, vast: VastClient, waits: Waits
+    fake: FakeVast, vast: VastClient, sleeps: Sleeps
 ) -> None:
     fake.fail_next("", 429, text="daily limit", headers={"Retry-After": "3600"})
     with pytest.raises(DeployError) as caught:
         await vast.search_offers(OfferQuery())
     assert caught.value.code == "vast-rate-limited"
     assert caught.value.retry_after == 3600.0
-    assert waits.seconds == []
+    assert sleeps.waits == []
     assert len(fake.requests) == 1
 
 
 async def test_a_daily_search_quota_is_not_retried(
-    fake: FakeVast, vast: VastClient, waits: Waits
+    fake: FakeVast, vast: VastClient, sleeps: Sleeps
 ) -> None:
     body = {"success": False, "error": "search_quota_exceeded", "msg": "resets at midnight UTC"}
     fake.fail_next("POST /api/v0/bundles/", 429, body)
@@ -84,12 +79,12 @@ async def test_a_daily_search_quota_is_not_retried(
         await vast.search_offers(OfferQuery())
     assert caught.value.code == "vast-rate-limited"
     assert "midnight" in caught.value.message
-    assert waits.seconds == []
+    assert sleeps.waits == []
     assert len(fake.requests) == 1
 
 
 async def test_5xx_and_dropped_connections_are_retried(
-    fake: FakeVast, vast: VastClient, waits: Waits
+    fake: FakeVast, vast: VastClient, sleeps: Sleeps
 ) -> None:
     instance_id = await create(vast)
     fake.fail_next(r"GET /api/v0/instances/\d+/", 502, text="<html>bad gateway</html>")
@@ -98,7 +93,7 @@ async def test_5xx_and_dropped_connections_are_retried(
     inst = await vast.get_instance(instance_id)
     assert inst is not None
     assert inst.id == instance_id
-    assert waits.seconds == [0.5, 1.0, 2.0]
+    assert sleeps.waits == [0.5, 1.0, 2.0]
 
 
 async def test_5xx_that_never_ends_is_a_server_error(fake: FakeVast, vast: VastClient) -> None:
@@ -109,30 +104,30 @@ async def test_5xx_that_never_ends_is_a_server_error(fake: FakeVast, vast: VastC
     assert caught.value.status == 503
 
 
-async def test_no_connection_is_unreachable(waits: Waits) -> None:
-    settings = settings_for(f"http://127.0.0.1:{closed_port()}", retries=2)
-    async with VastClient(KEY, settings, sleep=waits) as vast:
+async def test_no_connection_is_unreachable(sleeps: Sleeps) -> None:
+    settings = settings_for(f"http://127.0.0.1:{free_port()}", retries=2)
+    async with VastClient(KEY, settings, sleep=sleeps) as vast:
         with pytest.raises(DeployError) as caught:
             await vast.list_instances()
     assert caught.value.code == "vast-unreachable"
-    assert waits.seconds == [0.5, 1.0]
+    assert sleeps.waits == [0.5, 1.0]
 
 
 # --- error shapes ------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("status", [401, 404])
-async def test_a_refused_key_is_an_auth_error(fake: FakeVast, waits: Waits, status: int) -> None:
+async def test_a_refused_key_is_an_auth_error(fake: FakeVast, sleeps: Sleeps, status: int) -> None:
     fake.bad_key_status = status
     wrong = "not-the-right-key-0123456789"
-    async with VastClient(wrong, settings_for(fake.url), sleep=waits) as vast:
+    async with VastClient(wrong, settings_for(fake.url), sleep=sleeps) as vast:
         with pytest.raises(DeployError) as caught:
             await vast.list_instances()
     assert caught.value.code == "vast-auth"
     assert "cloud.vast.ai → Account → API keys" in caught.value.message
     assert wrong not in str(caught.value)
     assert len(fake.requests) == 1
-    assert waits.seconds == []
+    assert sleeps.waits == []
 
 
 async def test_a_bad_request_keeps_vasts_message(fake: FakeVast, vast: VastClient) -> None:
@@ -166,7 +161,7 @@ async def test_a_long_env_value_is_refused_before_sending(fake: FakeVast, vast: 
 
 @pytest.mark.parametrize("status", [500, 502, 503])
 async def test_create_is_not_retried_on_5xx(
-    fake: FakeVast, vast: VastClient, waits: Waits, status: int
+    fake: FakeVast, vast: VastClient, sleeps: Sleeps, status: int
 ) -> None:
     fake.fail_next(CREATE, status)
     with pytest.raises(DeployError) as caught:
@@ -174,7 +169,7 @@ async def test_create_is_not_retried_on_5xx(
     assert caught.value.code == "vast-create-uncertain"
     assert "hark-fault" in caught.value.message
     assert creates(fake) == 1
-    assert waits.seconds == []
+    assert sleeps.waits == []
 
 
 async def test_create_is_not_retried_on_429(fake: FakeVast, vast: VastClient) -> None:
@@ -187,14 +182,14 @@ async def test_create_is_not_retried_on_429(fake: FakeVast, vast: VastClient) ->
 
 
 async def test_a_lost_create_reply_is_uncertain_and_found_by_label(
-    fake: FakeVast, vast: VastClient, waits: Waits
+    fake: FakeVast, vast: VastClient, sleeps: Sleeps
 ) -> None:
     fake.fail_next(CREATE, lose_response=True)
     with pytest.raises(DeployError) as caught:
         await create(vast, label="hark-lost-1")
     assert caught.value.code == "vast-create-uncertain"
     assert creates(fake) == 1
-    assert waits.seconds == []
+    assert sleeps.waits == []
     found = await vast.find_by_label("hark-lost-1")
     assert [i.id for i in found] == [i.id for i in fake.live_instances()]
     assert len(found) == 1
@@ -210,25 +205,25 @@ async def test_a_dropped_create_is_uncertain(fake: FakeVast, vast: VastClient) -
     assert creates(fake) == 1
 
 
-async def test_a_create_timeout_is_uncertain(fake: FakeVast, waits: Waits) -> None:
+async def test_a_create_timeout_is_uncertain(fake: FakeVast, sleeps: Sleeps) -> None:
     fake.slow_next(CREATE, 5.0)
     settings = settings_for(fake.url, create_timeout_s=0.3)
-    async with VastClient(KEY, settings, sleep=waits) as vast:
+    async with VastClient(KEY, settings, sleep=sleeps) as vast:
         with pytest.raises(DeployError) as caught:
             await create(vast)
     assert caught.value.code == "vast-create-uncertain"
     assert creates(fake) == 1
-    assert waits.seconds == []
+    assert sleeps.waits == []
 
 
-async def test_a_create_that_cannot_connect_created_nothing(waits: Waits) -> None:
-    settings = settings_for(f"http://127.0.0.1:{closed_port()}")
-    async with VastClient(KEY, settings, sleep=waits) as vast:
+async def test_a_create_that_cannot_connect_created_nothing(sleeps: Sleeps) -> None:
+    settings = settings_for(f"http://127.0.0.1:{free_port()}")
+    async with VastClient(KEY, settings, sleep=sleeps) as vast:
         with pytest.raises(DeployError) as caught:
             await create(vast)
     assert caught.value.code == "vast-unreachable"
     assert "nothing was created" in caught.value.message
-    assert waits.seconds == []
+    assert sleeps.waits == []
 
 
 @pytest.mark.parametrize(

@@ -9,7 +9,7 @@ import pytest
 from remote.vast.client import DEFAULT_RUNTYPE, VastClient
 from remote.vast.models import Instance, OfferQuery
 from tests.fakes.vast import FakeVast
-from tests.remote.deploy.conftest import Waits
+from tests.support.clocks import Sleeps
 
 ONSTART = "#!/bin/sh\necho hark server starting\n"
 
@@ -145,7 +145,7 @@ async def test_an_unknown_instance_is_none_or_not_found(vast: VastClient) -> Non
 
 
 async def test_logs_wait_until_ready_without_the_key(
-    fake: FakeVast, vast: VastClient, waits: Waits
+    fake: FakeVast, vast: VastClient, sleeps: Sleeps
 ) -> None:
     instance_id = await create(vast)
     await poll(vast, instance_id, lambda i: i.is_running)
@@ -153,7 +153,7 @@ async def test_logs_wait_until_ready_without_the_key(
     fake.logs_pending_polls = 2
     text = await vast.logs(instance_id, tail=2)
     assert text == "line two\nline three\n"
-    assert waits.seconds == [0.25, 0.25]
+    assert sleeps.waits == [0.25, 0.25]
     request_logs = [r for r in fake.requests if "request_logs" in r.path]
     assert request_logs[-1].body == {"tail": "2"}
     fetches = [r for r in fake.requests if r.path.startswith("/logs/")]

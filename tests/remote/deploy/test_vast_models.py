@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from remote.vast.errors import INVALID, DeployError
+from remote.vast.errors import DeployError, VastCode
 from remote.vast.models import (
     Instance,
     Offer,
@@ -205,7 +205,7 @@ def test_create_limits_are_checked_without_showing_values() -> None:
     secret = "S" * 257
     with pytest.raises(DeployError) as caught:
         validate_create({"HARK_CERT_0": secret}, [8443], "echo hi", "hark-x")
-    assert caught.value.code == INVALID
+    assert caught.value.code == VastCode.INVALID
     assert "HARK_CERT_0" in caught.value.message
     assert "257" in caught.value.message
     assert secret not in str(caught.value)

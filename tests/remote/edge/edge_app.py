@@ -15,13 +15,15 @@ Scope = dict[str, Any]
 
 
 class EdgeApp:
-    """The stand-in app; ``gate`` releases the second line of ``/stream``."""
+    """The stand-in app; ``gate`` releases the second line of ``/stream``, and ``held`` counts
+    the ``/stream`` answers waiting at it now (first line sent, the response still open)."""
 
     def __init__(self, *, fail_startup: bool = False, health_status: int = 200) -> None:
         self.fail_startup = fail_startup
         self.health_status = health_status
         self.gate = asyncio.Event()
         self.first_sent = asyncio.Event()
+        self.held = 0
         self.headers: list[dict[str, str]] = []
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
@@ -43,7 +45,11 @@ class EdgeApp:
             )
             await send({"type": "http.response.body", "body": b'{"n": 1}\n', "more_body": True})
             self.first_sent.set()
-            await self.gate.wait()
+            self.held += 1
+            try:
+                await self.gate.wait()
+            finally:
+                self.held -= 1
             await send({"type": "http.response.body", "body": b'{"n": 2, "done": true}\n'})
         elif path == "/upload":
             size = 0

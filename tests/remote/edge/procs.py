@@ -87,7 +87,6 @@ def port_is_free(host: str, port: int) -> bool:
         return s.connect_ex((host, port)) != 0
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+def caddy_children() -> list[int]:
+    """The process ids of the Caddy processes this test process started."""
+    return [p for p in children(os.getpid()) if command_name(p) == "caddy"]

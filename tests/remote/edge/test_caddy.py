@@ -14,8 +14,9 @@ import pytest
 from app.shared.errors import ConfigError
 from remote.server.caddy import BODY_MARGIN_BYTES, CaddyConfig, CaddyProcess, find_caddy
 from remote.tls import CertInfo
-from tests.remote.edge.conftest import pinned
-from tests.remote.edge.procs import alive, bound_ports, free_port, needs_proc, port_is_free
+from tests.remote.edge.procs import alive, bound_ports, needs_proc, port_is_free
+from tests.support.servers import free_port
+from tests.support.tls import pinned
 
 
 def pinned_config(pair: CertInfo, tmp_path: Path, **kw: object) -> CaddyConfig:

@@ -11,8 +11,9 @@ import pytest
 
 from remote.server.caddy import BODY_MARGIN_BYTES
 from remote.tls import CertInfo
-from tests.remote.edge.conftest import RunningStack, caddy_children, pinned
-from tests.remote.edge.procs import bound_ports, needs_proc
+from tests.remote.edge.procs import bound_ports, caddy_children, needs_proc
+from tests.remote.edge.running import RunningStack
+from tests.support.tls import pinned
 
 
 async def test_pinned_client_gets_the_app_through_caddy(edge: RunningStack, pair: CertInfo):
@@ -75,7 +76,7 @@ async def test_ndjson_is_flushed_line_by_line(edge: RunningStack, pair: CertInfo
         lines = response.aiter_lines()
         first = await asyncio.wait_for(anext(lines), 10)
         # The app holds the second line until the gate opens: the first came through alone.
-        assert not edge.app.gate.is_set()
+        assert edge.app.held == 1
         assert json.loads(first) == {"n": 1}
         assert response.headers["content-type"] == "application/x-ndjson"
         edge.app.gate.set()

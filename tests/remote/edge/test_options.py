@@ -16,7 +16,7 @@ from app.shared.errors import ConfigError
 from remote.server.run import check_api_key_file, check_options
 from remote.server.stack import Listen, parse_listen
 from remote.tls import CertInfo, fingerprint_sha256
-from tests.remote.edge.procs import free_port
+from tests.support.servers import free_port
 
 REPO = Path(__file__).resolve().parents[3]
 

@@ -21,15 +21,9 @@ import pytest
 
 from remote.tls import CertInfo
 from tests.fakes.ollama import FakeOllama
-from tests.remote.edge.conftest import pinned
-from tests.remote.edge.procs import (
-    alive,
-    children,
-    command_name,
-    free_port,
-    needs_proc,
-    port_is_free,
-)
+from tests.remote.edge.procs import alive, children, command_name, needs_proc, port_is_free
+from tests.support.servers import free_port
+from tests.support.tls import pinned
 
 REPO = Path(__file__).resolve().parents[3]
 

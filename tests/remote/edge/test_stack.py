@@ -13,9 +13,11 @@ import pytest
 from remote.server.run import check_options
 from remote.server.stack import EXIT_DIED, EXIT_OK
 from remote.tls import CertInfo
-from tests.remote.edge.conftest import caddy_children, finish, pinned, start_stack
 from tests.remote.edge.edge_app import EdgeApp
-from tests.remote.edge.procs import alive, free_port, needs_proc, port_is_free
+from tests.remote.edge.procs import alive, caddy_children, needs_proc, port_is_free
+from tests.remote.edge.running import finish, start_stack
+from tests.support.servers import free_port
+from tests.support.tls import pinned
 
 
 def tls_options(pair: CertInfo, key_file: Path, **kw: object):

@@ -14,16 +14,15 @@ import re
 import subprocess
 import sys
 import tarfile
-import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from http.server import SimpleHTTPRequestHandler
 from pathlib import Path
 
 import pytest
 
 from app.shared.protocol import Provisioning
 from remote.server.provisioning import parse_state
+from tests.support.servers import FakeService, TrackingHTTPServer
 
 REPO = Path(__file__).resolve().parents[3]
 SCRIPT = REPO / "remote" / "image" / "onstart.sh"
@@ -79,18 +78,18 @@ def make_release(folder: Path, *, tampered: bool = False) -> str:
     return digest
 
 
-@dataclass
-class Mirror:
+class Mirror(FakeService):
     """A static file server on 127.0.0.1 that records the paths asked for."""
 
-    root: Path
-    paths: list[str] = field(default_factory=list)
+    _name = "the mirror"
+    _thread_name = "fake-mirror"
 
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
+    def __init__(self, root: Path) -> None:
+        super().__init__()
+        self.root = root
+        self.paths: list[str] = []
 
-    def __post_init__(self) -> None:
+    def _make_server(self) -> TrackingHTTPServer:
         mirror = self
 
         class Handler(SimpleHTTPRequestHandler):
@@ -102,19 +101,14 @@ class Mirror:
                 super().do_GET()
 
         handler = functools.partial(Handler, directory=str(self.root))
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        return TrackingHTTPServer(("127.0.0.1", 0), handler)
 
 
 @pytest.fixture
 def mirror(tmp_path: Path) -> Iterator[Mirror]:
     (tmp_path / "www").mkdir()
-    served = Mirror(tmp_path / "www")
-    served.thread.start()
-    yield served
-    served.server.shutdown()
-    served.server.server_close()
-    served.thread.join(5)
+    with Mirror(tmp_path / "www") as served:
+        yield served
 
 
 @pytest.fixture

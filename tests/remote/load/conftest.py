@@ -12,13 +12,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.fakes.ollama import FakeOllama
-from tests.remote.load.edge import Edge, running_edge
-
-MODEL = "llama3.2:3b"
-CONCURRENCY = 1
-"""Transcriptions the package's edge runs at once."""
-MAX_QUEUE = 1
-"""Transcriptions that may wait; one more is answered 503 busy."""
+from tests.remote.load.edge import CONCURRENCY, MAX_QUEUE, MODEL, Edge, running_edge
 
 
 @pytest.fixture(scope="package")

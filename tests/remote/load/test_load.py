@@ -16,10 +16,9 @@ import pytest
 
 from app.shared.protocol import TRANSCRIPTIONS_PATH, ErrorCode
 from tests.fakes.ollama import FakeOllama, default_reply, tokenize
-from tests.remote.load.conftest import CONCURRENCY, MAX_QUEUE, MODEL
-from tests.remote.load.edge import Edge
+from tests.remote.load.edge import CONCURRENCY, MAX_QUEUE, MODEL, Edge
 from tests.remote.server.harness import wav_bytes
-from tests.speech import speak_native, words
+from tests.support.speech import speak_native, words
 
 SENTENCES = (
     "The quick brown fox jumps over the lazy dog.",

@@ -17,10 +17,9 @@ import openai
 import pytest
 
 from tests.fakes.ollama import FakeOllama
-from tests.remote.load.conftest import MODEL
-from tests.remote.load.edge import Edge
+from tests.remote.load.edge import MODEL, Edge
 from tests.remote.server.harness import wav_bytes
-from tests.speech import speak_native, words
+from tests.support.speech import speak_native, words
 
 SENTENCE = "Please remind me to call my mother tomorrow."
 

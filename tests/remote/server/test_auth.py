@@ -26,8 +26,9 @@ from remote.server.auth import ApiKeys, bearer_token, key_id, read_key_file
 from remote.server.settings import ServerConfigError, ServerSettings
 from remote.server.whisper import WhisperEngine
 from tests.fakes.ollama import FakeOllama
-from tests.remote.server.conftest import AUTH, KEY, OTHER_KEY, make_settings
-from tests.remote.server.harness import FakeClock, serve
+from tests.remote.server.harness import AUTH, KEY, OTHER_KEY, make_settings
+from tests.support.clocks import ManualClock
+from tests.support.servers import serve
 
 
 def _routes(app: FastAPI) -> list[tuple[str, str]]:
@@ -283,7 +284,7 @@ def test_key_ids_are_short_and_do_not_hold_the_key() -> None:
 async def test_rate_limit_per_key(
     tiny_en_dir: Path, shared_engine: WhisperEngine, fake: FakeOllama
 ) -> None:
-    clock = FakeClock()
+    clock = ManualClock()
     settings = make_settings(
         tiny_en_dir, fake.url, api_keys=[KEY, OTHER_KEY], rate_limit_per_minute=3
     )
@@ -310,7 +311,7 @@ async def test_no_rate_limit_when_zero(
     tiny_en_dir: Path, shared_engine: WhisperEngine, fake: FakeOllama
 ) -> None:
     settings = make_settings(tiny_en_dir, fake.url, rate_limit_per_minute=0)
-    app = create_app(settings, engine=shared_engine, clock=FakeClock())
+    app = create_app(settings, engine=shared_engine, clock=ManualClock())
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://h", headers=AUTH) as c:
         statuses = {(await c.get("/api/version")).status_code for _ in range(150)}

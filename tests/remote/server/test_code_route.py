@@ -13,7 +13,7 @@ from app.shared.protocol import CODE_HASH_HEADER
 from remote.server.app import create_app
 from remote.server.whisper import WhisperEngine
 from tests.fakes.ollama import FakeOllama
-from tests.remote.server.conftest import AUTH, make_settings
+from tests.remote.server.harness import AUTH, make_settings
 
 WHEEL = b"PK\x03\x04 a wheel's bytes " * 1000
 

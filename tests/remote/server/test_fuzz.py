@@ -18,8 +18,8 @@ from app.shared.protocol import HEALTH_PATH
 from remote.server.app import create_app
 from remote.server.whisper import WhisperEngine
 from tests.fakes.ollama import FakeOllama
-from tests.remote.server.conftest import AUTH, make_settings
-from tests.remote.server.harness import serve
+from tests.remote.server.harness import AUTH, make_settings
+from tests.support.servers import serve
 
 EXAMPLES = 25
 REQUEST_TIMEOUT_S = 15  # a hang fails the test instead of stalling the run

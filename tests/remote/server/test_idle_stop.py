@@ -11,26 +11,12 @@ from remote.server.idle import Activity, IdleStop, vast_self_stop
 from remote.vast.client import VastClient
 from remote.vast.settings import VastSettings
 from tests.fakes.vast import FakeVast
-from tests.remote.server.conftest import make_settings
-
-
-class SimTime:
-    """A clock that moves only when the watcher sleeps."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-        self.slept: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    async def sleep(self, seconds: float) -> None:
-        self.slept.append(seconds)
-        self.now += seconds
+from tests.remote.server.harness import make_settings
+from tests.support.clocks import SimClock
 
 
 async def test_stops_after_the_idle_time_and_not_before() -> None:
-    t = SimTime()
+    t = SimClock(1000.0)
     activity = Activity(t)
     stops: list[float] = []
 
@@ -44,7 +30,7 @@ async def test_stops_after_the_idle_time_and_not_before() -> None:
 
 
 async def test_requests_keep_it_running() -> None:
-    t = SimTime()
+    t = SimClock(1000.0)
     activity = Activity(t)
     stops: list[float] = []
 
@@ -62,7 +48,7 @@ async def test_requests_keep_it_running() -> None:
 
 
 async def test_a_failed_stop_is_tried_again() -> None:
-    t = SimTime()
+    t = SimClock(1000.0)
     calls: list[float] = []
 
     async def flaky_stop() -> None:

@@ -12,8 +12,9 @@ from remote.server.audio import decode_audio
 from remote.server.limits import QueueFull, RateLimiter, TranscriptionQueue
 from remote.server.settings import ServerSettings, resolve_whisper_model
 from remote.server.whisper import TranscribeOptions, WhisperEngine
-from tests.remote.server.harness import FakeClock, wav_bytes
-from tests.speech import speak_16k
+from tests.remote.server.harness import wav_bytes
+from tests.support.clocks import ManualClock
+from tests.support.speech import speak_16k
 
 
 async def test_queue_admits_running_plus_waiting_then_refuses() -> None:
@@ -72,7 +73,7 @@ async def test_a_cancelled_waiter_gives_its_place_back() -> None:
 
 
 def test_rate_limiter_refills_evenly() -> None:
-    clock = FakeClock()
+    clock = ManualClock()
     limiter = RateLimiter(per_minute=60, clock=clock)
     assert all(limiter.acquire("k") == 0 for _ in range(60))
     assert limiter.acquire("k") == pytest.approx(1.0)

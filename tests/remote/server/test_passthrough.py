@@ -16,8 +16,8 @@ import pytest
 from remote.server.app import create_app
 from remote.server.whisper import WhisperEngine
 from tests.fakes.ollama import FakeOllama, tokenize
-from tests.remote.server.conftest import AUTH, KEY, MODEL, make_settings
-from tests.remote.server.harness import closed_port, serve
+from tests.remote.server.harness import AUTH, KEY, MODEL, make_settings
+from tests.support.servers import closed_port, serve
 
 CHAT = {"model": MODEL, "messages": [{"role": "user", "content": "hi"}]}
 WEATHER_TOOL: dict[str, Any] = {
@@ -60,7 +60,7 @@ def test_chunks_arrive_before_ollama_finishes(fake: FakeOllama, http: httpx.Clie
         assert resp.headers["content-type"] == "application/x-ndjson"
         lines = _lines(resp)
         first, second = next(lines), next(lines)
-        assert not gate.is_set()  # Ollama is still "writing": these came through at once
+        assert fake.held_at_gate()  # Ollama is still "writing": these came through at once
         assert [first["message"]["content"], second["message"]["content"]] == ["one", " two"]
         gate.set()
         rest = list(lines)

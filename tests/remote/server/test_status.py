@@ -23,8 +23,9 @@ from remote.server.whisper import (
     WhisperEngine,
 )
 from tests.fakes.ollama import FakeOllama
-from tests.remote.server.conftest import AUTH, MODEL, make_settings
-from tests.remote.server.harness import FakeClock, closed_port, serve
+from tests.remote.server.harness import AUTH, MODEL, make_settings
+from tests.support.clocks import ManualClock
+from tests.support.servers import closed_port, serve
 
 
 def _client(app: object) -> httpx.AsyncClient:
@@ -66,7 +67,7 @@ async def test_healthz_names_what_is_not_ready_and_nothing_else(
 async def test_status_tells_everything(
     tiny_en_dir: Path, shared_engine: WhisperEngine, fake: FakeOllama, tmp_path: Path
 ) -> None:
-    clock = FakeClock()
+    clock = ManualClock()
     state = tmp_path / "state.json"
     state.write_text(
         json.dumps({"state": "ready", "detail": "all set", "progress": 1, "model": MODEL})

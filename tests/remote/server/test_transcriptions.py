@@ -23,9 +23,10 @@ from remote.server.whisper import (
     WhisperEngine,
 )
 from tests.fakes.ollama import FakeOllama
-from tests.remote.server.conftest import AUTH, KEY, make_settings
-from tests.remote.server.harness import FakeClock, encode_audio, serve, wav_bytes
-from tests.speech import silence, speak_native, words
+from tests.remote.server.harness import AUTH, KEY, encode_audio, make_settings, wav_bytes
+from tests.support.clocks import ManualClock
+from tests.support.servers import serve
+from tests.support.speech import silence, speak_native, words
 
 SENTENCE = "The quick brown fox jumps over the lazy dog."
 PATH = "/v1/audio/transcriptions"
@@ -416,7 +417,7 @@ def test_concurrent_requests_with_real_whisper_are_served_or_told_to_wait(
 async def test_model_unloads_when_idle_and_reloads_on_use(
     tiny_en_dir: Path, fake: FakeOllama, speech_wav: bytes
 ) -> None:
-    clock = FakeClock()
+    clock = ManualClock()
     settings = make_settings(tiny_en_dir, fake.url, whisper_idle_unload_s=60)
     engine = WhisperEngine(settings, clock=clock)
     app = create_app(settings, engine=engine, clock=clock)

@@ -22,18 +22,27 @@ from app.asr.fallback import FallbackTranscriber
 from app.asr.local import LocalWhisper
 from app.asr.server import RemoteWhisper
 from app.cli.main import main
-from app.doctor.checks import check_remote
+from app.doctor.llm_server import check_remote
 from app.settings.schema import AsrSettings, RemoteSettings, Settings
 from app.settings.secrets import SecretStore
 from app.shared.errors import AsrError
 from app.shared.tls import pinned_ssl_context
 from remote.server.app import create_app
 from remote.server.settings import ServerSettings
-from tests.asr.conftest import THREADS, tiny_settings
-from tests.asr.remote_server import closed_port, serve
 from tests.fakes.ollama import FakeOllama
-from tests.llm.tls import CertPair, self_signed
-from tests.speech import silence, speak_16k, speech_clip, words, write_wav
+from tests.support.clocks import Sleeps
+from tests.support.notices import Notices
+from tests.support.servers import closed_port, serve
+from tests.support.speech import (
+    WHISPER_THREADS,
+    silence,
+    speak_16k,
+    speech_clip,
+    tiny_settings,
+    words,
+    write_wav,
+)
+from tests.support.tls import CertPair, self_signed
 
 KEY = "hark-test-server-key-0123456789"
 MODEL = "llama3.1:8b"
@@ -47,40 +56,13 @@ class HarkServer:
     ollama: FakeOllama
 
 
-class Sleeps:
-    """Records the waits the client asks for; ``then`` is awaited in place of the wait."""
-
-    def __init__(self, then: asyncio.Future[object] | asyncio.Task[object] | None = None) -> None:
-        self.waits: list[float] = []
-        self.then = then
-
-    async def __call__(self, seconds: float) -> None:
-        self.waits.append(seconds)
-        if self.then is not None:
-            await asyncio.shield(self.then)
-
-
-class Notices:
-    def __init__(self) -> None:
-        self.got: list[tuple[str, str]] = []
-
-    def __call__(self, code: str, message: str) -> None:
-        self.got.append((code, message))
-
-
-@pytest.fixture(scope="module")
-def cert() -> CertPair:
-    # The certificate names another host: the pin, not the name, carries the trust.
-    return self_signed("hark-server", dns="hark-server.invalid")
-
-
 @pytest.fixture(scope="module")
 def server(
-    cert: CertPair, tiny_en_dir: Path, tmp_path_factory: pytest.TempPathFactory
+    server_cert: CertPair, tiny_en_dir: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[HarkServer]:
     """The real server app (one per module: Whisper loads once), upstream the fake Ollama."""
     tmp = tmp_path_factory.mktemp("hark-server")
-    crt, key = cert.write(tmp, "tls")
+    crt, key = server_cert.write(tmp, "tls")
     state_file = tmp / "state.json"
     with FakeOllama(models=[MODEL]) as ollama:
         settings = ServerSettings(
@@ -88,7 +70,7 @@ def server(
             ollama_url=ollama.url,
             whisper_model=str(tiny_en_dir),
             whisper_device="cpu",
-            whisper_cpu_threads=THREADS,
+            whisper_cpu_threads=WHISPER_THREADS,
             whisper_concurrency=1,
             max_queue=0,  # a second transcription at once is answered 503 busy
             rate_limit_per_minute=0,

@@ -18,55 +18,35 @@ from pathlib import Path
 import pytest
 
 from app.asr.fallback import FallbackTranscriber
-from app.asr.server import RemoteWhisper, parse_retry_after, server_error, wav_bytes
+from app.asr.server import RemoteWhisper, wav_bytes
+from app.asr.server_failures import parse_retry_after, server_error
 from app.core.types import Transcript
 from app.settings.schema import AsrSettings, RemoteSettings
 from app.shared.errors import AsrError
 from app.shared.protocol import ErrorCode, error_body
-from tests.asr.remote_server import ScriptedTranscriptions, closed_port, serve
-from tests.llm.tls import CertPair, self_signed
-from tests.speech import speak_16k, speak_native
+from tests.asr.remote_server import ScriptedTranscriptions
+from tests.support.clocks import ManualClock, Sleeps
+from tests.support.notices import Notices
+from tests.support.servers import closed_port, serve
+from tests.support.speech import speak_16k, speak_native
+from tests.support.tls import CertPair, self_signed
 
 KEY = "test-server-key-0123456789"
 
 
-class Sleeps:
-    """Records the waits the client asks for instead of waiting."""
-
-    def __init__(self) -> None:
-        self.waits: list[float] = []
-
-    async def __call__(self, seconds: float) -> None:
-        self.waits.append(seconds)
-
-
-class Notices:
-    def __init__(self) -> None:
-        self.got: list[tuple[str, str]] = []
-
-    def __call__(self, code: str, message: str) -> None:
-        self.got.append((code, message))
-
-
-@pytest.fixture(scope="module")
-def cert() -> CertPair:
-    # Names a host that is not 127.0.0.1: the pin, not the name, carries the trust.
-    return self_signed("hark-server", dns="hark-server.invalid")
-
-
 @pytest.fixture
-def pin(cert: CertPair, tmp_path: Path) -> Path:
+def pin(server_cert: CertPair, tmp_path: Path) -> Path:
     path = tmp_path / "server-pin.pem"
-    path.write_text(cert.cert_pem, encoding="ascii")
+    path.write_text(server_cert.cert_pem, encoding="ascii")
     return path
 
 
 @pytest.fixture(scope="module")
 def scripted_server(
-    cert: CertPair, tmp_path_factory: pytest.TempPathFactory
+    server_cert: CertPair, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[ScriptedTranscriptions, str]]:
     fake = ScriptedTranscriptions()
-    crt, key = cert.write(tmp_path_factory.mktemp("tls"), "tls")
+    crt, key = server_cert.write(tmp_path_factory.mktemp("tls"), "tls")
     with serve(fake.app, crt, key) as url:
         yield fake, url
 
@@ -355,14 +335,6 @@ class RecordingTranscriber:
     async def transcribe(self, pcm: bytes, sample_rate: int) -> Transcript:
         self.calls += 1
         return Transcript(self.text, "en", len(pcm) / 2 / sample_rate)
-
-
-class ManualClock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 async def test_fallback_rests_the_server_then_probes_it_once_and_hands_back(
