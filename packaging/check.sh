@@ -153,8 +153,8 @@ EOF
 say "hark doctor --json: exit $status, JSON ok ($doctor_time)"
 
 # --- voice turns, offline: Whisper, webrtcvad, the wake word, Piper --------------------------
-# The speech is made by Piper in the development environment (tests/speech.py) and the LLM is
-# the test suite's fake Ollama (tests/fakes/ollama.py); everything else runs in the bundle.
+# The speech is made by Piper in the development environment (tests/support/speech.py) and the
+# LLM is the test suite's fake Ollama (tests/fakes/ollama.py); everything else runs in the bundle.
 if [[ -n "$whisper" ]]; then
 	start=$(now)
 	(cd "$ROOT" && "$PY" - "$EXE" "$WORK" "${hark_env[@]}") <<'PYTHON' ||
@@ -164,7 +164,7 @@ import sys
 import wave
 
 from tests.fakes.ollama import FakeOllama
-from tests.speech import silence, speak_16k, write_wav
+from tests.support.speech import silence, speak_16k, write_wav
 
 exe, work, env = sys.argv[1], sys.argv[2], sys.argv[4:]  # argv[3] is "env -i"'s "env"
 question = speak_16k("What is on my calendar tomorrow?")

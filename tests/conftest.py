@@ -1,4 +1,6 @@
-"""Test-wide isolation: no test reads or writes the real user's settings, keyring or caches."""
+"""Test-wide isolation (no test reads or writes the real user's settings, keyring or caches),
+and the fixtures tests in several packages use: the Whisper tiny.en model folder, and the
+self-signed certificate a Hark server (or an Ollama where one would be) presents."""
 
 from __future__ import annotations
 
@@ -7,6 +9,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from tests.support.speech import tiny_en_dir
+from tests.support.tls import CertPair, self_signed
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
@@ -41,3 +46,16 @@ def isolated_home(
     keyring.set_keyring(PlaintextKeyring())
     yield home
     keyring.set_keyring(previous)
+
+
+@pytest.fixture(scope="session", name="tiny_en_dir")
+def _tiny_en_dir() -> Path:
+    """The CTranslate2 folder of Whisper tiny.en shipped in a PyPI package."""
+    return tiny_en_dir()
+
+
+@pytest.fixture(scope="session")
+def server_cert() -> CertPair:
+    """The Hark server's self-signed certificate. It names a host that is not 127.0.0.1: the
+    pin, not the name, must carry the trust."""
+    return self_signed("hark-server", dns="hark-server.invalid")

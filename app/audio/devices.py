@@ -31,7 +31,7 @@ def load_sounddevice() -> ModuleType:
             import sounddevice
         except OSError as exc:  # raised by sounddevice when libportaudio cannot be loaded
             raise AudioError(
-                "audio-portaudio-missing",
+                AudioCode.PORTAUDIO_MISSING,
                 "The PortAudio library is not installed, so Hark cannot use a microphone or "
                 "speaker. Install it (Debian/Ubuntu: `sudo apt-get install libportaudio2`) "
                 "and start Hark again.",

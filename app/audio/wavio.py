@@ -60,7 +60,7 @@ def read_wav(path: str | Path) -> tuple[bytes, WavInfo]:
         )
     if len(data) < 12 or data[:4] not in (b"RIFF", b"RIFX") or data[8:12] != b"WAVE":
         raise AudioError(
-            "audio-file-format",
+            AudioCode.FILE_FORMAT,
             f"{str(p)!r} is not a WAV file (no RIFF/WAVE header). "
             "Convert it first, e.g. `ffmpeg -i input.mp3 -ar 16000 -ac 1 output.wav`.",
         )

@@ -254,5 +254,3 @@ class Settings(_Section):
     def public_dump(self) -> dict[str, Any]:
         """The settings as plain data, for ``hark config show`` (holds no secret by design)."""
         return self.model_dump(mode="json")
-
-

@@ -65,7 +65,9 @@ class SecretStore:
     def set(self, name: str, value: str) -> None:
         self._check(name)
         if not value.strip():
-            raise ConfigError("secret-empty", f"the value for {name} is empty; nothing stored")
+            raise ConfigError(
+                ConfigCode.SECRET_EMPTY, f"the value for {name} is empty; nothing stored"
+            )
         import keyring
         from keyring.errors import KeyringError
 
@@ -90,7 +92,8 @@ class SecretStore:
             return False
         except KeyringError as exc:
             raise ConfigError(
-                "keyring-unavailable", f"could not reach the OS keyring: {type(exc).__name__}"
+                ConfigCode.KEYRING_UNAVAILABLE,
+                f"could not reach the OS keyring: {type(exc).__name__}",
             ) from None
         return True
 

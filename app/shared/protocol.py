@@ -69,6 +69,8 @@ class ErrorCode(StrEnum):
     NOT_FOUND = "not-found"
     METHOD_NOT_ALLOWED = "method-not-allowed"
     WHISPER_UNAVAILABLE = "whisper-unavailable"
+    CODE_HASH_MISMATCH = "code-hash-mismatch"
+    """The uploaded wheel is not the one the box was told to expect (``PUT /box/code``)."""
     INTERNAL = "internal-error"
 
 

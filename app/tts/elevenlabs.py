@@ -213,7 +213,7 @@ def _api_error(status: int, body: object, headers: object) -> TtsError:
                 'upgrade the plan, or use the local voice (tts.engine = "piper").' + said_part,
             )
         return TtsError(
-            "tts-elevenlabs-auth",
+            TtsCode.ELEVENLABS_AUTH,
             f"ElevenLabs rejected the API key (HTTP 401); {NO_KEY_HINT} with a valid key."
             + said_part,
         )

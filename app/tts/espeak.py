@@ -69,7 +69,7 @@ class EspeakVoice:
                 "`sudo apt-get install espeak-ng` (or choose another voice: tts.engine).",
             ) from exc
         except OSError as exc:
-            raise TtsError("tts-espeak-failed", f"could not start {self._binary}: {exc}") from exc
+            raise TtsError(TtsCode.ESPEAK_FAILED, f"could not start {self._binary}: {exc}") from exc
         assert proc.stdin is not None
         assert proc.stdout is not None
         assert proc.stderr is not None

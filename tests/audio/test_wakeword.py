@@ -18,7 +18,7 @@ from app.audio.wakeword import BUILTIN_MODELS, WakeWord, threshold_for
 from app.core.types import FRAME_BYTES
 from app.settings.schema import TalkSettings
 from app.shared.errors import AudioError
-from tests.speech import noise, silence, speech_clip
+from tests.support.speech import noise, silence, speech_clip
 
 pytestmark = pytest.mark.slow
 

@@ -111,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from tests.fakes.ollama import FakeOllama
     from tests.gui.xdisplay import Display
-    from tests.remote.load.edge import tiny_en_dir  # the tiny.en model the tests ship
+    from tests.support.speech import tiny_en_dir
 
     runs: list[dict[str, float]] = []
     with tempfile.TemporaryDirectory() as tmp, FakeOllama() as ollama, Display() as display:

@@ -38,9 +38,9 @@ from app.shared.protocol import TRANSCRIPTIONS_PATH
 from remote.server.audio import decode_audio
 from remote.server.settings import ServerSettings
 from tests.fakes.ollama import FakeOllama, tokenize
-from tests.remote.load.edge import THREADS, Edge, edge_process, tiny_en_dir
+from tests.remote.load.edge import Edge, edge_process
 from tests.remote.server.harness import wav_bytes
-from tests.speech import RATE, speech_clip, words
+from tests.support.speech import RATE, WHISPER_THREADS, speech_clip, tiny_en_dir, words
 
 SENTENCE = "Please move my dentist appointment to next Friday afternoon and tell Sam about it."
 MODEL = "llama3.2:3b"
@@ -55,7 +55,11 @@ def whisper_model() -> Any:
     from faster_whisper import WhisperModel
 
     return WhisperModel(
-        str(tiny_en_dir()), device="cpu", compute_type="int8", cpu_threads=THREADS, num_workers=1
+        str(tiny_en_dir()),
+        device="cpu",
+        compute_type="int8",
+        cpu_threads=WHISPER_THREADS,
+        num_workers=1,
     )
 
 
@@ -218,7 +222,7 @@ def run(
         chat = bench_chat(edge, fake, chat_runs, tokens, warmup)
     return {
         "bench": "server_overhead",
-        "threads": THREADS,
+        "threads": WHISPER_THREADS,
         "warmup": warmup,
         "fake_llm": {"first_token_ms": first_token_ms, "token_ms": token_ms},
         "transcription": transcription,

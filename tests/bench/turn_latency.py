@@ -42,7 +42,7 @@ from app.llm.ollama import OllamaChat
 from app.settings.schema import AsrSettings, AudioSettings, LlmSettings
 from app.tts.piper import PiperLocalVoice
 from tests.fakes.ollama import FakeOllama
-from tests.speech import speech_clip
+from tests.support.speech import speech_clip
 
 REQUESTS = [
     "What is on my calendar tomorrow morning?",

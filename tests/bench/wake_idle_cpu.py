@@ -33,7 +33,7 @@ import numpy as np
 from app.audio.capture import WavFileSource
 from app.audio.wakeword import WakeWord
 from app.core.types import FRAME_MS
-from tests.speech import noise, speak_16k, write_wav
+from tests.support.speech import noise, speak_16k, write_wav
 
 BACKGROUND = [
     "Turn on the lights in the kitchen.",

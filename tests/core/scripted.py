@@ -6,7 +6,11 @@ import asyncio
 import time
 from collections.abc import AsyncGenerator, Sequence
 
+from app.core.conversation import Conversation
 from app.core.events import Event, TurnFinished
+from app.core.pipeline import PipelineOptions, VoicePipeline
+from app.core.ports import Synthesizer, Transcriber
+from app.core.tools import ToolRegistry, register_builtin_tools
 from app.core.types import FRAME_BYTES, BackendStatus, ChatDelta, ChatMessage, ToolSpec, Transcript
 from app.shared.errors import LlmError, TtsError
 
@@ -16,26 +20,33 @@ class ScriptedChat:
 
     A round may contain an ``asyncio.Event`` entry: the stream waits on it, so a test can hold
     the model "mid-sentence" and check that speech started before the rest was written.
+    ``cut_off`` counts the streams stopped before their end (cancelled, or closed by the
+    consumer): generation cut off mid-reply, as a barge-in must.
     """
 
     def __init__(self, *rounds: list[ChatDelta | asyncio.Event | Exception]) -> None:
         self._rounds = list(rounds)
         self.requests: list[tuple[list[ChatMessage], list[str]]] = []
         self.waiting = asyncio.Event()
+        self.cut_off = 0
 
     async def stream_chat(
         self, messages: Sequence[ChatMessage], tools: Sequence[ToolSpec]
     ) -> AsyncGenerator[ChatDelta, None]:
         self.requests.append((list(messages), [t.name for t in tools]))
         script = self._rounds.pop(0) if self._rounds else [ChatDelta("Okay."), ChatDelta(done=True)]
-        for item in script:
-            if isinstance(item, asyncio.Event):
-                self.waiting.set()
-                await item.wait()
-            elif isinstance(item, Exception):
-                raise item
-            else:
-                yield item
+        try:
+            for item in script:
+                if isinstance(item, asyncio.Event):
+                    self.waiting.set()
+                    await item.wait()
+                elif isinstance(item, Exception):
+                    raise item
+                else:
+                    yield item
+        except (asyncio.CancelledError, GeneratorExit):
+            self.cut_off += 1
+            raise
 
     async def check(self) -> BackendStatus:
         return BackendStatus(True, "ok", "scripted")
@@ -136,3 +147,34 @@ def frames(pcm: bytes) -> list[bytes]:
     """``pcm`` cut into 30 ms frames, the last one padded with silence."""
     pcm += b"\0" * (-len(pcm) % FRAME_BYTES)
     return [pcm[i : i + FRAME_BYTES] for i in range(0, len(pcm), FRAME_BYTES)]
+
+
+def make(
+    chat: ScriptedChat,
+    *,
+    voice: Synthesizer | None = None,
+    transcriber: Transcriber | None = None,
+    stream: bool = True,
+    conversation: Conversation | None = None,
+) -> tuple[VoicePipeline, Recorder, MemorySink]:
+    """A pipeline on ``chat`` with the builtin tools, a recorder and a memory sink."""
+    rec = Recorder()
+    sink = MemorySink()
+    tools = ToolRegistry()
+    register_builtin_tools(tools)
+    pipe = VoicePipeline(
+        chat=chat,
+        tools=tools,
+        conversation=conversation if conversation is not None else Conversation("You are Hark.", 4),
+        sink=sink,
+        emit=rec,
+        transcriber=transcriber,
+        voice=voice if voice is not None else ScriptedVoice(),
+        options=PipelineOptions(stream_sentences=stream),
+    )
+    return pipe, rec, sink
+
+
+def words(text: str) -> list[ChatDelta]:
+    """``text`` as the model would stream it: one delta per word, then ``done``."""
+    return [ChatDelta(w) for w in text.split(" ") if w for w in (w + " ",)] + [ChatDelta(done=True)]

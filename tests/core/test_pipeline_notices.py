@@ -5,8 +5,7 @@ from __future__ import annotations
 
 from app.core.events import NoticeRaised
 from app.shared.errors import AudioError
-from tests.core.scripted import ScriptedChat
-from tests.core.test_pipeline import make, words
+from tests.core.scripted import ScriptedChat, make, words
 
 
 async def test_no_output_device_is_told_once_not_after_every_turn() -> None:

@@ -11,7 +11,7 @@ from app.core.events import ToolCallFinished, TurnFinished, TurnStarted
 from app.core.pipeline import VoicePipeline
 from app.core.types import ChatDelta, Risk, ToolCall
 from tests.core.scripted import MemorySink, Recorder, ScriptedChat, ScriptedVoice
-from tests.core.test_policy import MAIL, Approve, Contacts, Rig
+from tests.support.policy import MAIL, Approve, Contacts, Rig
 
 
 def pipeline(chat: ScriptedChat, tools: object) -> tuple[VoicePipeline, Recorder]:

@@ -43,6 +43,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import numpy as np
 
+from tests.support.servers import FakeService
+
 log = logging.getLogger(__name__)
 
 DEFAULT_KEY = "test-elevenlabs-key"
@@ -105,7 +107,7 @@ class _Failure:
     headers: dict[str, str]
 
 
-class FakeElevenLabs:
+class FakeElevenLabs(FakeService):
     """The fake server; start it with ``with`` (or :meth:`start` / :meth:`stop`).
 
     Attributes a test may change at any time: ``valid_keys``, ``chunk_bytes``,
@@ -121,6 +123,7 @@ class FakeElevenLabs:
         ms_per_char: float = 40.0,
         voices: Iterable[str] | None = None,
     ) -> None:
+        super().__init__()
         self.valid_keys: set[str] = set(valid_keys)
         self.chunk_bytes = chunk_bytes
         self.chunk_delay_s = chunk_delay_s
@@ -133,51 +136,23 @@ class FakeElevenLabs:
         self._all_holds: list[threading.Event] = []
         self._drops = 0
         self._stalls: list[float] = []
-        self._stopping = threading.Event()
         self._request_seen = threading.Condition(self._lock)
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
 
     # --- lifecycle ---------------------------------------------------------------------------
 
-    @property
-    def url(self) -> str:
-        """Base URL to give the SDK or ``ElevenLabsSettings.base_url``."""
-        if self._server is None:
-            raise RuntimeError("the fake ElevenLabs server is not running")
-        port = self._server.server_address[1]
-        return f"http://127.0.0.1:{port}"
+    _name = "the fake ElevenLabs server"
+    _thread_name = "fake-elevenlabs"
 
-    def start(self) -> FakeElevenLabs:
+    def _make_server(self) -> _Server:
         server = _Server(("127.0.0.1", 0), _Handler)
         server.fake = self
-        self._server = server
-        self._thread = threading.Thread(
-            target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="fake-elevenlabs"
-        )
-        self._thread.start()
-        return self
+        return server
 
-    def stop(self) -> None:
-        """Stop serving, release anything held, close open connections and join all threads."""
-        server, self._server = self._server, None
-        if server is None:
-            return
-        self._stopping.set()
+    def _release(self) -> None:
+        """Let every held stream go on."""
         with self._lock:
             for event in self._all_holds:
                 event.set()
-        server.shutdown()
-        server.close_connections()
-        server.server_close()  # joins the handler threads
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-
-    def __enter__(self) -> FakeElevenLabs:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     # --- scripting ---------------------------------------------------------------------------
 

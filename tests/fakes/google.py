@@ -25,13 +25,13 @@ import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
-from typing import Any, Protocol
+from typing import Any, Protocol, Self
 from urllib.parse import parse_qs, urlsplit
 
 from tests.fakes.google_calendar import FakeCalendar
 from tests.fakes.google_gmail import FakeGmail
 from tests.fakes.google_oauth import FakeOAuth
-from tests.fakes.http import TrackingHTTPServer
+from tests.support.servers import FakeService, TrackingHTTPServer
 
 STATUS_NAMES = {
     400: "INVALID_ARGUMENT",
@@ -101,10 +101,11 @@ class _Fault:
     retry_after: float | None
 
 
-class FakeGoogle:
+class FakeGoogle(FakeService):
     """The server. ``oauth``, ``calendar`` and ``gmail`` hold each API's state for scripting."""
 
     def __init__(self) -> None:
+        super().__init__()
         self.oauth = FakeOAuth()
         self.calendar = FakeCalendar()
         self.gmail = FakeGmail()
@@ -112,8 +113,6 @@ class FakeGoogle:
         """``(method, path)`` of every request, in order."""
         self._faults: list[_Fault] = []
         self._lock = threading.Lock()
-        self._server: TrackingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
 
     # --- scripting ------------------------------------------------------------------------
 
@@ -136,36 +135,16 @@ class FakeGoogle:
 
     # --- server ---------------------------------------------------------------------------
 
-    @property
-    def url(self) -> str:
-        assert self._server is not None, "start the fake first"
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+    _name = "the fake Google server"
+    _thread_name = "fake-google"
 
-    def start(self) -> FakeGoogle:
-        self._server = TrackingHTTPServer(("127.0.0.1", 0), _handler(self))
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, args=(0.05,), daemon=True
-        )
-        self._thread.start()
+    def _make_server(self) -> TrackingHTTPServer:
+        return TrackingHTTPServer(("127.0.0.1", 0), _handler(self))
+
+    def start(self) -> Self:
+        super().start()
         self.oauth.token_uri = self.url + "/token"
         return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.close_connections()
-            self._server.server_close()
-            self._server = None
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-            self._thread = None
-
-    def __enter__(self) -> FakeGoogle:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     # --- dispatch -------------------------------------------------------------------------
 

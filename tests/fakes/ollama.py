@@ -26,7 +26,7 @@ fake answers ``"You said: <last user message>."``. Scripting: :meth:`FakeOllama.
 :meth:`~FakeOllama.add_model`, :meth:`~FakeOllama.refuse_pull`. ``/api/pull`` streams Ollama's
 progress lines (manifest, two layers, verifying, writing, success) and then serves the model.
 What arrived: ``requests`` (chat bodies), ``calls`` (``"POST /api/chat"``...), ``headers``,
-``pending``, :meth:`~FakeOllama.wait_for_requests`.
+``pending``, :meth:`~FakeOllama.wait_for_requests`, :meth:`~FakeOllama.held_at_gate`.
 
 Timing: ``first_token_delay_s`` is waited before the first chunk (and the response headers,
 as Ollama sends them with the first token), ``token_delay_s`` between chunks; both can be
@@ -49,7 +49,7 @@ from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
-from tests.fakes.http import TrackingHTTPServer
+from tests.support.servers import FakeService, TrackingHTTPServer
 
 DEFAULT_MODELS = ("llama3.2:3b",)
 GATE_TIMEOUT_S = 10.0
@@ -106,12 +106,14 @@ class _State:
     headers: list[dict[str, str]] = field(default_factory=list)
     gates: list[threading.Event] = field(default_factory=list)
     gate_timeouts: int = 0
+    held: int = 0
+    """Streams waiting at their gate right now."""
 
     def __post_init__(self) -> None:
         self.changed = threading.Condition(self.lock)
 
 
-class FakeOllama:
+class FakeOllama(FakeService):
     """A protocol-faithful Ollama server on ``127.0.0.1`` (a free port), in a thread.
 
     ``models``: what ``/api/tags`` lists and ``/api/chat`` accepts (others answer 404).
@@ -131,6 +133,7 @@ class FakeOllama:
         port: int = 0,
         version: str = "0.6.8",
     ) -> None:
+        super().__init__()
         self.models: list[str] = list(models)
         self.token = token
         self.first_token_delay_s = first_token_delay_s
@@ -139,60 +142,29 @@ class FakeOllama:
         self._ssl = ssl_context
         self._port = port
         self._state = _State()
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
-        self._stopping = threading.Event()
         self._refused_pulls: set[str] = set()
 
     # --- lifecycle ---------------------------------------------------------------------------
 
-    def start(self) -> FakeOllama:
-        """Bind and serve in a background thread; returns self."""
-        if self._server is not None:
-            raise RuntimeError("FakeOllama is already running")
-        self._stopping.clear()
+    _name = "FakeOllama"
+    _thread_name = "fake-ollama"
+    _poll_interval_s = 0.01
+
+    def _make_server(self) -> _Server:
         server = _Server(("127.0.0.1", self._port), _Handler)
         server.fake = self
         server.ssl_context = self._ssl
-        self._server = server
-        self._thread = threading.Thread(
-            target=server.serve_forever, kwargs={"poll_interval": 0.01}, name="fake-ollama"
-        )
-        self._thread.start()
-        return self
+        return server
 
-    def stop(self) -> None:
-        """Stop serving: release gates, close open connections, join every thread."""
-        server, thread = self._server, self._thread
-        if server is None or thread is None:
-            return
-        self._stopping.set()  # ends simulated latency at once
+    def _release(self) -> None:
+        """Open every gate, so gated streams end at once."""
         with self._state.lock:
             for gate in self._state.gates:
                 gate.set()
-        server.shutdown()
-        server.close_connections()
-        server.server_close()  # joins the handler threads
-        thread.join()
-        self._server = self._thread = None
-
-    def __enter__(self) -> FakeOllama:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     @property
-    def port(self) -> int:
-        if self._server is None:
-            raise RuntimeError("FakeOllama is not running; call start() first")
-        return int(self._server.server_address[1])
-
-    @property
-    def url(self) -> str:
-        """Base URL, e.g. ``http://127.0.0.1:40123`` (``https`` with an ``ssl_context``)."""
-        scheme = "https" if self._ssl is not None else "http"
-        return f"{scheme}://127.0.0.1:{self.port}"
+    def scheme(self) -> str:
+        return "https" if self._ssl is not None else "http"
 
     # --- scripting ---------------------------------------------------------------------------
 
@@ -291,6 +263,12 @@ class FakeOllama:
         with self._state.lock:
             return self._state.gate_timeouts
 
+    def held_at_gate(self, n: int = 1, timeout: float = 5.0) -> bool:
+        """Whether ``n`` gated streams are waiting at their gates (the model still "writing"),
+        waiting up to ``timeout`` seconds for them to get there."""
+        with self._state.changed:
+            return self._state.changed.wait_for(lambda: self._state.held >= n, timeout)
+
     def wait_for_requests(self, n: int, timeout: float = 5.0) -> list[dict[str, Any]]:
         """Block until ``n`` chat requests have arrived; raise ``TimeoutError`` otherwise."""
         with self._state.changed:
@@ -318,9 +296,15 @@ class FakeOllama:
             self._stopping.wait(seconds)
 
     def _wait_gate(self, gate: threading.Event) -> None:
-        if not gate.wait(GATE_TIMEOUT_S):
-            with self._state.lock:
+        with self._state.changed:
+            self._state.held += 1
+            self._state.changed.notify_all()
+        opened = gate.wait(GATE_TIMEOUT_S)
+        with self._state.changed:
+            self._state.held -= 1
+            if not opened:
                 self._state.gate_timeouts += 1
+            self._state.changed.notify_all()
 
     def _has_model(self, name: str) -> bool:
         with self._state.lock:

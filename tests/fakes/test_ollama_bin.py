@@ -16,7 +16,8 @@ import pytest
 
 from remote.server.provisioning import parse_state
 from tests.fakes.ollama_bin import VERSION, parse_host, progress_line, write_ollama_stub
-from tests.remote.edge.procs import alive, free_port
+from tests.remote.edge.procs import alive
+from tests.support.servers import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 MODEL = "llama3.2:1b"

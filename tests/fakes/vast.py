@@ -79,6 +79,7 @@ from tests.fakes.vast_model import (
     err,
     port_key,
 )
+from tests.support.servers import FakeService
 
 __all__ = [
     "DEFAULT_KEY",
@@ -106,7 +107,7 @@ class _Fault:
     remaining: int
 
 
-class FakeVast:
+class FakeVast(FakeService):
     """The fake service; start it with ``with`` (or :meth:`start` / :meth:`stop`).
 
     Attributes a test may change at any time: ``valid_keys``, ``bad_key_status``,
@@ -127,6 +128,7 @@ class FakeVast:
         on_running: PortHook | None = None,
         on_stopped: Callable[[FakeInstance], None] | None = None,
     ) -> None:
+        super().__init__()
         self.valid_keys: set[str] = set(valid_keys)
         self.bad_key_status = bad_key_status
         self.step_on_poll = step_on_poll
@@ -146,9 +148,6 @@ class FakeVast:
         self._log_urls: dict[str, tuple[int, str, int]] = {}
         self._lock = threading.RLock()
         self._changed = threading.Condition(self._lock)
-        self._stopping = threading.Event()
-        self._server: Server | None = None
-        self._thread: threading.Thread | None = None
         if default_offers:
             for offer in DEFAULT_OFFERS:
                 copy = dataclasses.replace(offer, extra=dict(offer.extra))
@@ -156,42 +155,18 @@ class FakeVast:
 
     # --- lifecycle ---------------------------------------------------------------------------
 
-    @property
-    def url(self) -> str:
-        """Base URL to give the client or the SDK's ``server_url``."""
-        if self._server is None:
-            raise RuntimeError("the fake Vast.ai server is not running")
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
+    _name = "the fake Vast.ai server"
+    _thread_name = "fake-vast"
 
-    def start(self) -> FakeVast:
-        server = Server(self)
-        self._server = server
-        self._thread = threading.Thread(
-            target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="fake-vast"
-        )
-        self._thread.start()
-        return self
+    def _make_server(self) -> Server:
+        return Server(self)
 
     def stop(self) -> None:
         """Stop serving, cut open connections, join all threads, free placeholder ports."""
-        server, self._server = self._server, None
-        if server is None:
-            return
-        self._stopping.set()
-        server.shutdown()
-        server.close_connections()
-        server.server_close()  # joins the handler threads
-        if self._thread is not None:
-            self._thread.join(timeout=5)
+        super().stop()
         with self._lock:
             for inst in self.instances.values():
                 close_placeholders(inst)
-
-    def __enter__(self) -> FakeVast:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     # --- offers and scripting ----------------------------------------------------------------
 

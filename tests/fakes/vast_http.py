@@ -17,7 +17,6 @@ from http.server import BaseHTTPRequestHandler
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
 
-from tests.fakes.http import TrackingHTTPServer
 from tests.fakes.vast_model import (
     MAX_ENV_VALUE,
     MAX_ONSTART,
@@ -28,6 +27,7 @@ from tests.fakes.vast_model import (
     close_placeholders,
     err,
 )
+from tests.support.servers import TrackingHTTPServer
 
 if TYPE_CHECKING:
     from tests.fakes.vast import FakeVast

@@ -13,7 +13,7 @@ from app.settings.schema import ElevenLabsSettings
 from app.shared.errors import TtsError
 from app.tts.elevenlabs import ElevenLabsVoice
 from tests.fakes.elevenlabs import DEFAULT_KEY, FakeElevenLabs
-from tests.tts.conftest import join_voice_threads
+from tests.tts.voice_threads import join_voice_threads
 
 TEXT = "Your next meeting is at three."
 Format = Literal["pcm_16000", "pcm_22050", "pcm_24000"]

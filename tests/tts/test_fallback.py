@@ -16,20 +16,12 @@ from app.tts.espeak import EspeakVoice
 from app.tts.fallback import FallbackVoice
 from app.tts.piper import PiperLocalVoice
 from tests.fakes.elevenlabs import DEFAULT_KEY, FakeElevenLabs
+from tests.support.clocks import ManualClock
+from tests.support.notices import Notices
 
 S1 = "Good morning."
 S2 = "You have two meetings today."
 S3 = "The first one is at nine."
-
-
-class ManualClock:
-    """A monotonic clock the test moves by hand."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @dataclass
@@ -54,14 +46,6 @@ class ToneVoice:
         pcm = np.round(np.sin(2 * np.pi * 440 * t) * 8000).astype("<i2").tobytes()
         for start in range(0, len(pcm), 3001):  # odd sizes: chunks split samples
             yield pcm[start : start + 3001]
-
-
-@dataclass
-class Notices:
-    got: list[tuple[str, str]] = field(default_factory=list)
-
-    def __call__(self, code: str, message: str) -> None:
-        self.got.append((code, message))
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,7 @@ import pytest
 
 from app.cli.main import main
 from tests.fakes.ollama import FakeOllama
-from tests.speech import speech_clip, words, write_wav
+from tests.support.speech import speech_clip, words, write_wav
 
 
 @pytest.fixture

@@ -16,10 +16,10 @@ from app.core.events import Event, NoticeRaised
 from app.llm.ollama import OllamaChat
 from app.settings.schema import Settings
 from app.settings.secrets import SecretStore
-from tests.asr.remote_server import closed_port
 from tests.fakes.ollama import FakeOllama
-from tests.llm.tls import CertPair, self_signed
-from tests.speech import speak_16k, words
+from tests.support.servers import closed_port
+from tests.support.speech import speak_16k, words
+from tests.support.tls import CertPair
 
 KEY = "runtime-test-key-abcdef"
 MODEL = "llama3.1:8b"
@@ -37,17 +37,13 @@ def secrets() -> SecretStore:
     return store
 
 
-@pytest.fixture(scope="module")
-def cert() -> CertPair:
-    return self_signed("hark-server", dns="hark-server.invalid")
-
-
 @pytest.fixture
-def tls_server(cert: CertPair, tmp_path: Path) -> Iterator[tuple[FakeOllama, Path]]:
+def tls_server(server_cert: CertPair, tmp_path: Path) -> Iterator[tuple[FakeOllama, Path]]:
     """An authenticating, TLS-serving Ollama stand-in where the Hark server would be."""
     pin = tmp_path / "pin.pem"
-    pin.write_text(cert.cert_pem, encoding="ascii")
-    with FakeOllama(models=[MODEL], token=KEY, ssl_context=cert.server_context(tmp_path)) as fake:
+    pin.write_text(server_cert.cert_pem, encoding="ascii")
+    tls = server_cert.server_context(tmp_path)
+    with FakeOllama(models=[MODEL], token=KEY, ssl_context=tls) as fake:
         yield fake, pin
 
 

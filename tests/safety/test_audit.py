@@ -26,8 +26,9 @@ from app.safety.audit import (
 )
 from app.settings.schema import PolicySettings, Settings
 from app.shared.paths import data_dir
-from tests.core.test_policy import ACTIONS, MAIL, Approve, Contacts, FakeClock, Handlers, Reject
-from tests.core.test_policy import build_registry as registry_for
+from tests.support.clocks import ManualClock
+from tests.support.policy import ACTIONS, MAIL, NOW, Approve, Contacts, Handlers, Reject
+from tests.support.policy import build_registry as registry_for
 
 
 @pytest.fixture
@@ -37,7 +38,7 @@ def path(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def audit(path: Path) -> Iterator[AuditLog]:
-    log = AuditLog(path, clock=FakeClock())
+    log = AuditLog(path, clock=ManualClock(NOW))
     yield log
     log.close()
 
@@ -180,7 +181,7 @@ def test_reopening_continues_the_chain(path: Path) -> None:
 
 
 def test_keys_and_counts_respect_their_windows(path: Path) -> None:
-    clock = FakeClock(1000.0)
+    clock = ManualClock(1000.0)
     with AuditLog(path, clock=clock) as log:
         log.append("a", "started", {"tool": "mail_send", "key": "k1"})
         clock.advance(10)

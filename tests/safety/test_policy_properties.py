@@ -21,10 +21,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from app.core.types import ActionProposal, Decision, ToolCall
+from app.safety.actions import canonical_json, normalize_address
 from app.safety.audit import AuditLog
-from app.safety.policy import HOUR_S, ActionPolicy, canonical_json, normalize_address
+from app.safety.gate import HOUR_S
+from app.safety.policy import ActionPolicy
 from app.settings.schema import PolicySettings
-from tests.core.test_policy import ACTIONS, Contacts, FakeClock, Handlers, build_registry
+from tests.support.clocks import ManualClock
+from tests.support.policy import ACTIONS, NOW, Contacts, Handlers, build_registry
 
 KNOWN = ("bob@x.org", "amy@x.org", "cy@x.org")
 STRANGERS = ("eve@evil.org", "mallory@evil.org")
@@ -124,7 +127,7 @@ def may_run_unasked(tool: str, args: Mapping[str, Any], max_recipients: int) -> 
 
 
 async def play(path: Path, plan: list[Step], policy_settings: PolicySettings) -> None:
-    clock = FakeClock()
+    clock = ManualClock(NOW)
     handlers = Handlers()
     user = Script()
     with AuditLog(path, clock=clock) as audit:
