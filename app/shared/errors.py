@@ -3,6 +3,13 @@
 Every error Hark shows a user carries a short stable ``code`` (for logs, tests and the GUI) and a
 message that says what went wrong and what to do. Adapters chain the underlying exception at
 stage boundaries (``raise AsrError(...) from exc``) so tracebacks keep the cause.
+
+The codes are StrEnums, one per area (:class:`AsrCode`, :class:`ConfigCode`, …), so a code is
+written once and a typo is a name error; a member equals its text (``AsrCode.MODEL_MISSING ==
+"asr-model-missing"``), which is what logs, ``--json`` output and the GUI's wording see.
+Vast.ai's and the deployer's codes live with them (``remote.vast.errors.VastCode``,
+``remote.deploy.errors.DeployCode``); the server's wire codes are
+``app.shared.protocol.ErrorCode``.
 """
 
 from __future__ import annotations
