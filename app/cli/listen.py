@@ -12,7 +12,8 @@ from typing import Any
 
 from app.cli.printer import Printer
 from app.cli.terminal import terminal_confirmer
-from app.compose import build_engine
+from app.compose.build import build_endpointer, build_engine, build_microphone
+from app.compose.warm import preload, warm_llm
 from app.core.events import Event, TurnFailed
 from app.core.listen_loop import ListenLoop
 from app.core.ports import FrameSource
@@ -59,6 +60,12 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     return listen
 
 
+def _last_turn_ms(settings: Settings) -> int:
+    """The longest silence that may still end the recording's last turn."""
+    audio = settings.audio
+    return audio.turn_max_wait_ms if audio.end_of_turn == "smart" else audio.hangover_ms
+
+
 def run(args: argparse.Namespace, settings: Settings) -> int:
     """Run ``hark listen`` until Ctrl-C (or the end of ``--wav``)."""
     return asyncio.run(_listen(args, settings))
@@ -66,8 +73,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 
 async def _listen(args: argparse.Namespace, settings: Settings) -> int:
     # the audio stack (numpy, PortAudio, webrtcvad) loads only for the commands that listen
-    from app.audio.capture import MicrophoneSource, WavFileSource
-    from app.audio.vad import Endpointer
+    from app.audio.capture import WavFileSource
 
     printer = Printer(False)
     engine = build_engine(
@@ -77,9 +83,8 @@ async def _listen(args: argparse.Namespace, settings: Settings) -> int:
         progress=printer.progress,
         confirmer=terminal_confirmer(),
     )
-    load = getattr(engine.transcriber, "load", None)
-    if load is not None:
-        await load()
+    warm_task = asyncio.create_task(warm_llm(engine))  # the model loads while Hark starts
+    await preload(engine)  # Whisper and the local voice now, not at the first turn
 
     def emit(event: Event) -> None:
         printer(event)
@@ -94,11 +99,11 @@ async def _listen(args: argparse.Namespace, settings: Settings) -> int:
     source: FrameSource
     if args.wav is not None:
         source = WavFileSource(
-            args.wav, realtime=True, trailing_silence_ms=settings.audio.hangover_ms + 300
+            args.wav, realtime=True, trailing_silence_ms=_last_turn_ms(settings) + 300
         )
     else:
         device = args.device if args.device is not None else settings.audio.input_device
-        source = MicrophoneSource(_device_arg(device))
+        source = build_microphone(settings, engine, _device_arg(device))
     wake = None
     wake_word = args.wake_word or settings.talk.wake_word
     if wake_word:
@@ -110,7 +115,7 @@ async def _listen(args: argparse.Namespace, settings: Settings) -> int:
         wake = await asyncio.to_thread(WakeWord, wake_word, sensitivity=sensitivity)
     loop_ = ListenLoop(
         source,
-        Endpointer.from_settings(settings.audio),
+        build_endpointer(settings, emit, printer.progress),  # the end-of-turn model loads now
         engine.pipeline,
         emit,
         barge_in=not args.no_barge_in,
@@ -130,6 +135,7 @@ async def _listen(args: argparse.Namespace, settings: Settings) -> int:
         await loop_.run()
     finally:
         monitor_task.cancel()
+        warm_task.cancel()
         await engine.aclose()
     return 0
 

@@ -36,7 +36,7 @@ from app.settings.secrets import SecretStore
 from app.shared.errors import HarkError
 
 if TYPE_CHECKING:
-    from app.compose import Engine
+    from app.compose.build import Engine
     from app.core.listen_loop import ListenLoop
     from app.core.ports import Emit, FrameSource
     from app.gui.main_window import MainWindow
@@ -45,15 +45,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MicrophoneFactory = Callable[[Settings], "FrameSource"]
-
-
-def _microphone(settings: Settings) -> FrameSource:
-    from app.audio.capture import MicrophoneSource
-
-    device = settings.audio.input_device
-    if isinstance(device, str) and device.isdigit():
-        device = int(device)
-    return MicrophoneSource(device)
 
 
 class HarkApp(QObject):
@@ -69,7 +60,7 @@ class HarkApp(QObject):
         settings: Settings,
         *,
         secrets: SecretStore | None = None,
-        microphone: MicrophoneFactory = _microphone,
+        microphone: MicrophoneFactory | None = None,
         force_window: bool = False,
     ) -> None:
         super().__init__()
@@ -163,9 +154,10 @@ class HarkApp(QObject):
         return engine
 
     async def _boot(self) -> Engine:
-        """On the engine loop: build the engine, load the speech model, start listening."""
-        from app.audio.vad import Endpointer
-        from app.compose import build_engine
+        """On the engine loop: build the engine, load the speech models (the LLM warms up on
+        its own task), start listening."""
+        from app.compose.build import build_endpointer, build_engine
+        from app.compose.warm import preload, warm_llm
         from app.core.listen_loop import ListenLoop
         from app.llm.health import LlmMonitor, TurnHealthRelay
 
@@ -175,17 +167,20 @@ class HarkApp(QObject):
         engine = build_engine(
             self.settings, publish, secrets=self.secrets, confirmer=self.confirmer
         )
-        load = getattr(engine.transcriber, "load", None)
-        if load is not None:
-            await load()
+        warm = asyncio.create_task(warm_llm(engine))  # the LLM loads while the rest starts
+        try:
+            await preload(engine)  # Whisper and the local voice: the first turn is not slower
+        except BaseException:
+            warm.cancel()
+            raise
         wake = None
         if self.settings.talk.wake_word:
             from app.audio.wakeword import WakeWord
 
             wake = await asyncio.to_thread(WakeWord.from_settings, self.settings.talk)
         self.listen = ListenLoop(
-            self.overlay.tap(self._microphone(self.settings)),
-            Endpointer.from_settings(self.settings.audio),
+            self.overlay.tap(self._mic(engine)),
+            build_endpointer(self.settings, publish),  # the end-of-turn model loads now
             engine.pipeline,
             publish,
             barge_in=self.settings.talk.barge_in,
@@ -202,10 +197,19 @@ class HarkApp(QObject):
         self._tasks = [
             asyncio.create_task(self._listen(self.listen)),
             asyncio.create_task(monitor.run()),
+            warm,
         ]
         if engine.server is not None:
             self._tasks.append(asyncio.create_task(engine.server.watch()))
         return engine
+
+    def _mic(self, engine: Engine) -> FrameSource:
+        """The microphone, through the engine's echo canceller (or the one a test gives)."""
+        if self._microphone is not None:
+            return self._microphone(self.settings)
+        from app.compose.build import build_microphone
+
+        return build_microphone(self.settings, engine)
 
     async def _listen(self, loop: ListenLoop) -> None:
         assert self.bridge is not None

@@ -8,16 +8,27 @@ that importing this module (every ``hark`` command does) loads no audio or model
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from app.core.conversation import Conversation
 from app.core.events import NoticeRaised
 from app.core.pipeline import PipelineOptions, VoicePipeline
-from app.core.ports import AudioSink, ChatModel, Confirmer, Emit, Synthesizer, Transcriber
+from app.core.ports import (
+    AudioSink,
+    ChatModel,
+    Confirmer,
+    Emit,
+    Endpointing,
+    FrameSource,
+    Synthesizer,
+    Transcriber,
+)
 from app.core.tools import ToolRegistry, register_builtin_tools
 from app.google.connect import GoogleTools, add_google_tools
 from app.llm.ollama import OllamaChat
@@ -34,6 +45,9 @@ from remote.deploy.deployed import (
     records,
     vast_service_factory,
 )
+
+if TYPE_CHECKING:
+    from app.audio.echo import EchoCanceller
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +71,9 @@ class Engine:
     server: DeployedServer | None = None
     """The deployed server the engine follows (``remote.use_deployment``), if any."""
     closers: list[Callable[[], object]] = field(default_factory=list)
+    echo: EchoCanceller | None = None
+    """The echo canceller between the speaker and the microphone (``audio.echo_cancellation``
+    with a speaker to play on); :func:`build_microphone` puts it on the microphone."""
 
     async def aclose(self) -> None:
         """Release connections, devices and files; a failure to close one never stops the rest."""
@@ -115,6 +132,33 @@ def build_transcriber(
     from app.asr.fallback import FallbackTranscriber
 
     return FallbackTranscriber(remote, local, notice)
+
+
+def build_endpointer(
+    settings: Settings, emit: Emit | None = None, progress: Callable[[str], None] | None = None
+) -> Endpointing:
+    """The endpointer of ``[audio]``: webrtcvad, plus the end-of-turn model in "smart" mode.
+
+    The model may still be downloading in a background thread; its notices (``NoticeRaised``)
+    are handed to ``emit`` on the calling event loop, when there is one.
+    """
+    import asyncio
+
+    from app.audio.vad import Endpointer
+
+    notice = _notice(emit)
+    if notice is not None:
+        try:
+            loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            loop = None
+        if loop is not None:
+            on_loop, running = notice, loop
+
+            def notice(code: str, message: str) -> None:
+                running.call_soon_threadsafe(on_loop, code, message)
+
+    return Endpointer.from_settings(settings.audio, notice=notice, progress=progress)
 
 
 def with_deployment(settings: Settings) -> Settings:
@@ -177,15 +221,31 @@ def build_voice(settings: Settings, secrets: SecretStore, emit: Emit) -> Synthes
     return make_voice(settings.tts, secrets, notice)
 
 
-def build_sink(settings: Settings, out: Path | None, speak: bool) -> AudioSink:
-    """A WAV file for ``--out``, the speaker when speaking, else a sink that discards."""
+def build_sink(
+    settings: Settings, out: Path | None, speak: bool, echo: EchoCanceller | None = None
+) -> AudioSink:
+    """A WAV file for ``--out``, the speaker when speaking, else a sink that discards.
+    The speaker hands what it plays to ``echo``, the microphone's echo canceller."""
     from app.audio.playback import NullSink, SoundDevicePlayer, WavFileSink
 
     if out is not None:
         return WavFileSink(out)
     if speak:
-        return SoundDevicePlayer(settings.audio.output_device)
+        return SoundDevicePlayer(settings.audio.output_device, echo=echo)
     return NullSink()
+
+
+def build_microphone(
+    settings: Settings, engine: Engine | None = None, device: str | int | None = None
+) -> FrameSource:
+    """The microphone (``audio.input_device``, or ``device``) through the engine's echo
+    canceller, when it has one: the endpointer and the wake word never hear Hark itself."""
+    from app.audio.capture import MicrophoneSource
+
+    spec = settings.audio.input_device if device is None else device
+    if isinstance(spec, str) and spec.isdigit():
+        spec = int(spec)
+    return MicrophoneSource(spec, echo=engine.echo if engine is not None else None)
 
 
 def build_policy(
@@ -246,7 +306,12 @@ def build_engine(
         system_prompt(settings.llm.system_prompt_file), settings.llm.history_turns
     )
     voice = build_voice(settings, secrets, emit) if (speak or out is not None) else None
-    sink = sink or build_sink(settings, out, speak and voice is not None)
+    echo: EchoCanceller | None = None
+    if sink is None and out is None and speak and voice is not None:
+        from app.audio.echo import canceller_for
+
+        echo = canceller_for(settings.audio, _notice(emit))
+    sink = sink or build_sink(settings, out, speak and voice is not None, echo)
     transcriber: Transcriber | None = None
     if with_asr and server is not None:
         transcriber = ServerTranscriber(
@@ -266,6 +331,7 @@ def build_engine(
         options=PipelineOptions(
             stream_sentences=settings.tts.stream_sentences,
             max_tool_rounds=settings.llm.max_tool_rounds,
+            first_clause_words=settings.tts.first_clause_words,
         ),
     )
     engine = Engine(
@@ -280,6 +346,7 @@ def build_engine(
         server=server,
         policy=policy,
         google=google,
+        echo=echo,
     )
     engine.closers.append(close_audit)
     parts = ((chat, "aclose"), (transcriber, "aclose"), (voice, "close"), (sink, "aclose"))
@@ -288,3 +355,6 @@ def build_engine(
         if close is not None:
             engine.closers.append(close)
     return engine
+
+
+# --- warm start ------------------------------------------------------------------------------
