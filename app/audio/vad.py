@@ -8,15 +8,31 @@ needs: audio from before the start (pre-roll, so the first consonant is not clip
 minimum length (a click or a cough is not a question) and a maximum (a radio left on must not
 make one endless utterance).
 
+With an end-of-turn model (``turn``, "smart" end of turn) a silence does not end the turn by
+itself: the model hears the utterance so far and says whether the user has finished; if so the
+turn ends after ``turn_silence_ms``, if not the endpointer keeps listening, and ends the turn
+anyway after ``turn_max_wait_ms`` of silence. The model takes longer than a few frames, so its
+time is hidden: the moment a silence begins (``turn_early_ms``) the inference starts on a thread
+of its own, on the audio so far; by ``turn_silence_ms`` its answer is usually there, and if it is
+late the ``feed`` that reached the short silence waits for it (``model_due`` says so beforehand,
+so an asyncio caller makes that one call in a worker thread). Speech that resumes, ``reset`` or
+the end of the utterance makes the early answer stale (a generation number), and a stale answer
+is never used. Without a model (``end_of_turn = "silence"``, or while the model is being
+downloaded or failed to) the hangover alone ends a turn, as before.
+
 Time is stream time, counted in frames fed (30 ms each), so it is exact for files and tests and
 follows the clock for a microphone.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import threading
+import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable
+from typing import Protocol
 
 import webrtcvad
 
@@ -36,6 +52,41 @@ _VAD_HANGOVER = {0: 4, 1: 4, 2: 3, 3: 3}
 (measured): a single voiced frame shows up as a run of 4-5."""
 _WARMUP_FRAMES = 5
 """webrtcvad calls the first 3-4 frames of any stream voiced while it adapts; ignore them."""
+
+
+class TurnJudge(Protocol):
+    """An end-of-turn model (:class:`app.audio.turn.SmartTurn`): may take tens of ms; called
+    from a thread of the endpointer's own, so it must be thread-safe."""
+
+    def complete(self, pcm: bytes) -> bool: ...
+
+
+class _Guess:
+    """One inference on the utterance so far, running on its own short-lived thread.
+
+    ``gen`` is the endpointer's generation it was started in: once speech resumes or the
+    utterance ends, it moves on and the answer is thrown away. Guesses run one at a time
+    (``running``); one gone ``stale`` while it waited is skipped, so gaps never queue up."""
+
+    def __init__(self, turn: TurnJudge, pcm: bytes, gen: int, running: threading.Lock) -> None:
+        self.gen = gen
+        self.stale = False
+        self.done = threading.Event()
+        self.finished = False
+        self.error: Exception | None = None
+        worker = threading.Thread(target=self._run, args=(turn, pcm, running), name="hark-turn")
+        worker.daemon = True  # a model mid-inference must not hold up quitting
+        worker.start()
+
+    def _run(self, turn: TurnJudge, pcm: bytes, running: threading.Lock) -> None:
+        try:
+            with running:
+                if not self.stale:
+                    self.finished = turn.complete(pcm)
+        except Exception as exc:  # handed to the feed that uses the answer
+            self.error = exc
+        finally:
+            self.done.set()
 
 
 def _frames(ms: float) -> int:
@@ -66,6 +117,10 @@ class Endpointer:
         hangover_ms: int = 450,
         min_speech_ms: int = 240,
         max_utterance_s: float = 30.0,
+        turn: TurnJudge | None = None,
+        turn_silence_ms: int = 200,
+        turn_max_wait_ms: int = 2000,
+        turn_early_ms: int = 60,
     ) -> None:
         if not 0 <= aggressiveness <= 3:
             raise AudioError(
@@ -78,6 +133,27 @@ class Endpointer:
                 f"hangover_ms must be at least {FRAME_MS} and max_utterance_s at least "
                 f"{2 * FRAME_MS / 1000}; got {hangover_ms} ms and {max_utterance_s} s.",
             )
+        if not FRAME_MS <= turn_silence_ms < turn_max_wait_ms:
+            raise AudioError(
+                AudioCode.VAD_SETTINGS,
+                f"turn_silence_ms must be at least {FRAME_MS} and shorter than "
+                f"turn_max_wait_ms; got {turn_silence_ms} ms and {turn_max_wait_ms} ms.",
+            )
+        self.turn = turn
+        """The end-of-turn model; None: the hangover alone ends a turn (may be set later)."""
+        self.turn_silence_ms = turn_silence_ms
+        self.turn_max_wait_ms = turn_max_wait_ms
+        self.turn_checks = 0
+        """How many of the model's answers were used (one per pause, at ``turn_silence_ms``)."""
+        self.turn_guesses = 0
+        """How many inferences were started, stale ones included (for tests and the bench)."""
+        self.turn_waited_s = 0.0
+        """How long the last answer used was waited for, wall time (0: it was there)."""
+        self._lock = threading.Lock()
+        self._epoch = 0  # the generation: bumped when speech resumes, ends or is forgotten
+        self._asked = False  # the model's answer was used during the current silence
+        self._guess: _Guess | None = None  # the inference started in the current silence
+        self._running = threading.Lock()  # held by the guess whose inference runs
         self._vad = webrtcvad.Vad(aggressiveness)
         self.aggressiveness = aggressiveness
         self.preroll_ms = preroll_ms
@@ -88,6 +164,9 @@ class Endpointer:
         self._hangover_n = _frames(hangover_ms)
         self._min_speech_n = max(1, _frames(min_speech_ms))
         self._tail_n = _VAD_HANGOVER[aggressiveness]
+        self._ask_n = max(1, _frames(turn_silence_ms) - self._tail_n)
+        self._wait_n = max(1, _frames(turn_max_wait_ms) - self._tail_n)
+        self._early_n = max(1, _frames(turn_early_ms) - self._tail_n)
         self._max_n = max(2, int(max_utterance_s * 1000) // FRAME_MS)
         self._n = 0  # frames fed so far (the clock)
         # Speech starts when the last few frames hold more voiced ones than webrtcvad's own
@@ -105,15 +184,46 @@ class Endpointer:
         self._last_speech = 0  # frame index just after the last voiced frame of speech
 
     @classmethod
-    def from_settings(cls, settings: AudioSettings) -> Endpointer:
-        """The endpointer the user configured in the ``[audio]`` section."""
-        return cls(
+    def from_settings(
+        cls,
+        settings: AudioSettings,
+        notice: Callable[[str, str], None] | None = None,
+        progress: Callable[[str], None] | None = None,
+        turn: TurnJudge | None = None,
+    ) -> Endpointer:
+        """The endpointer the user configured in the ``[audio]`` section.
+
+        With ``end_of_turn = "smart"`` and no ``turn`` given, the end-of-turn model is loaded
+        from Hark's cache, or downloaded in a background thread (``progress`` sees how far);
+        until it is ready, or if that fails, turns end after a silence and ``notice(code,
+        message)`` says so once. Both callbacks may be called from that thread.
+        """
+        ep = cls(
             aggressiveness=settings.vad_aggressiveness,
             preroll_ms=settings.preroll_ms,
             hangover_ms=settings.hangover_ms,
             min_speech_ms=settings.min_speech_ms,
             max_utterance_s=settings.max_utterance_s,
+            turn=turn,
+            turn_silence_ms=settings.turn_silence_ms,
+            turn_max_wait_ms=settings.turn_max_wait_ms,
         )
+        if settings.end_of_turn == "smart" and turn is None:
+            from app.audio.turn_loader import load_turn_model
+
+            load_turn_model(ep, settings.turn_model_url, notice, progress)
+        return ep
+
+    @property
+    def model_due(self) -> bool:
+        """Whether the next ``feed`` may wait for the end-of-turn model: it reaches the short
+        silence and the early answer is not there yet (then it may take a while)."""
+        if not (self.turn is not None and self._open and self._confirmed and not self._asked):
+            return False
+        if self._n + 1 - self._last_speech < self._ask_n:
+            return False
+        guess = self._guess
+        return guess is None or guess.gen != self._epoch or not guess.done.is_set()
 
     @property
     def in_speech(self) -> bool:
@@ -133,6 +243,26 @@ class Endpointer:
                 f"The endpointer takes 30 ms frames of 16 kHz mono int16 ({FRAME_BYTES} bytes); "
                 f"got {len(frame)} bytes. Re-chunk the audio (FrameSource does this).",
             )
+        with self._lock:
+            events, guess = self._advance(frame)
+        if guess is None:
+            return events
+        started = time.perf_counter()
+        guess.done.wait()  # only if it is late: the slow part, outside the lock
+        self.turn_waited_s = time.perf_counter() - started
+        self.turn_checks += 1
+        if guess.error is not None:
+            raise guess.error
+        with self._lock:
+            if guess.finished and guess.gen == self._epoch and self._open:
+                utt = self._close_at_silence()
+                if utt is not None:
+                    events.append(utt)
+        return events
+
+    def _advance(self, frame: bytes) -> tuple[list[VadEvent], _Guess | None]:
+        """One frame under the lock: the events, and the model's answer to use, if it is time
+        (the inference was started when the silence began, or is started now)."""
         voiced = self._vad.is_speech(frame, SAMPLE_RATE) and self._n >= _WARMUP_FRAMES
         index = self._n
         self._n += 1
@@ -141,23 +271,36 @@ class Endpointer:
         speechy = voiced and sum(v for _, v in window) >= self._start_voiced
         if not self._open:
             if not speechy:
-                return []
+                return [], None
             self._open_utterance(index, window)
         else:
             self._pcm.append(frame)
             if speechy:
                 self._last_speech = self._n
+                self._asked = False
+                if self._guess is not None:  # the user goes on: the early answer is stale
+                    self._drop_guess()
+                    self._epoch += 1
         events: list[VadEvent] = []
+        ask: _Guess | None = None
         if not self._confirmed and self._last_speech - self._speech_start >= self._min_speech_n:
             self._confirmed = True
             events.append(SpeechStarted(at_s=_t(self._speech_start)))
-        if self._n - self._last_speech >= max(1, self._hangover_n - self._tail_n):
-            # webrtcvad's own overhang: its last `_tail_n` voiced frames follow the true end
-            # of speech, so count them toward the hangover (the audio itself is kept).
-            end = max(self._speech_start + 1, self._last_speech - self._tail_n)
-            utt = self._close(end=end, detected=self._n, pcm_end=self._last_speech)
+        silent_n = self._n - self._last_speech
+        turn = self.turn if self._confirmed else None  # a click is not worth asking about
+        # webrtcvad's own overhang: its last `_tail_n` voiced frames follow the true end of
+        # speech, so they count toward the silence (the audio itself is kept).
+        limit_n = self._wait_n if turn is not None else self._hangover_n - self._tail_n
+        if silent_n >= max(1, limit_n):
+            utt = self._close_at_silence()
             if utt is not None:
                 events.append(utt)
+        elif turn is not None and not self._asked and silent_n >= self._ask_n:
+            self._asked = True
+            ask = self._guess if self._guess is not None else self._start_guess(turn)
+            self._guess = None
+        elif turn is not None and not self._asked and not self._guess and silent_n >= self._early_n:
+            self._start_guess(turn)
         elif self._n - self._pcm_start >= self._max_n:
             log.info("Utterance reached max_utterance_s=%.1f s; splitting", self.max_utterance_s)
             utt = self._close(end=self._last_speech, detected=self._n)
@@ -166,20 +309,39 @@ class Endpointer:
             # Whoever is still talking goes on in a new utterance that starts right here.
             self._open = True
             self._pcm_start = self._speech_start = self._last_speech = self._n
-        return events
+        return events, ask
+
+    def _start_guess(self, turn: TurnJudge) -> _Guess:
+        self.turn_guesses += 1
+        self._guess = _Guess(turn, b"".join(self._pcm), self._epoch, self._running)
+        return self._guess
+
+    def _drop_guess(self) -> None:
+        if self._guess is not None:
+            self._guess.stale = True
+            self._guess = None
+
+    def _close_at_silence(self) -> Utterance | None:
+        end = max(self._speech_start + 1, self._last_speech - self._tail_n)
+        return self._close(end=end, detected=self._n, pcm_end=self._last_speech)
 
     def flush(self) -> Utterance | None:
         """End of stream: close the open utterance, if it is long enough to keep."""
-        if not self._open:
-            return None
-        return self._close(end=self._last_speech, detected=self._n)
+        with self._lock:
+            if not self._open:
+                return None
+            return self._close(end=self._last_speech, detected=self._n)
 
     def reset(self) -> None:
         """Forget any speech in progress and the pre-roll; the clock keeps running."""
-        self._history.clear()
-        self._reset_speech()
+        with self._lock:
+            self._history.clear()
+            self._reset_speech()
 
     def _reset_speech(self) -> None:
+        self._epoch += 1
+        self._asked = False
+        self._drop_guess()
         self._open = False
         self._confirmed = False
         self._pcm = []
@@ -220,7 +382,11 @@ async def utterances(
     "listening" state; at the end of the source the open utterance is flushed.
     """
     async for frame in source.frames():
-        for event in endpointer.feed(frame):
+        if endpointer.model_due:  # waits for a late end-of-turn answer: off the loop
+            events = await asyncio.to_thread(endpointer.feed, frame)
+        else:
+            events = endpointer.feed(frame)
+        for event in events:
             if on_event is not None:
                 on_event(event)
             if isinstance(event, Utterance):

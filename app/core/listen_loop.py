@@ -139,7 +139,13 @@ class ListenLoop:
                     self._endpointer.reset()  # half-duplex: don't hear ourselves
                     continue
                 self._armed_n += 1
-                for item in self._endpointer.feed(frame):
+                if self._endpointer.model_due:  # waits for a late end-of-turn answer: off the loop
+                    items = await asyncio.to_thread(self._endpointer.feed, frame)
+                else:
+                    items = self._endpointer.feed(frame)
+                if not self.armed:
+                    continue  # paused, cancelled or disarmed while the model ran
+                for item in items:
                     if isinstance(item, SpeechStarted):
                         self._on_speech_started(item)
                     else:

@@ -7,8 +7,8 @@ the core and the tests depend only on these shapes. Blocking adapters do their w
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
-from typing import Protocol
+from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Callable, Sequence
+from typing import Protocol, runtime_checkable
 
 from app.core.events import Event, SpeechStarted
 from app.core.types import (
@@ -52,6 +52,12 @@ class Endpointing(Protocol):
         ...
 
     def reset(self) -> None: ...
+
+    @property
+    def model_due(self) -> bool:
+        """Whether the next ``feed`` may have to wait for the end-of-turn model's answer
+        (slow): the loop then makes that call in a worker thread. Must be cheap."""
+        ...
 
 
 class WakeDetector(Protocol):
@@ -131,6 +137,19 @@ class Synthesizer(Protocol):
 
         Callers that stop early (barge-in) ``aclose()`` it, which stops the worker at once.
         """
+        ...
+
+
+@runtime_checkable
+class StreamingSynthesizer(Synthesizer, Protocol):
+    """A voice that can also take a whole reply as text pieces while the model writes them
+    (ElevenLabs over its WebSocket, and the fallback chain in front of it). Voices that only
+    take sentences (Piper, espeak-ng) need not offer it; a caller checks with ``isinstance``.
+    """
+
+    def synthesize_stream(self, pieces: AsyncIterable[str]) -> AsyncGenerator[bytes, None]:
+        """Speak the text of ``pieces`` (any cut: tokens, words, sentences) as one reply;
+        yield PCM as soon as it is made, before the text has ended. Raises ``TtsError``."""
         ...
 
 

@@ -8,9 +8,11 @@ audio).
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
+from app.audio.turn import SmartTurn
 from tests.audio.sound import Speech, audible_bounds
 from tests.support.speech import speak_16k
 
@@ -28,3 +30,9 @@ def speech() -> Callable[[str], Speech]:
         return cache[text]
 
     return make
+
+
+@pytest.fixture(scope="session")
+def smart_turn(turn_model_file: Path) -> SmartTurn:
+    """The real Smart Turn v3.2 model, loaded once (from the wheel scripts/setup fetched)."""
+    return SmartTurn(turn_model_file)
