@@ -17,7 +17,6 @@ from typing import Any, Protocol
 from app.audio import turn_model
 from app.shared.errors import AudioCode, HarkError
 
-
 log = logging.getLogger(__name__)
 
 Notice = Callable[[str, str], None]
