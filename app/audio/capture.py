@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
@@ -27,6 +28,9 @@ from app.audio.resample import StreamResampler, to_mono
 from app.audio.wavio import read_wav_16k
 from app.core.types import FRAME_BYTES, FRAME_MS, SAMPLE_RATE
 from app.shared.errors import AudioCode, AudioError
+
+if TYPE_CHECKING:
+    from app.audio.echo import EchoCanceller
 
 __all__ = [
     "DeviceInfo",
@@ -51,6 +55,11 @@ class FrameAssembler:
         self.channels = channels
         self._resampler = StreamResampler(device_rate, SAMPLE_RATE)
         self._pending = bytearray()
+
+    @property
+    def pending_samples(self) -> int:
+        """16 kHz samples held back for the next frame (they come before the next block)."""
+        return len(self._pending) // 2
 
     def push(self, block: bytes) -> list[bytes]:
         """Add one block of interleaved int16 samples; return the whole frames now ready."""
@@ -126,6 +135,10 @@ class MicrophoneSource:
     default rate (or ``device_rate``) and converted. ``max_queue_frames`` bounds the frames
     waiting for a slow consumer (100 = 3 s); beyond it the oldest are dropped and counted in
     :attr:`overflows`.
+
+    With an ``echo`` canceller (fed by the speaker's player) each frame is cleaned of Hark's
+    own voice on PortAudio's thread, stamped with the time its first sample was heard, before
+    anything (endpointer, wake word) sees it.
     """
 
     def __init__(
@@ -136,6 +149,7 @@ class MicrophoneSource:
         device_rate: int | None = None,
         device_channels: int | None = None,
         max_queue_frames: int = 100,
+        echo: EchoCanceller | None = None,
     ) -> None:
         if block_ms < 1 or max_queue_frames < 1:
             raise AudioError(
@@ -148,6 +162,8 @@ class MicrophoneSource:
         self._force_rate = device_rate
         self._force_channels = device_channels
         self._max_queue = max_queue_frames
+        self.echo = echo
+        """The echo canceller the frames go through, if any."""
         self._queue: FrameQueue | None = None
         self._stream: Any = None
         self._assembler: FrameAssembler | None = None
@@ -223,7 +239,13 @@ class MicrophoneSource:
         assembler, queue = self._assembler, self._queue
         if assembler is None or queue is None or self._closed:
             return
-        for frame in assembler.push(bytes(indata)):
+        echo = self.echo
+        heard = 0.0
+        if echo is not None:  # the first new frame began with the samples still pending
+            heard = _adc_monotonic(time_info) - assembler.pending_samples / SAMPLE_RATE
+        for i, frame in enumerate(assembler.push(bytes(indata))):
+            if echo is not None:
+                frame = echo.clean(frame, heard + i * FRAME_MS / 1000)
             if not queue.put_threadsafe(frame):
                 return
 
@@ -251,6 +273,19 @@ class MicrophoneSource:
             self._queue.close()
         if self.overflows:
             log.info("Microphone closed; %d frames were dropped by a slow consumer", self.overflows)
+
+
+def _adc_monotonic(time_info: Any) -> float:
+    """When this callback's first sample entered the ADC, on ``time.monotonic()``'s clock
+    (PortAudio's distance from the stream's "now" carried over; "now" without a usable one)."""
+    now = time.monotonic()
+    try:
+        behind = float(time_info.currentTime) - float(time_info.inputBufferAdcTime)
+    except (AttributeError, TypeError, ValueError):
+        return now
+    if float(time_info.inputBufferAdcTime) <= 0 or not 0 <= behind < 1.0:
+        return now
+    return now - behind
 
 
 def _stop_and_close(stream: Any) -> None:

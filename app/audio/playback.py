@@ -15,13 +15,16 @@ import threading
 import time
 import wave
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 import numpy as np
 
 from app.audio.devices import DeviceInfo, load_sounddevice, open_format
 from app.audio.resample import StreamResampler
 from app.shared.errors import AudioCode, AudioError
+
+if TYPE_CHECKING:
+    from app.audio.echo import EchoReference, ReferenceTap
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +41,14 @@ class SoundDevicePlayer:
     the loop is woken with ``call_soon_threadsafe``. ``device`` is an index, a (partial)
     name, or ``None`` for the default; a rate the device refuses is resampled to its default
     rate (``device_rate`` pins the device's rate instead).
+
+    With an ``echo`` canceller every block given to the device, silence included, is also
+    handed to it (on PortAudio's thread, stamped with the block's DAC time): the reference
+    that lets the microphone's frames be cleaned of this voice. The stream then stays open
+    between replies (playing silence) until :meth:`aclose`: a sound server (PulseAudio,
+    PipeWire) shifts its latency in the first second of a new stream, which would move the echo
+    under the canceller at the start of every reply; ``drain`` returns once the reply's last
+    block went to the device.
     """
 
     def __init__(
@@ -46,8 +57,14 @@ class SoundDevicePlayer:
         *,
         device_rate: int | None = None,
         latency: str | float | None = None,
+        echo: EchoReference | None = None,
     ) -> None:
         self._spec = device
+        self._echo = echo
+        self._tap: ReferenceTap | None = None
+        self._keep_open = echo is not None
+        self._open_rate: int | None = None  # the reply rate the open stream was made for
+        self._idle = False  # keep-open: this reply is over, the stream plays silence
         self._force_rate = device_rate
         self._latency = latency
         self._lock = threading.Lock()
@@ -83,16 +100,21 @@ class SoundDevicePlayer:
     async def start(self, sample_rate: int) -> None:
         """Open the device for a reply at ``sample_rate`` (before the first chunk is ready,
         so opening the device does not add to the first-audio latency)."""
-        await self._close_stream()
+        reuse = self._keep_open and self._stream is not None and self._open_rate == sample_rate
+        if not reuse:
+            await self._close_stream()
+        self._loop = asyncio.get_running_loop()
+        self._done = asyncio.Event()
+        self._first = asyncio.Event()
         with self._lock:
             self._buffer.clear()
             self._stopped = False
             self._finishing = False
+            self._idle = False
             self._first_sample_at = None
-        self._loop = asyncio.get_running_loop()
-        self._done = asyncio.Event()
-        self._first = asyncio.Event()
-        self._stream = await asyncio.to_thread(self._open_stream, sample_rate)
+        if not reuse:
+            self._stream = await asyncio.to_thread(self._open_stream, sample_rate)
+            self._open_rate = sample_rate
 
     def _open_stream(self, sample_rate: int) -> Any:
         sd = load_sounddevice()
@@ -101,6 +123,7 @@ class SoundDevicePlayer:
         )
         self.device, self.device_rate, self._channels = dev, rate, channels
         self._resampler = StreamResampler(sample_rate, rate) if rate != sample_rate else None
+        self._tap = self._echo.tap(rate) if self._echo is not None else None
         try:
             stream = sd.RawOutputStream(
                 samplerate=rate,
@@ -145,7 +168,8 @@ class SoundDevicePlayer:
                 self._buffer += tail
             self._finishing = True
         await self._done.wait()
-        await self._close_stream()
+        if not self._keep_open:
+            await self._close_stream()
         self._wake(self._first)
 
     def stop(self) -> None:
@@ -165,6 +189,7 @@ class SoundDevicePlayer:
 
     async def _close_stream(self) -> None:
         stream, self._stream = self._stream, None
+        self._open_rate = None
         if stream is not None:
             await asyncio.to_thread(stream.close)
 
@@ -178,16 +203,24 @@ class SoundDevicePlayer:
             first = bool(chunk) and self._first_sample_at is None
             if first:
                 self._first_sample_at = _dac_monotonic(time_info)
+            newly_idle = ending and self._keep_open and not self._idle
+            if newly_idle:
+                self._idle = True
         if first:
             self._wake(self._first)
         if len(chunk) < need:
             if not ending:
                 self.underruns += 1
             chunk += bytes(need - len(chunk))
+        tap = self._tap
+        if tap is not None:  # what the device plays now is what the microphone will hear
+            tap.push(chunk, _dac_monotonic(time_info))
         if self._channels > 1:
             chunk = np.repeat(np.frombuffer(chunk, dtype="<i2"), self._channels).tobytes()
         outdata[:] = chunk
-        if ending:
+        if newly_idle:  # the stream stays open for the next reply: drain is done now
+            self._wake(self._done)
+        elif ending and not self._keep_open:
             raise load_sounddevice().CallbackStop
 
     def _on_finished(self) -> None:
