@@ -1,25 +1,35 @@
-"""The hosted ElevenLabs voice, streamed as raw PCM through the official ``elevenlabs`` SDK.
+"""The hosted ElevenLabs voice, streamed as raw PCM: over ElevenLabs' WebSocket input API, or
+one HTTP request per sentence through the official ``elevenlabs`` SDK.
 
 Hark asks for ``pcm_16000`` / ``pcm_22050`` / ``pcm_24000`` so the audio needs no decoding and
-can be played the moment the first bytes arrive. The SDK is blocking, so its chunk generator is
-walked on a worker thread (:func:`app.tts.threaded.iterate_in_thread`) and each chunk reaches
-the loop as soon as it is read. Every failure becomes a :class:`TtsError` with a stable code
-that :class:`app.tts.fallback.FallbackVoice` uses to decide whether to try again later.
+can be played the moment the first bytes arrive. With ``transport = "websocket"`` (the
+default) a whole reply can go over one connection while the model writes it
+(:meth:`ElevenLabsVoice.synthesize_stream`, see :mod:`app.tts.elevenlabs_ws`); a single
+sentence (:meth:`ElevenLabsVoice.synthesize`) takes one connection. If the upgrade is refused
+(a proxy without WebSockets) the voice says so once in the log and uses HTTP for the rest of
+the session. The SDK is blocking, so on the HTTP path its chunk generator is walked on a
+worker thread (:func:`app.tts.threaded.iterate_in_thread`). Every failure becomes a
+:class:`TtsError` with a stable code that :class:`app.tts.fallback.FallbackVoice` uses to
+decide whether to try again later.
 
-The API key is handed to the SDK only; it never appears in a message or a log line.
+The API key is handed to the SDK and the WebSocket header only; it never appears in a message
+or a log line.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import AsyncGenerator, Iterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Iterator
 from contextlib import aclosing
 from typing import Any
 
 from app.settings.schema import ElevenLabsSettings
 from app.shared.errors import TtsCode, TtsError
-from app.tts.threaded import iterate_in_thread
+from app.tts.elevenlabs_errors import NO_KEY_HINT, api_error
+from app.tts.elevenlabs_ws import stream_reply
+from app.tts.textstream import sentences
+from app.tts.threaded import aclose_iterator, iterate_in_thread
 
 log = logging.getLogger(__name__)
 
@@ -28,15 +38,13 @@ DEFAULT_TIMEOUT_S = 10.0
 
 _RATES = {"pcm_16000": 16000, "pcm_22050": 22050, "pcm_24000": 24000}
 
-NO_KEY_HINT = "run `hark secret set elevenlabs-api-key` or set ELEVENLABS_API_KEY"
-
 
 class ElevenLabsVoice:
-    """ElevenLabs text to speech (``POST /v1/text-to-speech/{voice}/stream``), as a Synthesizer.
+    """ElevenLabs text to speech as a Synthesizer (and a streaming one, for whole replies).
 
-    ``settings`` chooses the voice, model, PCM rate and base URL (a proxy or a test server);
-    ``api_key`` comes from the keyring or ``ELEVENLABS_API_KEY`` (None: every call raises
-    ``tts-elevenlabs-no-key``). ``chunk_bytes`` is how the SDK re-chunks the stream.
+    ``settings`` chooses the voice, model, PCM rate, transport and base URL (a proxy or a test
+    server); ``api_key`` comes from the keyring or ``ELEVENLABS_API_KEY`` (None: every call
+    raises ``tts-elevenlabs-no-key``). ``chunk_bytes`` is how the SDK re-chunks HTTP audio.
     """
 
     def __init__(
@@ -55,6 +63,7 @@ class ElevenLabsVoice:
         self._client: Any = None
         self._http: Any = None
         self._client_lock = threading.Lock()
+        self._websocket = settings.transport == "websocket"
 
     @property
     def name(self) -> str:
@@ -69,6 +78,11 @@ class ElevenLabsVoice:
         """Whether a key was given (for ``hark doctor``; says nothing about its validity)."""
         return self._api_key is not None
 
+    @property
+    def transport(self) -> str:
+        """``websocket`` or ``http``: what the next request will use (``http`` once refused)."""
+        return "websocket" if self._websocket else "http"
+
     async def synthesize(self, text: str) -> AsyncGenerator[bytes, None]:
         """Stream ``text`` as int16 mono PCM at :attr:`sample_rate`, chunk by chunk.
 
@@ -77,11 +91,75 @@ class ElevenLabsVoice:
         """
         if not text.strip():
             return
+        key = self._key()
+        audio = self._over_websocket(key, _One(text)) if self._websocket else self._over_http(text)
+        try:
+            async for chunk in audio:
+                yield chunk
+        finally:
+            await aclose_iterator(audio)
+
+    async def synthesize_stream(self, pieces: AsyncIterable[str]) -> AsyncGenerator[bytes, None]:
+        """Speak a whole reply whose text arrives in pieces, starting before it is complete.
+
+        Over the WebSocket the pieces go out as they come (one connection for the reply);
+        over HTTP each sentence is a request as soon as it ends.
+        """
+        key = self._key()
+        if self._websocket:
+            audio = self._over_websocket(key, pieces)
+            try:
+                async for chunk in audio:
+                    yield chunk
+                return
+            except TtsError as exc:
+                if exc.code != TtsCode.ELEVENLABS_WS_REFUSED:
+                    raise
+                # refused before any text was read: the same pieces go over HTTP below
+            finally:
+                await aclose_iterator(audio)
+        async for sentence in sentences(pieces):
+            chunks = self._over_http(sentence)
+            try:
+                async for chunk in chunks:
+                    yield chunk
+            finally:
+                await aclose_iterator(chunks)
+
+    def _key(self) -> str:
         if self._api_key is None:
             raise TtsError(
                 TtsCode.ELEVENLABS_NO_KEY,
                 f"No ElevenLabs API key is set; {NO_KEY_HINT}.",
             )
+        return self._api_key
+
+    async def _over_websocket(
+        self, key: str, pieces: AsyncIterable[str]
+    ) -> AsyncGenerator[bytes, None]:
+        """The WebSocket path; a refused upgrade switches this voice to HTTP, then re-raises."""
+        audio = stream_reply(self._settings, key, pieces, timeout_s=self._timeout_s)
+        carry = b""
+        try:
+            async for piece in audio:
+                data = carry + piece
+                cut = len(data) - len(data) % 2
+                carry = data[cut:]
+                if cut:
+                    yield data[:cut]
+        except TtsError as exc:
+            if exc.code == TtsCode.ELEVENLABS_WS_REFUSED:
+                self._websocket = False
+                log.warning("ElevenLabs WebSocket refused; using HTTP for this session")
+                if isinstance(pieces, _One):
+                    async for chunk in self._over_http(pieces.text):
+                        yield chunk
+                    return
+            raise
+        finally:
+            await aclose_iterator(audio)
+
+    async def _over_http(self, text: str) -> AsyncGenerator[bytes, None]:
         carry = b""
         pieces = iterate_in_thread(lambda: self._stream_blocking(text), name="elevenlabs")
         try:
@@ -156,7 +234,7 @@ class ElevenLabsVoice:
         from elevenlabs.core.api_error import ApiError  # importable: the client was built
 
         if isinstance(exc, ApiError) and isinstance(exc.status_code, int):
-            return _api_error(exc.status_code, exc.body, exc.headers)
+            return api_error(exc.status_code, exc.body, exc.headers)
         where = self._settings.base_url
         if _is_timeout(exc):
             return TtsError(
@@ -177,67 +255,6 @@ class ElevenLabsVoice:
         )
 
 
-def _detail(body: object) -> tuple[str, str]:
-    """(status, message) from an ElevenLabs error body ``{"detail": {"status", "message"}}``."""
-    if isinstance(body, Mapping):
-        detail = body.get("detail", body)
-        if isinstance(detail, Mapping):
-            return str(detail.get("status", "")), str(detail.get("message", ""))
-        if isinstance(detail, str):
-            return "", detail
-        if isinstance(detail, list) and detail and isinstance(detail[0], Mapping):
-            return "", str(detail[0].get("msg", ""))
-    if isinstance(body, str):
-        return "", body[:200]
-    return "", ""
-
-
-def _header(headers: object, name: str) -> str | None:
-    if isinstance(headers, Mapping):
-        for key, value in headers.items():
-            if str(key).lower() == name:
-                return str(value)
-    return None
-
-
-def _api_error(status: int, body: object, headers: object) -> TtsError:
-    """An HTTP error answer from ElevenLabs as a TtsError; quota problems say so."""
-    kind, said = _detail(body)
-    quota = "quota" in kind.lower() or "quota" in said.lower()
-    said_part = f" ElevenLabs said: {said}" if said else ""
-    if status == 401:
-        if quota:
-            return TtsError(
-                TtsCode.ELEVENLABS_AUTH,
-                "The ElevenLabs quota of this API key is used up; wait for it to renew, "
-                'upgrade the plan, or use the local voice (tts.engine = "piper").' + said_part,
-            )
-        return TtsError(
-            TtsCode.ELEVENLABS_AUTH,
-            f"ElevenLabs rejected the API key (HTTP 401); {NO_KEY_HINT} with a valid key."
-            + said_part,
-        )
-    if status == 429:
-        retry = _header(headers, "retry-after")
-        when = f"; it asks to retry after {retry} s" if retry else ""
-        what = "quota is used up" if quota else "is rate limiting Hark"
-        return TtsError(
-            TtsCode.ELEVENLABS_RATE_LIMITED,
-            f"ElevenLabs {what} (HTTP 429){when}. Hark will try it again later." + said_part,
-        )
-    if status >= 500:
-        return TtsError(
-            TtsCode.ELEVENLABS_SERVER,
-            f"ElevenLabs had a server error (HTTP {status}); Hark will try it again later."
-            + said_part,
-        )
-    return TtsError(
-        TtsCode.ELEVENLABS_REQUEST,
-        f"ElevenLabs refused the request (HTTP {status}{', ' + kind if kind else ''}); check "
-        "tts.elevenlabs.voice_id, model_id and output_format." + said_part,
-    )
-
-
 def _is_timeout(exc: BaseException) -> bool:
     import httpx
 
@@ -248,3 +265,16 @@ def _is_transport_error(exc: BaseException) -> bool:
     import httpx
 
     return isinstance(exc, httpx.TransportError | ConnectionError | OSError)
+
+
+class _One:
+    """One sentence as a stream of text pieces (kept so a refused upgrade can use HTTP)."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def __aiter__(self) -> AsyncIterator[str]:
+        return self._pieces()
+
+    async def _pieces(self) -> AsyncIterator[str]:
+        yield self.text

@@ -21,13 +21,14 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import AsyncGenerator, AsyncIterable, Callable
 
 import numpy as np
 
 from app.audio.resample import StreamResampler
 from app.core.ports import Synthesizer
 from app.shared.errors import TtsError
+from app.tts.textstream import TextFeed, prefixed, sentences
 from app.tts.threaded import aclose_iterator
 
 log = logging.getLogger(__name__)
@@ -133,6 +134,47 @@ class FallbackVoice:
                 yield chunk
         finally:
             await aclose_iterator(chunks)
+
+    async def synthesize_stream(self, pieces: AsyncIterable[str]) -> AsyncGenerator[bytes, None]:
+        """Speak a reply that arrives in pieces: the primary takes it whole if it can
+        (ElevenLabs' WebSocket); otherwise, or once it fails, sentence by sentence as above.
+
+        If the primary fails before any audio, the fallback speaks the whole reply; if it
+        fails mid-reply, the text it had already taken is dropped (never spoken twice) and the
+        fallback speaks the rest as it arrives.
+        """
+        stream = getattr(self._primary, "synthesize_stream", None)
+        feed = TextFeed(pieces)
+        try:
+            if self.primary_available() and callable(stream):
+                produced = False
+                chunks: AsyncGenerator[bytes, None] = stream(feed.read())
+                try:
+                    async for chunk in chunks:
+                        produced = True
+                        self._speaking_fallback = False
+                        yield chunk
+                except TtsError as exc:
+                    self._primary_failed(exc, mid_sentence=produced)
+                    if self._fallback is None:
+                        raise
+                else:
+                    self._primary_worked()
+                    return
+                finally:
+                    await aclose_iterator(chunks)
+                rest = prefixed("" if produced else "".join(feed.taken), feed.read())
+            else:
+                rest = feed.read()
+            async for sentence in sentences(rest):
+                audio = self.synthesize(sentence)
+                try:
+                    async for chunk in audio:
+                        yield chunk
+                finally:
+                    await aclose_iterator(audio)
+        finally:
+            await feed.aclose()
 
     async def _speak_fallback(self, voice: Synthesizer, text: str) -> AsyncGenerator[bytes, None]:
         """The fallback's audio at the primary's rate."""

@@ -3,24 +3,26 @@
 ``POST /v1/text-to-speech/{voice_id}/stream?output_format=pcm_16000`` with the ``xi-api-key``
 header and a JSON body ``{"text", "model_id", ...}`` answers raw little-endian int16 PCM,
 streamed with chunked transfer encoding in several pieces (``chunk_bytes`` each, optionally
-``chunk_delay_s`` apart). ``POST /v1/text-to-speech/{voice_id}`` answers the same audio in one
-body. Only the ``pcm_*`` output formats are served (the service's default is MP3, so a request
-without ``output_format`` gets a 422 here rather than audio Hark could not play).
+``chunk_delay_s`` apart, the first after ``first_chunk_delay_s``). ``POST
+/v1/text-to-speech/{voice_id}`` answers the same audio in one body. Only the ``pcm_*`` output
+formats are served (the service's default is MP3, so a request without ``output_format`` gets
+a 422 here rather than audio Hark could not play). The WebSocket input API
+(``GET …/{voice_id}/stream-input``, upgraded on the same port) is
+:mod:`tests.fakes.elevenlabs_ws`; ``ssl_context`` serves both over TLS.
 
 Errors use the service's shapes: 401 ``{"detail": {"status": "invalid_api_key", ...}}``, 429
 with ``Retry-After`` and ``too_many_concurrent_requests``, ``quota_exceeded`` bodies, 422 with
-a validation ``detail`` list for a bad body, 404 ``voice_not_found``.
-``tests/tts/test_elevenlabs_contract.py`` drives the fake with the official SDK so it cannot
-drift from what the SDK sends and expects.
+a validation ``detail`` list for a bad body, 404 ``voice_not_found``. The contract tests
+(``tests/tts/test_elevenlabs_contract.py``, ``…_ws_contract.py``) drive the fake with the
+official SDK so it cannot drift from what the SDK sends and expects.
 
 The audio is deterministic: a 440 Hz tone, ``ms_per_char`` milliseconds per character of text,
 so a test can compute exactly what it should hear (:meth:`FakeElevenLabs.pcm_for`).
 
-Usage (pipeline tests and benchmarks can do the same; ``chunk_delay_s`` simulates latency)::
+Usage (pipeline tests and benchmarks can do the same; the delays simulate latency)::
 
     with FakeElevenLabs() as fake:          # accepts DEFAULT_KEY; change fake.valid_keys
         voice = ElevenLabsVoice(ElevenLabsSettings(base_url=fake.url), DEFAULT_KEY)
-        ...
         fake.fail_next(429)                 # the next request gets a 429
         resume = fake.hold_after_first_chunk()   # next stream pauses after its first chunk
         fake.requests[-1].body["text"]      # what was asked for (the key is never recorded)
@@ -31,80 +33,33 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import math
 import re
 import socket
+import ssl
 import threading
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-import numpy as np
-
+from tests.fakes.elevenlabs_wire import (
+    DEFAULT_KEY,
+    INVALID_KEY_BODY,
+    PCM_RATES,
+    QUOTA_BODY,
+    RATE_LIMIT_BODY,
+    SERVER_ERROR_BODY,
+    RecordedRequest,
+    ScriptedFailure,
+    tone_pcm,
+    validate_body,
+)
+from tests.fakes.elevenlabs_ws import serve_upgrade
 from tests.support.servers import FakeService
 
 log = logging.getLogger(__name__)
 
-DEFAULT_KEY = "test-elevenlabs-key"
-PCM_RATES = {
-    "pcm_8000": 8000,
-    "pcm_16000": 16000,
-    "pcm_22050": 22050,
-    "pcm_24000": 24000,
-    "pcm_44100": 44100,
-    "pcm_48000": 48000,
-}
 _PATH = re.compile(r"^/v1/text-to-speech/(?P<voice>[^/]+)(?P<stream>/stream)?$")
-
-INVALID_KEY_BODY = {"detail": {"status": "invalid_api_key", "message": "Invalid API key"}}
-RATE_LIMIT_BODY = {
-    "detail": {
-        "status": "too_many_concurrent_requests",
-        "message": "Too many concurrent requests. Your current subscription is limited to 2 "
-        "concurrent requests.",
-    }
-}
-QUOTA_BODY = {
-    "detail": {
-        "status": "quota_exceeded",
-        "message": "This request exceeds your quota of 10000. You have 3 credits remaining, "
-        "while 50 credits are required for this request.",
-    }
-}
-SERVER_ERROR_BODY = {
-    "detail": {"status": "internal_server_error", "message": "An internal error occurred."}
-}
-
-
-@dataclass
-class RecordedRequest:
-    """One request as the fake saw it. The API key itself is never kept: only whether it was
-    sent and valid (``headers["xi-api-key"]`` reads ``"<redacted>"``)."""
-
-    method: str
-    path: str
-    query: dict[str, str]
-    headers: dict[str, str]
-    body: Any
-    voice_id: str | None
-    key_valid: bool
-    status: int = 0
-    bytes_sent: int = 0
-    """Audio bytes handed to the connection so far."""
-    completed: bool = False
-    """True once all the audio was handed to the connection (a client that hung up early
-    leaves it False)."""
-    done: threading.Event = field(default_factory=threading.Event, repr=False)
-    """Set when the fake finished with this request, however it ended."""
-
-
-@dataclass
-class _Failure:
-    status: int
-    body: Any
-    headers: dict[str, str]
 
 
 class FakeElevenLabs(FakeService):
@@ -122,6 +77,8 @@ class FakeElevenLabs(FakeService):
         chunk_delay_s: float = 0.0,
         ms_per_char: float = 40.0,
         voices: Iterable[str] | None = None,
+        first_chunk_delay_s: float = 0.0,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         super().__init__()
         self.valid_keys: set[str] = set(valid_keys)
@@ -129,9 +86,15 @@ class FakeElevenLabs(FakeService):
         self.chunk_delay_s = chunk_delay_s
         self.ms_per_char = ms_per_char
         self.voices: set[str] | None = set(voices) if voices is not None else None
+        self.first_chunk_delay_s = first_chunk_delay_s
+        """Waited before the first audio of a stream (HTTP) or of a generation (WebSocket):
+        the service's time to first byte."""
+        self.websocket_enabled = True
+        self._ssl = ssl_context
+        self._ws_refusals: list[int] = []
         self.requests: list[RecordedRequest] = []
         self._lock = threading.Lock()
-        self._failures: list[_Failure] = []
+        self._failures: list[ScriptedFailure] = []
         self._holds: list[threading.Event] = []
         self._all_holds: list[threading.Event] = []
         self._drops = 0
@@ -147,6 +110,11 @@ class FakeElevenLabs(FakeService):
         server = _Server(("127.0.0.1", 0), _Handler)
         server.fake = self
         return server
+
+    @property
+    def scheme(self) -> str:
+        """``https`` when serving TLS (the SDK's WebSocket helper always speaks ``wss``)."""
+        return "https" if self._ssl is not None else "http"
 
     def _release(self) -> None:
         """Let every held stream go on."""
@@ -171,7 +139,7 @@ class FakeElevenLabs(FakeService):
         else:
             hdrs = {"Retry-After": "1"} if status == 429 else {}
         with self._lock:
-            self._failures.append(_Failure(status, body, hdrs))
+            self._failures.append(ScriptedFailure(status, body, hdrs))
 
     def quota_exceeded_next(self, status: int = 401) -> None:
         """The next request is refused because the account's character quota is used up."""
@@ -190,6 +158,18 @@ class FakeElevenLabs(FakeService):
         """The next stream sends its first chunk, then closes the connection mid-body."""
         with self._lock:
             self._drops += 1
+
+    def refuse_websocket_next(self, status: int = 404) -> None:
+        """The next WebSocket upgrade is answered with this HTTP status (a proxy without
+        WebSockets); ``websocket_enabled = False`` refuses every one with 404."""
+        with self._lock:
+            self._ws_refusals.append(status)
+
+    def _take_ws_refusal(self) -> int | None:
+        with self._lock:
+            if self._ws_refusals:
+                return self._ws_refusals.pop(0)
+        return None if self.websocket_enabled else 404
 
     def stall_next(self, seconds: float) -> None:
         """The next request waits this long (or until the fake stops) before answering."""
@@ -216,7 +196,7 @@ class FakeElevenLabs(FakeService):
             self.requests.append(request)
             self._request_seen.notify_all()
 
-    def _take_script(self) -> tuple[_Failure | None, float]:
+    def _take_script(self) -> tuple[ScriptedFailure | None, float]:
         with self._lock:
             failure = self._failures.pop(0) if self._failures else None
             stall = self._stalls.pop(0) if self._stalls else 0.0
@@ -229,14 +209,6 @@ class FakeElevenLabs(FakeService):
             if drop:
                 self._drops -= 1
             return hold, drop
-
-
-def tone_pcm(text: str, sample_rate: int, ms_per_char: float = 40.0) -> bytes:
-    """A 440 Hz tone at a third of full scale, ``ms_per_char`` ms per character of ``text``."""
-    n = round(sample_rate * ms_per_char / 1000.0 * len(text))
-    t = np.arange(n, dtype=np.float64) / sample_rate
-    samples = np.round(np.sin(2 * math.pi * 440.0 * t) * 10000.0).astype("<i2")
-    return samples.tobytes()
 
 
 class _Server(ThreadingHTTPServer):
@@ -259,6 +231,9 @@ class _Server(ThreadingHTTPServer):
             self._open.discard(request)
         super().shutdown_request(request)
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """Clients hanging up (or failing the TLS handshake) are normal here: stay quiet."""
+
     def close_connections(self) -> None:
         with self._open_lock:
             sockets = list(self._open)
@@ -274,7 +249,20 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         log.debug("fake elevenlabs: %s", format % args)
 
+    def setup(self) -> None:
+        context = self.server.fake._ssl
+        if context is not None:
+            self.request.settimeout(10)
+            self.request = context.wrap_socket(self.request, server_side=True)
+            self.request.settimeout(None)
+        with contextlib.suppress(OSError):  # no Nagle delay between chunks, as real servers
+            self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        super().setup()
+
     def do_GET(self) -> None:
+        if self.headers.get("Upgrade", "").lower() == "websocket":
+            serve_upgrade(self.server.fake, self)
+            return
         self._discard_body()
         self._send_json(404, {"detail": "Not Found"})
 
@@ -324,7 +312,7 @@ class _Handler(BaseHTTPRequestHandler):
         if not request.key_valid:
             self._send_json(401, INVALID_KEY_BODY, request=request)
             return
-        problems = _validate(request.body, request.query)
+        problems = validate_body(request.body, request.query)
         if problems:
             self._send_json(422, {"detail": problems}, request=request)
             return
@@ -354,6 +342,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         size = max(1, fake.chunk_bytes)
         try:
+            if fake.first_chunk_delay_s:
+                fake._stopping.wait(fake.first_chunk_delay_s)
             for index, start in enumerate(range(0, len(pcm), size)):
                 if index > 0 and fake.chunk_delay_s:
                     fake._stopping.wait(fake.chunk_delay_s)
@@ -408,32 +398,3 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _discard_body(self) -> None:
         self._read_body()
-
-
-def _validate(body: Any, query: Mapping[str, str]) -> list[dict[str, Any]]:
-    """FastAPI-style validation errors, as ElevenLabs returns them with HTTP 422."""
-    problems: list[dict[str, Any]] = []
-    if not isinstance(body, dict):
-        return [{"loc": ["body"], "msg": "field required", "type": "value_error.missing"}]
-    if "text" not in body:
-        problems.append(
-            {"loc": ["body", "text"], "msg": "field required", "type": "value_error.missing"}
-        )
-    elif not isinstance(body["text"], str):
-        problems.append(
-            {"loc": ["body", "text"], "msg": "str type expected", "type": "type_error.str"}
-        )
-    if "model_id" in body and not isinstance(body["model_id"], str):
-        problems.append(
-            {"loc": ["body", "model_id"], "msg": "str type expected", "type": "type_error.str"}
-        )
-    fmt = query.get("output_format", "mp3_44100_128")  # the service's default
-    if fmt not in PCM_RATES:
-        problems.append(
-            {
-                "loc": ["query", "output_format"],
-                "msg": f"this fake serves raw PCM only ({', '.join(PCM_RATES)}), not {fmt}",
-                "type": "value_error",
-            }
-        )
-    return problems

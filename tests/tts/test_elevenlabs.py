@@ -1,4 +1,5 @@
-"""ElevenLabsVoice against the fake ElevenLabs server (driven through the real SDK)."""
+"""ElevenLabsVoice over HTTP against the fake ElevenLabs server (driven through the real SDK);
+the WebSocket path is tests/tts/test_elevenlabs_ws.py."""
 
 from __future__ import annotations
 
@@ -21,7 +22,11 @@ Format = Literal["pcm_16000", "pcm_22050", "pcm_24000"]
 
 def _settings(fake: FakeElevenLabs, fmt: Format = "pcm_16000") -> ElevenLabsSettings:
     return ElevenLabsSettings(
-        base_url=fake.url, voice_id="voice-abc", model_id="model-xyz", output_format=fmt
+        base_url=fake.url,
+        voice_id="voice-abc",
+        model_id="model-xyz",
+        output_format=fmt,
+        transport="http",
     )
 
 

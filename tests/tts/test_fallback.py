@@ -64,7 +64,9 @@ def primaries(fake_elevenlabs: FakeElevenLabs) -> Iterator[list[ElevenLabsVoice]
 def _eleven(
     made: list[ElevenLabsVoice], fake: FakeElevenLabs, key: str | None = DEFAULT_KEY
 ) -> ElevenLabsVoice:
-    voice = ElevenLabsVoice(ElevenLabsSettings(base_url=fake.url), key)
+    # over HTTP: these tests use its answers (Retry-After); tests/tts/test_elevenlabs_ws.py
+    # has the fallback behind the WebSocket
+    voice = ElevenLabsVoice(ElevenLabsSettings(base_url=fake.url, transport="http"), key)
     made.append(voice)
     return voice
 

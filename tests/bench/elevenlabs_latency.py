@@ -1,0 +1,180 @@
+"""ElevenLabs first-chunk latency: HTTP per sentence against the WebSocket input API.
+
+The fake ElevenLabs (tests/fakes/elevenlabs.py) answers every generation's first audio after
+``--first-chunk-ms`` (the service's own time to first byte, the same on both paths), and a
+stand-in for the model writes the reply word by word, ``--token-ms`` apart. What is timed is
+"text in → first audio chunk out" for the reply's first sentence, from the moment its last
+word is written (and from the reply's first word):
+
+* HTTP, one request per sentence (the SDK over a warm, pooled connection; and a fresh voice,
+  whose first request builds the client and connects);
+* WebSocket, one connection per sentence (``synthesize``);
+* WebSocket, the whole reply streamed over one connection as it is written
+  (``synthesize_stream``): opened at the first word, the text already there at the full stop.
+
+Everything runs on 127.0.0.1 without TLS, so the figures show what each path adds on top of
+the service's own delay here; over the internet every fresh request or connection also pays
+the round trips (and a TLS handshake) this machine cannot show.
+
+    python -m tests.bench.elevenlabs_latency [--runs 7] [--first-chunk-ms 150] [--token-ms 60]
+
+Timings are printed, not asserted. The last line is one JSON object, for comparing runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import sys
+import time
+from collections.abc import AsyncGenerator
+from dataclasses import dataclass, field
+
+from app.settings.schema import ElevenLabsSettings
+from app.tts.elevenlabs import ElevenLabsVoice
+from tests.fakes.elevenlabs import DEFAULT_KEY, FakeElevenLabs
+
+REPLY = "Sure, I can do that. Your meeting with Sam moves to Friday at three. Anything else?"
+FIRST = "Sure, I can do that."
+
+
+@dataclass
+class Marks:
+    """When the model wrote its first word and finished the first sentence."""
+
+    first_word: float = 0.0
+    sentence_end: float = 0.0
+    words: list[str] = field(default_factory=list)
+
+
+async def write_reply(marks: Marks, token_s: float) -> AsyncGenerator[str, None]:
+    """The reply word by word, ``token_s`` apart, marking the first sentence's end."""
+    words = REPLY.split(" ")
+    for index, word in enumerate(words):
+        if index:
+            await asyncio.sleep(token_s)  # the model's pace (a benchmark, not a test wait)
+        piece = word if index == len(words) - 1 else word + " "
+        now = time.perf_counter()
+        if index == 0:
+            marks.first_word = now
+        marks.words.append(piece)
+        if "".join(marks.words).strip() == FIRST:
+            marks.sentence_end = now
+        yield piece
+
+
+async def http_sentence(voice: ElevenLabsVoice, token_s: float) -> tuple[float, float]:
+    """The pipeline's way with HTTP: wait for the sentence, then one request for it."""
+    marks = Marks()
+    async for _ in write_reply(marks, token_s):
+        if marks.sentence_end:
+            break
+    return await _first_chunk(voice.synthesize(FIRST), marks)
+
+
+async def ws_sentence(voice: ElevenLabsVoice, token_s: float) -> tuple[float, float]:
+    return await http_sentence(voice, token_s)  # same steps; the voice's transport differs
+
+
+async def ws_stream(voice: ElevenLabsVoice, token_s: float) -> tuple[float, float]:
+    """The whole reply handed to the voice as it is written."""
+    marks = Marks()
+    return await _first_chunk(voice.synthesize_stream(write_reply(marks, token_s)), marks)
+
+
+async def _first_chunk(audio: AsyncGenerator[bytes, None], marks: Marks) -> tuple[float, float]:
+    try:
+        await anext(audio)
+        now = time.perf_counter()
+    finally:
+        await audio.aclose()
+    return (now - marks.sentence_end) * 1000, (now - marks.first_word) * 1000
+
+
+async def measure(fake: FakeElevenLabs, runs: int, token_s: float) -> dict[str, list[float]]:
+    def voice(transport: str) -> ElevenLabsVoice:
+        settings = ElevenLabsSettings.model_validate({"base_url": fake.url, "transport": transport})
+        return ElevenLabsVoice(settings, DEFAULT_KEY)
+
+    http, ws = voice("http"), voice("websocket")
+    results: dict[str, list[float]] = {
+        k: [] for k in ("http_warm", "http_warm_word", "http_fresh", "ws_sentence")
+    }
+    results.update({"ws_stream": [], "ws_stream_word": []})
+    try:
+        await http_sentence(http, 0.0)  # warm-up: imports, the pooled connection
+        await ws_stream(ws, 0.0)
+        for _ in range(runs):  # alternate the paths, so drift hits them alike
+            after_end, after_word = await http_sentence(http, token_s)
+            results["http_warm"].append(after_end)
+            results["http_warm_word"].append(after_word)
+            fresh = voice("http")
+            try:
+                results["http_fresh"].append((await http_sentence(fresh, token_s))[0])
+            finally:
+                fresh.close()
+            results["ws_sentence"].append((await ws_sentence(ws, token_s))[0])
+            after_end, after_word = await ws_stream(ws, token_s)
+            results["ws_stream"].append(after_end)
+            results["ws_stream_word"].append(after_word)
+    finally:
+        http.close()
+        ws.close()
+    return results
+
+
+def report(results: dict[str, list[float]], args: argparse.Namespace) -> dict[str, object]:
+    med = {k: round(statistics.median(v), 1) for k, v in results.items()}
+    summary: dict[str, object] = {
+        "bench": "elevenlabs_latency",
+        "runs": args.runs,
+        "first_chunk_delay_ms": args.first_chunk_ms,
+        "token_ms": args.token_ms,
+        "http_sentence_ms": med["http_warm"],
+        "http_fresh_ms": med["http_fresh"],
+        "ws_sentence_ms": med["ws_sentence"],
+        "ws_stream_ms": med["ws_stream"],
+        "http_from_first_word_ms": med["http_warm_word"],
+        "ws_from_first_word_ms": med["ws_stream_word"],
+        "ws_stream_saving_ms": round(med["http_warm"] - med["ws_stream"], 1),
+        "added_http_ms": round(med["http_warm"] - args.first_chunk_ms, 1),
+        "added_ws_stream_ms": round(med["ws_stream"] - args.first_chunk_ms, 1),
+    }
+    print(
+        f"ElevenLabs first audio chunk, fake service answering after {args.first_chunk_ms:g} ms, "
+        f"model writing a word every {args.token_ms:g} ms; median of {args.runs}"
+    )
+    print(f"{'path':44}{'after sentence end':>20}{'after first word':>18}")
+    rows = [
+        ("HTTP, a request per sentence (warm pool)", "http_warm", "http_warm_word"),
+        ("HTTP, first request of a fresh voice", "http_fresh", None),
+        ("WebSocket, a connection per sentence", "ws_sentence", None),
+        ("WebSocket, whole reply over one connection", "ws_stream", "ws_stream_word"),
+    ]
+    for label, end_key, word_key in rows:
+        word = f"{med[word_key]:>15.1f} ms" if word_key else f"{'':>18}"
+        print(f"{label:44}{med[end_key]:>17.1f} ms{word}")
+    print(
+        f"streaming over the WebSocket adds {summary['added_ws_stream_ms']} ms to the service's "
+        f"own delay; HTTP per sentence adds {summary['added_http_ms']} ms"
+    )
+    print(json.dumps(summary))
+    return summary
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument("--first-chunk-ms", type=float, default=150.0)
+    parser.add_argument("--token-ms", type=float, default=60.0)
+    args = parser.parse_args(argv)
+    with FakeElevenLabs(first_chunk_delay_s=args.first_chunk_ms / 1000) as fake:
+        results = asyncio.run(measure(fake, max(1, args.runs), args.token_ms / 1000))
+    report(results, args)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

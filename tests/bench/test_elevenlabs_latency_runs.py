@@ -1,0 +1,34 @@
+"""The ElevenLabs latency benchmark runs end to end against the fake and reports every figure
+(no timing is asserted: this machine is shared)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.bench import elevenlabs_latency
+
+
+def test_benchmark_prints_a_table_and_one_json_line(capsys: pytest.CaptureFixture[str]) -> None:
+    assert elevenlabs_latency.main(["--runs", "1", "--first-chunk-ms", "5", "--token-ms", "1"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    summary = json.loads(lines[-1])
+    assert summary["bench"] == "elevenlabs_latency"
+    assert summary["runs"] == 1
+    for key in (
+        "http_sentence_ms",
+        "http_fresh_ms",
+        "ws_sentence_ms",
+        "ws_stream_ms",
+        "http_from_first_word_ms",
+        "ws_from_first_word_ms",
+        "ws_stream_saving_ms",
+    ):
+        assert isinstance(summary[key], float), key
+    # every path waited for the fake's first-chunk delay, so none can be faster than it
+    for key in ("http_sentence_ms", "http_fresh_ms", "ws_sentence_ms", "ws_stream_ms"):
+        assert summary[key] >= 5.0, key
+    report = "\n".join(lines[:-1])
+    assert "WebSocket, whole reply over one connection" in report
+    assert "HTTP, a request per sentence" in report
