@@ -11,8 +11,9 @@ import pytest
 from app.asr.fallback import FallbackTranscriber
 from app.asr.local import LocalWhisper
 from app.asr.server import RemoteWhisper
-from app.compose import build_chat, build_engine, build_transcriber, chat_settings
+from app.compose.build import build_chat, build_engine, build_transcriber, chat_settings
 from app.core.events import Event, NoticeRaised
+from app.core.types import ChatMessage
 from app.llm.ollama import OllamaChat
 from app.settings.schema import Settings
 from app.settings.secrets import SecretStore
@@ -94,7 +95,7 @@ async def test_the_chat_reaches_the_server_with_its_key_over_the_pin(
     chat = build_chat(s, secrets)
     status = await chat.check()
     fake.reply("Hello from the server.")
-    deltas = [d async for d in chat.stream_chat([], [])]
+    deltas = [d async for d in chat.stream_chat([ChatMessage("user", "hi")], [])]
     await chat.aclose()  # type: ignore[attr-defined]
     assert status.ok, status.message
     assert "".join(d.content for d in deltas) == "Hello from the server."
@@ -143,7 +144,7 @@ async def test_a_server_that_is_down_falls_back_to_local_asr_with_a_notice(
 
 
 def test_use_deployment_points_hark_at_the_newest_recorded_server(tmp_path: Path) -> None:
-    from app.compose import with_deployment
+    from app.compose.build import with_deployment
     from app.settings.load import load_settings
     from app.shared.paths import data_dir
     from remote.deploy.records import Deployment, RecordStore

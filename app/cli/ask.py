@@ -14,7 +14,7 @@ from typing import Any
 
 from app.cli.printer import Printer
 from app.cli.terminal import terminal_confirmer
-from app.compose import build_engine
+from app.compose.build import build_engine
 from app.core.events import TurnResult
 from app.core.types import Utterance
 from app.settings.schema import Settings

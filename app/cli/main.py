@@ -26,7 +26,7 @@ from app.cli import (
     server,
     tray,
 )
-from app.compose import with_deployment
+from app.compose.build import with_deployment
 from app.settings.load import load_settings
 from app.settings.schema import Settings
 from app.shared.errors import HarkError

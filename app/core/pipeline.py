@@ -58,6 +58,9 @@ class PipelineOptions:
 
     stream_sentences: bool = True
     max_tool_rounds: int = 4
+    first_clause_words: int = 0
+    """With ``stream_sentences``: the first piece spoken may end at a clause boundary after
+    this many words (0: a whole sentence); see :mod:`app.core.sentences`."""
 
 
 class VoicePipeline:
@@ -220,6 +223,7 @@ class VoicePipeline:
                 allowed=allowed,
                 max_tool_rounds=self._options.max_tool_rounds,
                 stream_sentences=self._options.stream_sentences,
+                first_clause_words=self._options.first_clause_words,
             )
         except LlmError as exc:
             await speaker.abort()

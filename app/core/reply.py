@@ -36,14 +36,17 @@ async def stream_reply(
     allowed: frozenset[str] | None,
     max_tool_rounds: int,
     stream_sentences: bool,
+    first_clause_words: int = 0,
 ) -> str:
     """The whole reply text; ``records`` gets every tool call made on the way.
 
     With ``stream_sentences`` each sentence is spoken as soon as it is complete; without, the
-    whole reply is spoken at the end. The last round offers no tools, so the model must answer.
+    whole reply is spoken at the end; ``first_clause_words`` lets the first piece end at a
+    clause (:class:`~app.core.sentences.SentenceSplitter`). The last round offers no tools, so
+    the model must answer.
     """
     specs = [s for s in tools.specs() if allowed is None or s.name in allowed]
-    splitter = SentenceSplitter()
+    splitter = SentenceSplitter(first_clause_words=first_clause_words)
     parts: list[str] = []
     clock.llm_start = clock.now()
     for _round in range(max_tool_rounds + 1):

@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 
-from app.compose import build_chat, chat_settings
+from app.compose.build import build_chat, chat_settings
 from app.doctor.check import Check
 from app.llm.ollama import OllamaChat, model_available
 from app.settings.schema import Settings

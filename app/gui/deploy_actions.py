@@ -22,7 +22,7 @@ from app.shared.errors import HarkError
 log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
-    from app.compose import Engine
+    from app.compose.build import Engine
     from app.gui.bridge import Bridge
     from app.gui.context import GuiContext
     from app.settings.schema import RemoteSettings

@@ -3,7 +3,7 @@
 Widgets never reach into the engine: they hold a :class:`Services` and call its coroutines
 through :meth:`app.gui.bridge.Bridge.run` (so the work runs on the engine loop and the answer
 comes back on the GUI thread). :class:`EngineServices` is the real one, built on the assembled
-:class:`~app.compose.Engine`; tests give widgets the same class over fakes (FakeGoogle,
+:class:`~app.compose.build.Engine`; tests give widgets the same class over fakes (FakeGoogle,
 FakeOllama), or a small scripted one.
 
 Reads for the panes (upcoming events, unread mail) use the Google clients directly; anything
@@ -25,7 +25,7 @@ from app.core.types import ToolCall, ToolResult
 from app.shared.errors import CoreCode, GoogleCode, HarkError
 
 if TYPE_CHECKING:
-    from app.compose import Engine
+    from app.compose.build import Engine
     from app.google.calendar_events import CalendarEvent
     from app.google.mail_messages import MailMessage, MailSummary
     from app.google.scopes import AccountStatus

@@ -25,11 +25,11 @@ import logging
 import ssl
 from collections.abc import AsyncGenerator, Mapping, Sequence
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
-from app.core.types import BackendStatus, ChatDelta, ChatMessage, ToolCall, ToolSpec
+from app.core.types import BackendStatus, ChatDelta, ChatMessage, ToolSpec
+from app.llm.wire import display_host, error_code, error_text, is_json_error, parse_tool_calls
 from app.settings.schema import LlmSettings
 from app.shared.errors import LlmCode, LlmError
 from app.shared.tls import is_tls_error, pinned_ssl_context, public_ssl_context
@@ -37,84 +37,6 @@ from app.shared.tls import is_tls_error, pinned_ssl_context, public_ssl_context
 log = logging.getLogger(__name__)
 
 _HOST_HINT = "Set HARK_LLM__HOST or OLLAMA_HOST."
-
-
-def _display_host(url: str) -> str:
-    """The host URL without any user:password part, safe for messages and logs."""
-    parts = urlsplit(url)
-    if parts.username is None and parts.password is None:
-        return url
-    netloc = parts.hostname or ""
-    if parts.port is not None:
-        netloc = f"{netloc}:{parts.port}"
-    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
-
-
-def _error_text(body: bytes) -> str:
-    """Ollama's ``{"error": ...}`` message, or the raw body (trimmed) when it is not JSON."""
-    text = body.decode("utf-8", errors="replace").strip()
-    try:
-        data = json.loads(text)
-    except ValueError:
-        return text[:300]
-    if isinstance(data, Mapping) and isinstance(data.get("error"), str):
-        return str(data["error"])
-    if isinstance(data, Mapping) and isinstance(data.get("error"), Mapping):
-        message = data["error"].get("message")  # the Hark server's own (OpenAI-shaped) errors
-        if isinstance(message, str):
-            return message
-    return text[:300]
-
-
-def _error_code(body: bytes) -> str | None:
-    """The code of a Hark server error body (``{"error": {"code": ...}}``), if any."""
-    try:
-        data = json.loads(body)
-    except ValueError:
-        return None
-    error = data.get("error") if isinstance(data, Mapping) else None
-    code = error.get("code") if isinstance(error, Mapping) else None
-    return code if isinstance(code, str) else None
-
-
-def _is_json_error(body: bytes) -> bool:
-    try:
-        data = json.loads(body)
-    except ValueError:
-        return False
-    return isinstance(data, Mapping) and "error" in data
-
-
-def _parse_tool_calls(raw: Any) -> tuple[ToolCall, ...]:
-    if not isinstance(raw, list):
-        raise LlmError(
-            LlmCode.BAD_TOOL_CALL, f"the model sent tool_calls that are not a list: {raw!r}"
-        )
-    calls: list[ToolCall] = []
-    for item in raw:
-        function = item.get("function") if isinstance(item, Mapping) else None
-        name = function.get("name") if isinstance(function, Mapping) else None
-        if not isinstance(function, Mapping) or not isinstance(name, str) or not name:
-            raise LlmError(
-                LlmCode.BAD_TOOL_CALL, f"the model sent a tool call without a name: {item!r}"
-            )
-        args: Any = function.get("arguments") or {}
-        if isinstance(args, str):
-            # Some servers (and OpenAI-style proxies) send the arguments as JSON text.
-            try:
-                args = json.loads(args) if args.strip() else {}
-            except ValueError as exc:
-                raise LlmError(
-                    LlmCode.BAD_TOOL_CALL,
-                    f"the model called {name} with arguments that are not JSON: {args[:200]!r}",
-                ) from exc
-        if not isinstance(args, Mapping):
-            raise LlmError(
-                LlmCode.BAD_TOOL_CALL,
-                f"the model called {name} with arguments that are not an object: {args!r}",
-            )
-        calls.append(ToolCall(name=name, arguments=dict(args)))
-    return tuple(calls)
 
 
 class OllamaChat:
@@ -136,7 +58,7 @@ class OllamaChat:
         self._settings = settings
         self._auth_hint = auth_hint
         self._host = settings.host.rstrip("/")
-        self._shown_host = _display_host(self._host)
+        self._shown_host = display_host(self._host)
         self._headers = {"Authorization": f"Bearer {token}"} if token else {}
         self._timeout = httpx.Timeout(settings.timeout_s)
         self._setup_error: LlmError | None = None
@@ -261,7 +183,7 @@ class OllamaChat:
             if isinstance(content, str) and content:
                 deltas.append(ChatDelta(content=content))
             if message.get("tool_calls"):
-                deltas.append(ChatDelta(tool_calls=_parse_tool_calls(message["tool_calls"])))
+                deltas.append(ChatDelta(tool_calls=parse_tool_calls(message["tool_calls"])))
         if obj.get("done") is True:
             log.debug(
                 "LLM reply done: reason=%s eval_count=%s eval_ms=%.0f",
@@ -271,6 +193,43 @@ class OllamaChat:
             )
             deltas.append(ChatDelta(done=True))
         return deltas
+
+    # --- warm-up -------------------------------------------------------------------------------
+
+    async def warm_up(self, system_prompt: str, tools: Sequence[ToolSpec] = ()) -> None:
+        """Load the model and evaluate the system prompt now, so the first turn finds both ready.
+
+        One ``/api/chat`` request with the system prompt (and the tools, which the prompt
+        template renders next to it) and ``num_predict: 1``: Ollama loads the model, keeps it
+        for ``keep_alive``, and its prompt cache then holds the start every turn shares. Raises
+        :class:`LlmError`; callers log it and go on (a turn works without it, only slower).
+        """
+        if self._setup_error is not None:
+            raise LlmError(self._setup_error.code, self._setup_error.message)
+        body = self._chat_body([ChatMessage("system", system_prompt)], tools)
+        body["stream"] = False
+        body["options"] = {**body.get("options", {}), "num_predict": 1}
+        try:
+            response = await self._client.post(
+                f"{self._host}/api/chat", json=body, headers=self._headers, timeout=self._timeout
+            )
+        except httpx.TimeoutException as exc:
+            raise self._timeout_error(exc, False) from exc
+        except (httpx.HTTPError, httpx.InvalidURL, OSError) as exc:
+            raise self._unreachable(exc) from exc
+        if response.status_code >= 300:
+            raise self._status_error(response.status_code, response.content)
+        try:
+            done = response.json()
+        except ValueError:
+            done = {}
+        durations = done if isinstance(done, Mapping) else {}
+        log.info(
+            "LLM warmed up: model=%s load_ms=%.0f prompt_ms=%.0f",
+            self._settings.model,
+            (durations.get("load_duration") or 0) / 1e6,
+            (durations.get("prompt_eval_duration") or 0) / 1e6,
+        )
 
     # --- health --------------------------------------------------------------------------------
 
@@ -355,7 +314,7 @@ class OllamaChat:
         )
 
     def _status_error(self, status: int, body: bytes) -> LlmError:
-        text = _error_text(body)
+        text = error_text(body)
         host = self._shown_host
         if status in (401, 403):
             return LlmError(
@@ -363,13 +322,13 @@ class OllamaChat:
                 f"{host} refused the request (HTTP {status}: {text or 'unauthorized'}). Check "
                 f"the server API key: {self._auth_hint}.",
             )
-        if status == 503 and _error_code(body) == "provisioning":
+        if status == 503 and error_code(body) == "provisioning":
             return LlmError(
                 LlmCode.PROVISIONING,
                 f"the Hark server at {host} is still setting up ({text}); Hark will use it "
                 "as soon as it is ready.",
             )
-        if status == 404 and _is_json_error(body):
+        if status == 404 and is_json_error(body):
             model = self._settings.model
             return LlmError(
                 LlmCode.MODEL_MISSING,

@@ -168,6 +168,7 @@ DEFAULT_CONFIG_TEXT = """\
 [llm]
 host = "http://localhost:11434"   # or OLLAMA_HOST; e.g. "http://192.168.1.100:11434"
 model = "llama3.2:3b"
+keep_alive = "30m"                # how long Ollama keeps the model loaded; -1: for ever
 
 [asr]
 model = "base.en"                 # a faster-whisper name, or a local model directory
@@ -176,10 +177,19 @@ language = "en"                   # or "auto"
 [tts]
 engine = "elevenlabs"             # elevenlabs | piper | espeak | none
 fallback = "piper"                # used when the hosted voice fails
+first_clause_words = 5            # start speaking at the first comma after 5 words; 0: sentences
+
+# [tts.elevenlabs]                # the hosted voice (its key: `hark secret set elevenlabs-api-key`)
+# model_id = "eleven_flash_v2_5"  # Flash: ElevenLabs' lowest-latency model (the default)
+# transport = "websocket"         # text streams in as it is written; "http": a request a sentence
 
 [audio]
 # input_device = "USB"            # a device name (part of it) or index; `hark doctor` lists them
-hangover_ms = 450
+hangover_ms = 450                 # end_of_turn = "silence": the silence that ends a turn
+end_of_turn = "smart"             # smart (a model hears whether you finished) | silence
+# turn_silence_ms = 200           # smart: the silence after which the model is asked
+# turn_max_wait_ms = 2000         # smart: the longest silence before the turn ends anyway
+echo_cancellation = true          # take Hark's own voice out of the mic (barge-in on speakers)
 
 [remote]
 # A Hark server does ASR and the LLM (its key: `hark secret set server-api-key`).

@@ -5,6 +5,7 @@ Loading is :mod:`app.settings.load`; secrets are never settings (:mod:`app.setti
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
@@ -15,10 +16,19 @@ from pydantic import (
     ConfigDict,
     Field,
     field_validator,
+    model_validator,
 )
 
 UserPath = Annotated[Path, AfterValidator(lambda p: p.expanduser())]
 """A path setting; ``~`` means the user's home, as in a shell."""
+
+
+TURN_MODEL_WHEEL_URL = (
+    "https://files.pythonhosted.org/packages/38/31/"
+    "29c72ca8d3a16b59fd12580fcb99a7cef641d9ee07fe7b0321c1b65ca3cf/"
+    "pipecat_ai-1.14.0-py3-none-any.whl"
+)
+"""The PyPI wheel that ships the Smart Turn v3.2 end-of-turn model (``app.audio.turn_model``)."""
 
 
 class _Section(BaseModel):
@@ -30,6 +40,30 @@ def _check_http_url(value: str, example: str) -> str:
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError(f"{value!r} is not an http(s) URL with a host; write it like {example}")
     return value.strip().rstrip("/")
+
+
+_GO_DURATION = re.compile(r"[-+]?(?:(?:\d+(?:\.\d*)?|\.\d+)(?:ns|us|µs|μs|ms|s|m|h))+")
+
+
+def _check_keep_alive(value: object) -> str | int | None:
+    """Ollama's ``keep_alive``: a Go duration string or whole seconds (negative: for ever)."""
+    if value is None:
+        return None
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    text = value.strip() if isinstance(value, str) else None
+    if text == "":
+        return None
+    if text is not None and re.fullmatch(r"[-+]?\d+", text):
+        return int(text)
+    if text is not None and _GO_DURATION.fullmatch(text):
+        return text
+    raise ValueError(
+        f'{value!r} is not a duration Ollama understands; write it like "30m", "1h" or '
+        '"90s", a number of seconds, or -1 to keep the model loaded for ever'
+    )
 
 
 class AudioSettings(_Section):
@@ -45,6 +79,33 @@ class AudioSettings(_Section):
     overlay: bool = True
     """The desktop app shows a small window near the tray while it listens (the level, the
     words it heard, Cancel)."""
+    echo_cancellation: bool = True
+    """Remove Hark's own voice from the microphone (WebRTC's echo canceller, with what the
+    speaker plays as the reference), so barge-in works over loudspeakers."""
+    end_of_turn: Literal["smart", "silence"] = "smart"
+    """``smart``: after ``turn_silence_ms`` of silence an end-of-turn model (Smart Turn) says
+    whether the request is finished; ``silence``: the turn ends after ``hangover_ms``."""
+    turn_silence_ms: int = Field(default=200, ge=60, le=1500)
+    """In ``smart`` mode: the silence after which the end-of-turn model is asked."""
+    turn_max_wait_ms: int = Field(default=2000, ge=300, le=10000)
+    """In ``smart`` mode: the longest silence before the turn ends anyway."""
+    turn_model_url: str = TURN_MODEL_WHEEL_URL
+    """Where the end-of-turn model comes from on first use (the pipecat-ai wheel; a mirror
+    of the same file works: both checksums are checked)."""
+
+    @field_validator("turn_model_url")
+    @classmethod
+    def _turn_url(cls, v: str) -> str:
+        return _check_http_url(v, TURN_MODEL_WHEEL_URL)
+
+    @model_validator(mode="after")
+    def _turn_times(self) -> AudioSettings:
+        if self.turn_max_wait_ms <= self.turn_silence_ms:
+            raise ValueError(
+                f"turn_max_wait_ms ({self.turn_max_wait_ms}) must be longer than "
+                f"turn_silence_ms ({self.turn_silence_ms}): it is how long Hark waits in all"
+            )
+        return self
 
 
 class AsrSettings(_Section):
@@ -75,7 +136,11 @@ class LlmSettings(_Section):
     ca_cert: UserPath | None = None
     """A PEM certificate to pin for an https host (the Hark server's self-signed one)."""
     temperature: float | None = Field(default=None, ge=0.0, le=2.0)
-    keep_alive: str | None = None
+    keep_alive: str | int | None = "30m"
+    """How long Ollama keeps the model loaded after each request, so a turn after a quiet spell
+    does not wait for it to load again: a duration (``"30m"``, ``"1h30m"``, ``"90s"``), a number
+    of seconds, ``-1`` for ever, ``0`` to unload at once; empty: the server's own default
+    (``OLLAMA_KEEP_ALIVE``, 5 minutes)."""
     history_turns: int = Field(default=6, ge=0, le=50)
     system_prompt_file: UserPath | None = None
     max_tool_rounds: int = Field(default=4, ge=1, le=10)
@@ -88,14 +153,23 @@ class LlmSettings(_Section):
     def _host_is_url(cls, v: str) -> str:
         return _check_http_url(v, "http://192.168.1.100:11434")
 
+    @field_validator("keep_alive", mode="before")
+    @classmethod
+    def _keep_alive_is_duration(cls, v: object) -> str | int | None:
+        return _check_keep_alive(v)
+
 
 class ElevenLabsSettings(_Section):
     """The hosted ElevenLabs voice (the API key lives in the keyring)."""
 
     voice_id: str = "21m00Tcm4TlvDq8ikWAM"
     model_id: str = "eleven_flash_v2_5"
+    """Flash v2.5: ElevenLabs' lowest-latency model (a setting in your file is kept)."""
     output_format: Literal["pcm_16000", "pcm_22050", "pcm_24000"] = "pcm_16000"
     base_url: str = "https://api.elevenlabs.io"
+    transport: Literal["websocket", "http"] = "websocket"
+    """``websocket``: text streams in over one connection as the model writes it (falls back
+    to ``http`` by itself if a proxy refuses the upgrade); ``http``: one request per sentence."""
 
     @field_validator("base_url")
     @classmethod
@@ -114,6 +188,9 @@ class TtsSettings(_Section):
     speed: float = Field(default=1.0, gt=0.2, le=4.0)
     stream_sentences: bool = True
     """Speak each sentence as soon as it is written (off: wait for the whole reply)."""
+    first_clause_words: int = Field(default=5, ge=0, le=40)
+    """Start speaking at the first comma, semicolon, colon or dash after at least this many
+    words, rather than at the end of the first sentence (``0``: whole sentences only)."""
     elevenlabs: ElevenLabsSettings = Field(default_factory=ElevenLabsSettings)
 
 

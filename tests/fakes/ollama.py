@@ -18,7 +18,7 @@ Usage::
         assert fake.requests[0]["messages"][-1]["content"] == "hi"
 
 Scripted turns are consumed in order, one per chat request (``/api/chat`` or
-``/v1/chat/completions``); with nothing queued the
+``/v1/chat/completions``) that holds a user message; with nothing queued the
 fake answers ``"You said: <last user message>."``. Scripting: :meth:`FakeOllama.reply`,
 :meth:`~FakeOllama.reply_tool_call`, :meth:`~FakeOllama.reply_tool_calls`,
 :meth:`~FakeOllama.fail` (an HTTP error), :meth:`~FakeOllama.fail_mid_stream` (an
@@ -32,6 +32,13 @@ Timing: ``first_token_delay_s`` is waited before the first chunk (and the respon
 as Ollama sends them with the first token), ``token_delay_s`` between chunks; both can be
 changed between requests. The waiting simulates the model (it ends at once on ``stop()``); a
 test that needs to act *between* chunks passes a ``threading.Event`` as ``gate`` instead.
+
+Memory: ``load_delay_s`` is waited by a request that finds its model not loaded (the first one,
+or one after ``keep_alive`` ran out), ``prefill_delay_s`` by one whose system prompt the model
+has not evaluated yet (:mod:`tests.fakes.ollama_residency`); ``residency.loads`` counts cold
+loads. ``/api/chat`` with no messages only loads the model (``done_reason: "load"``, or
+``"unload"`` with ``keep_alive: 0``), ``options.num_predict`` ends a reply after that many
+tokens (``done_reason: "length"``), and ``/api/ps`` lists the models in memory.
 """
 
 from __future__ import annotations
@@ -45,10 +52,17 @@ import threading
 from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
+from tests.fakes.ollama_residency import (
+    DEFAULT_KEEP_ALIVE_S,
+    FOREVER,
+    BadKeepAlive,
+    Residency,
+    parse_keep_alive,
+)
 from tests.support.servers import FakeService, TrackingHTTPServer
 
 DEFAULT_MODELS = ("llama3.2:3b",)
@@ -102,6 +116,7 @@ class _State:
     changed: threading.Condition = field(init=False)
     script: deque[ScriptedTurn] = field(default_factory=deque)
     requests: list[dict[str, Any]] = field(default_factory=list)
+    warmups: list[dict[str, Any]] = field(default_factory=list)
     calls: list[str] = field(default_factory=list)
     headers: list[dict[str, str]] = field(default_factory=list)
     gates: list[threading.Event] = field(default_factory=list)
@@ -129,6 +144,8 @@ class FakeOllama(FakeService):
         token: str | None = None,
         first_token_delay_s: float = 0.0,
         token_delay_s: float = 0.0,
+        load_delay_s: float = 0.0,
+        prefill_delay_s: float = 0.0,
         ssl_context: ssl.SSLContext | None = None,
         port: int = 0,
         version: str = "0.6.8",
@@ -138,6 +155,9 @@ class FakeOllama(FakeService):
         self.token = token
         self.first_token_delay_s = first_token_delay_s
         self.token_delay_s = token_delay_s
+        self.load_delay_s = load_delay_s
+        self.prefill_delay_s = prefill_delay_s
+        self.residency = Residency()
         self.version = version
         self._ssl = ssl_context
         self._port = port
@@ -233,10 +253,17 @@ class FakeOllama(FakeService):
 
     @property
     def requests(self) -> list[dict[str, Any]]:
-        """The JSON bodies of the chat requests (``/api/chat``, ``/v1/chat/completions``)
-        received so far (a copy)."""
+        """The JSON bodies of the chat turns (``/api/chat``, ``/v1/chat/completions`` with a
+        user or tool message) received so far (a copy); loads and warm-ups are ``warmups``."""
         with self._state.lock:
             return list(self._state.requests)
+
+    @property
+    def warmups(self) -> list[dict[str, Any]]:
+        """The chat bodies that were no turn (no user message: a load, or a warm-up with only
+        the system prompt); they are not in ``requests`` and take no scripted turn."""
+        with self._state.lock:
+            return list(self._state.warmups)
 
     @property
     def calls(self) -> list[str]:
@@ -283,7 +310,8 @@ class FakeOllama(FakeService):
             self._state.calls.append(call)
             self._state.headers.append(headers)
             if body is not None:
-                self._state.requests.append(body)
+                kept = self._state.requests if is_turn(body) else self._state.warmups
+                kept.append(body)
             self._state.changed.notify_all()
 
     def _next_turn(self) -> ScriptedTurn:
@@ -313,6 +341,14 @@ class FakeOllama(FakeService):
     def _model_list(self) -> list[str]:
         with self._state.lock:
             return list(self.models)
+
+
+def is_turn(body: Mapping[str, Any]) -> bool:
+    """A chat request that asks something (a user or tool message), not a load or warm-up."""
+    messages = body.get("messages")
+    return isinstance(messages, list) and any(
+        isinstance(m, Mapping) and m.get("role") not in ("system", None) for m in messages
+    )
 
 
 def default_reply(body: Mapping[str, Any]) -> str:
@@ -420,6 +456,7 @@ class _Handler(BaseHTTPRequestHandler):
             ("POST", "/api/chat"): self._chat,
             ("GET", "/api/tags"): self._tags,
             ("GET", "/api/version"): self._version,
+            ("GET", "/api/ps"): self._ps,
             ("POST", "/api/show"): self._show,
             ("POST", "/api/pull"): self._pull,
             ("POST", "/v1/chat/completions"): self._v1_chat,
@@ -524,27 +561,87 @@ class _Handler(BaseHTTPRequestHandler):
         messages = body.get("messages", [])
         if not isinstance(messages, list) or not all(isinstance(m, dict) for m in messages):
             return self._send_error(400, "messages must be a list of message objects")
+        try:
+            keep_alive_s = parse_keep_alive(body.get("keep_alive"))
+        except BadKeepAlive as exc:
+            return self._send_error(400, str(exc))
         if not fake._has_model(model):
             return self._send_error(404, f"model '{model}' not found")
-        turn = fake._next_turn()
+        if not messages:
+            return self._load_only(model, keep_alive_s)
+        fake._pause(
+            fake.residency.admit(
+                model, keep_alive_s, _system(messages), fake.load_delay_s, fake.prefill_delay_s
+            )
+        )
+        turn = fake._next_turn() if is_turn(body) else ScriptedTurn()
         if turn.status is not None:
             return self._send_error(turn.status, turn.error or "error")
         text = default_reply(body) if turn.text is None else turn.text
         pieces = tokenize(text)
+        reason = "stop"
+        limit = _num_predict(body)
+        if limit is not None and len(pieces) > limit:
+            pieces, reason = pieces[:limit], "length"
+            text = "".join(pieces)
         tool_calls = [_wire_tool_call(i, n, a) for i, (n, a) in enumerate(turn.tool_calls)]
         if body.get("stream", True) is False:
-            return self._chat_whole(model, text, tool_calls, len(pieces))
-        self._chat_stream(model, pieces, tool_calls, turn)
+            return self._chat_whole(model, text, tool_calls, len(pieces), reason)
+        self._chat_stream(model, pieces, tool_calls, turn, reason)
+
+    def _load_only(self, model: str, keep_alive_s: float) -> None:
+        """``/api/chat`` without messages: load the model (or unload it, for keep_alive 0)."""
+        fake = self.server.fake
+        if keep_alive_s <= 0:
+            fake.residency.unload(model)
+            reason = "unload"
+        else:
+            fake._pause(fake.residency.load(model, keep_alive_s, fake.load_delay_s))
+            reason = "load"
+        message = {"role": "assistant", "content": ""}
+        self._send_json(
+            200,
+            {"model": model, "created_at": _now(), "message": message, "done_reason": reason}
+            | {"done": True},
+        )
+
+    def _ps(self, _body: dict[str, Any]) -> None:
+        fake = self.server.fake
+        now = datetime.now(UTC)
+        models = []
+        for name, left in fake.residency.running().items():
+            until = (
+                now + timedelta(days=100 * 365)
+                if left == FOREVER
+                else now + timedelta(seconds=left)
+            )
+            models.append(
+                {
+                    "name": name,
+                    "model": name,
+                    "size": 3_400_000_000,
+                    "digest": _digest(name),
+                    "details": _details(name),
+                    "expires_at": until.isoformat().replace("+00:00", "Z"),
+                    "size_vram": 0,
+                }
+            )
+        self._send_json(200, {"models": models})
 
     def _chat_whole(
-        self, model: str, text: str, tool_calls: list[dict[str, Any]], n_tokens: int
+        self,
+        model: str,
+        text: str,
+        tool_calls: list[dict[str, Any]],
+        n_tokens: int,
+        reason: str = "stop",
     ) -> None:
         fake = self.server.fake
         fake._pause(fake.first_token_delay_s + fake.token_delay_s * max(0, n_tokens - 1))
         message: dict[str, Any] = {"role": "assistant", "content": text}
         if tool_calls:
             message["tool_calls"] = tool_calls
-        self._send_json(200, _final(model, message, n_tokens))
+        self._send_json(200, _final(model, message, n_tokens, reason))
 
     def _chat_stream(
         self,
@@ -552,6 +649,7 @@ class _Handler(BaseHTTPRequestHandler):
         pieces: list[str],
         tool_calls: list[dict[str, Any]],
         turn: ScriptedTurn,
+        reason: str = "stop",
     ) -> None:
         chunks: list[dict[str, Any]] = [
             _chunk(model, {"role": "assistant", "content": p}) for p in pieces
@@ -569,7 +667,9 @@ class _Handler(BaseHTTPRequestHandler):
             "application/x-ndjson",
             [_ndjson(obj) for obj in chunks[:stop_at]],
             turn,
-            tail=[_ndjson(_final(model, {"role": "assistant", "content": ""}, len(pieces)))],
+            tail=[
+                _ndjson(_final(model, {"role": "assistant", "content": ""}, len(pieces), reason))
+            ],
             error=_ndjson({"error": turn.error or "error"}),
         )
 
@@ -634,7 +734,16 @@ class _Handler(BaseHTTPRequestHandler):
             return self._send_openai_error(400, "messages must be a list of message objects")
         if not fake._has_model(model):
             return self._send_openai_error(404, f"model '{model}' not found")
-        turn = fake._next_turn()
+        fake._pause(
+            fake.residency.admit(
+                model,
+                DEFAULT_KEEP_ALIVE_S,
+                _system(messages),
+                fake.load_delay_s,
+                fake.prefill_delay_s,
+            )
+        )
+        turn = fake._next_turn() if is_turn(body) else ScriptedTurn()
         if turn.status is not None:
             return self._send_openai_error(turn.status, turn.error or "error")
         text = default_reply(body) if turn.text is None else turn.text
@@ -766,12 +875,29 @@ def _chunk(model: str, message: dict[str, Any]) -> dict[str, Any]:
     return {"model": model, "created_at": _now(), "message": message, "done": False}
 
 
-def _final(model: str, message: dict[str, Any], eval_count: int) -> dict[str, Any]:
+def _system(messages: list[dict[str, Any]]) -> str | None:
+    """The system prompt a chat starts with (what Ollama's prompt cache keeps), if any."""
+    first = messages[0] if messages else {}
+    return str(first.get("content", "")) if first.get("role") == "system" else None
+
+
+def _num_predict(body: Mapping[str, Any]) -> int | None:
+    """``options.num_predict``: the most tokens to write (none, or a negative value: no limit)."""
+    options = body.get("options")
+    value = options.get("num_predict") if isinstance(options, Mapping) else None
+    if isinstance(value, int | float) and not isinstance(value, bool) and value > 0:
+        return int(value)
+    return None
+
+
+def _final(
+    model: str, message: dict[str, Any], eval_count: int, reason: str = "stop"
+) -> dict[str, Any]:
     return {
         "model": model,
         "created_at": _now(),
         "message": message,
-        "done_reason": "stop",
+        "done_reason": reason,
         "done": True,
         "total_duration": 1_234_567_890,
         "load_duration": 12_345_678,

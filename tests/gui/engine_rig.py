@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from app.compose import Engine, build_engine
+from app.compose.build import Engine, build_engine
 from app.google.auth import GoogleAccount
 from app.google.scopes import scopes_for
 from app.gui.bridge import Bridge, EngineThread

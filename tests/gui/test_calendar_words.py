@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from PySide6.QtCore import Qt
 
-from app.compose import build_engine
+from app.compose.build import build_engine
 from app.gui.bridge import Bridge, EngineThread
 from app.gui.panes.calendar import CalendarPane
 from app.gui.panes.status import error_text

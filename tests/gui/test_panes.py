@@ -17,7 +17,7 @@ import pytest
 import shiboken6
 from PySide6.QtCore import QDate, Qt, QTime, QUrl
 
-from app.compose import build_engine
+from app.compose.build import build_engine
 from app.core.events import TurnResult
 from app.google.auth import GoogleAccount
 from app.google.scopes import scopes_for

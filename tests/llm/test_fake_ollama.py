@@ -51,7 +51,11 @@ def test_delays_can_change_between_requests() -> None:
         start = time.monotonic()
         httpx.post(
             f"{fake.url}/api/chat",
-            json={"model": "llama3.2:3b", "messages": [], "stream": False},
+            json={
+                "model": "llama3.2:3b",
+                "messages": [{"role": "user", "content": "hi"}],
+                "stream": False,
+            },
             timeout=5,
         )
         assert time.monotonic() - start >= 0.1

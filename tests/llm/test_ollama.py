@@ -97,6 +97,7 @@ async def test_request_body_is_ollamas_format(fake: FakeOllama, chat: OllamaChat
         "model": MODEL,
         "messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "hi"}],
         "stream": True,
+        "keep_alive": "30m",  # the default: the model stays loaded between turns
     }
 
 

@@ -8,12 +8,15 @@ from pathlib import Path
 
 import pytest
 
+from app.core.types import ChatMessage
 from app.llm.ollama import OllamaChat
 from app.settings.schema import LlmSettings
 from app.shared.errors import LlmError
 from app.shared.tls import pinned_ssl_context
 from tests.fakes.ollama import FakeOllama
 from tests.support.tls import CertPair, self_signed
+
+HI = [ChatMessage("user", "hi")]  # no messages at all would only load the model
 
 MODEL = "llama3.2:3b"
 
@@ -38,7 +41,7 @@ async def test_pinned_self_signed_certificate_is_trusted(
     chat = pinned(tls_fake.url, server_cert.cert_pem, tmp_path)
     tls_fake.reply("Secure hello.")
     status = await chat.check()
-    deltas = [d async for d in chat.stream_chat([], [])]
+    deltas = [d async for d in chat.stream_chat(HI, [])]
     await chat.aclose()
     assert status.ok
     assert "".join(d.content for d in deltas) == "Secure hello."
@@ -72,7 +75,7 @@ async def test_unreadable_pin_file_is_reported_not_raised(tmp_path: Path) -> Non
     assert status.code == "llm-ca-cert"
     assert str(bad) in status.message
     with pytest.raises(LlmError) as info:
-        await anext(chat.stream_chat([], []))
+        await anext(chat.stream_chat(HI, []))
     await chat.aclose()
     assert info.value.code == "llm-ca-cert"
 
@@ -95,7 +98,7 @@ async def test_cut_stream_over_tls(
     got: list[str] = []
 
     async def read() -> None:
-        async for delta in chat.stream_chat([], []):
+        async for delta in chat.stream_chat(HI, []):
             got.append(delta.content)
 
     with pytest.raises(LlmError) as info:

@@ -190,7 +190,7 @@ class CheckupDialog(QDialog):
         """Run every check in a worker thread; rows appear as each one ends."""
         if self.running:
             return
-        from app.compose import with_deployment
+        from app.compose.build import with_deployment
         from app.doctor.checks import collect
 
         for row in self.rows:

@@ -49,7 +49,7 @@ class LlmPage(SettingsPage):
         llm = settings.llm
         token: Token = lambda: secrets.get("llm-token")  # noqa: E731
         if self.on_server:
-            from app.compose import chat_settings
+            from app.compose.build import chat_settings
 
             llm = chat_settings(settings)
             token = lambda: secrets.get("server-api-key")  # noqa: E731

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from app.cli.main import main
-from app.compose import build_chat, build_transcriber
+from app.compose.build import build_chat, build_transcriber
 from app.core.events import Event, ServerStateChanged
 from app.core.types import ChatMessage
 from app.settings.load import load_settings
