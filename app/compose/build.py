@@ -9,6 +9,7 @@ that importing this module (every ``hark`` command does) loads no audio or model
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import logging
 from collections.abc import Callable
@@ -156,7 +157,8 @@ def build_endpointer(
             on_loop, running = notice, loop
 
             def notice(code: str, message: str) -> None:
-                running.call_soon_threadsafe(on_loop, code, message)
+                with contextlib.suppress(RuntimeError):  # the loop closed: Hark has stopped
+                    running.call_soon_threadsafe(on_loop, code, message)
 
     return Endpointer.from_settings(settings.audio, notice=notice, progress=progress)
 
