@@ -280,9 +280,17 @@ async def test_the_box_takes_one_good_upload_and_refuses_the_rest(
         assert status["sha256"] == code.sha256
         assert (await http.get(box.url + "/status")).status_code == 401
 
-        # Without the key: refused, nothing kept.
-        put = await http.put(box.url + "/box/code", content=wheel)
+        # Without the key: refused, nothing kept. The box answers before it reads a body; a
+        # whole wheel still in flight then meets a closed connection instead of the 401.
+        put = await http.put(box.url + "/box/code", content=b"")
         assert put.status_code == 401
+        assert put.json()["error"]["code"] == "unauthorized"
+        try:
+            put = await http.put(box.url + "/box/code", content=wheel)
+            assert put.status_code == 401
+        except (httpx.ReadError, httpx.WriteError, httpx.RemoteProtocolError):
+            pass  # refused mid-upload: the connection closed under the unread body
+        assert not stored.exists()
         # Another wheel (one byte changed): refused by its hash.
         tampered = wheel[:-1] + bytes([wheel[-1] ^ 1])
         put = await http.put(box.url + "/box/code", content=tampered, headers=box.auth)
