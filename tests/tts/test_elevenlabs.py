@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 import socket
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Literal
 
 import pytest
@@ -28,15 +28,6 @@ def _settings(fake: FakeElevenLabs, fmt: Format = "pcm_16000") -> ElevenLabsSett
         output_format=fmt,
         transport="http",
     )
-
-
-@pytest.fixture
-def voices() -> Iterator[list[ElevenLabsVoice]]:
-    """Voices made by a test; their HTTP pools are closed afterwards."""
-    made: list[ElevenLabsVoice] = []
-    yield made
-    for voice in made:
-        voice.close()
 
 
 def _voice(

@@ -5,7 +5,7 @@ upgrade is refused, and the fallback chain behind it."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Literal
 
 import pytest
@@ -31,14 +31,6 @@ REPLY = [
     "Anything?",
 ]
 SENTENCES = ["Sure.", "Your next meeting is at three, in the blue room.", "Anything?"]
-
-
-@pytest.fixture
-def voices() -> Iterator[list[ElevenLabsVoice]]:
-    made: list[ElevenLabsVoice] = []
-    yield made
-    for voice in made:
-        voice.close()
 
 
 def _voice(
