@@ -32,61 +32,28 @@ import threading
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable
-from typing import Protocol
 
 import webrtcvad
 
+from app.audio.turn_guess import Guess, TurnJudge
 from app.core.events import SpeechStarted
 from app.core.ports import FrameSource
-from app.core.types import FRAME_BYTES, FRAME_MS, SAMPLE_RATE, Utterance
+from app.core.types import FRAME_BYTES, FRAME_MS, SAMPLE_RATE, SpeechSoFar, Utterance
 from app.settings.schema import AudioSettings
 from app.shared.errors import AudioCode, AudioError
 
 log = logging.getLogger(__name__)
 
-VadEvent = SpeechStarted | Utterance
-"""What :meth:`Endpointer.feed` reports: speech began (confirmed), or an utterance ended."""
+VadEvent = SpeechStarted | SpeechSoFar | Utterance
+"""What :meth:`Endpointer.feed` reports: speech began (confirmed), the utterance so far (when
+asked for: at the first silence, and every so often during long speech), or an utterance
+ended."""
 
 _VAD_HANGOVER = {0: 4, 1: 4, 2: 3, 3: 3}
 """Frames webrtcvad itself goes on calling voiced after one voiced 30 ms frame, per mode
 (measured): a single voiced frame shows up as a run of 4-5."""
 _WARMUP_FRAMES = 5
 """webrtcvad calls the first 3-4 frames of any stream voiced while it adapts; ignore them."""
-
-
-class TurnJudge(Protocol):
-    """An end-of-turn model (:class:`app.audio.turn.SmartTurn`): may take tens of ms; called
-    from a thread of the endpointer's own, so it must be thread-safe."""
-
-    def complete(self, pcm: bytes) -> bool: ...
-
-
-class _Guess:
-    """One inference on the utterance so far, running on its own short-lived thread.
-
-    ``gen`` is the endpointer's generation it was started in: once speech resumes or the
-    utterance ends, it moves on and the answer is thrown away. Guesses run one at a time
-    (``running``); one gone ``stale`` while it waited is skipped, so gaps never queue up."""
-
-    def __init__(self, turn: TurnJudge, pcm: bytes, gen: int, running: threading.Lock) -> None:
-        self.gen = gen
-        self.stale = False
-        self.done = threading.Event()
-        self.finished = False
-        self.error: Exception | None = None
-        worker = threading.Thread(target=self._run, args=(turn, pcm, running), name="hark-turn")
-        worker.daemon = True  # a model mid-inference must not hold up quitting
-        worker.start()
-
-    def _run(self, turn: TurnJudge, pcm: bytes, running: threading.Lock) -> None:
-        try:
-            with running:
-                if not self.stale:
-                    self.finished = turn.complete(pcm)
-        except Exception as exc:  # handed to the feed that uses the answer
-            self.error = exc
-        finally:
-            self.done.set()
 
 
 def _frames(ms: float) -> int:
@@ -121,6 +88,8 @@ class Endpointer:
         turn_silence_ms: int = 200,
         turn_max_wait_ms: int = 2000,
         turn_early_ms: int = 60,
+        so_far_at_pause: bool = False,
+        so_far_every_ms: int = 0,
     ) -> None:
         if not 0 <= aggressiveness <= 3:
             raise AudioError(
@@ -152,7 +121,7 @@ class Endpointer:
         self._lock = threading.Lock()
         self._epoch = 0  # the generation: bumped when speech resumes, ends or is forgotten
         self._asked = False  # the model's answer was used during the current silence
-        self._guess: _Guess | None = None  # the inference started in the current silence
+        self._guess: Guess | None = None  # the inference started in the current silence
         self._running = threading.Lock()  # held by the guess whose inference runs
         self._vad = webrtcvad.Vad(aggressiveness)
         self.aggressiveness = aggressiveness
@@ -167,6 +136,12 @@ class Endpointer:
         self._ask_n = max(1, _frames(turn_silence_ms) - self._tail_n)
         self._wait_n = max(1, _frames(turn_max_wait_ms) - self._tail_n)
         self._early_n = max(1, _frames(turn_early_ms) - self._tail_n)
+        self.so_far_at_pause = so_far_at_pause
+        """Hand out the utterance so far (:class:`SpeechSoFar`) when a silence begins, at the
+        moment the end-of-turn model is started, for transcribing it early."""
+        self._every_n = _frames(so_far_every_ms) if so_far_every_ms > 0 else 0
+        self._handed = False  # the utterance so far was handed out in the current silence
+        self._handed_at = 0  # frame index of the last hand-out during speech
         self._max_n = max(2, int(max_utterance_s * 1000) // FRAME_MS)
         self._n = 0  # frames fed so far (the clock)
         # Speech starts when the last few frames hold more voiced ones than webrtcvad's own
@@ -207,6 +182,8 @@ class Endpointer:
             turn=turn,
             turn_silence_ms=settings.turn_silence_ms,
             turn_max_wait_ms=settings.turn_max_wait_ms,
+            so_far_at_pause=settings.transcribe_early,
+            so_far_every_ms=settings.partial_every_ms if settings.transcribe_early else 0,
         )
         if settings.end_of_turn == "smart" and turn is None:
             from app.audio.turn_loader import load_turn_model
@@ -260,7 +237,7 @@ class Endpointer:
                     events.append(utt)
         return events
 
-    def _advance(self, frame: bytes) -> tuple[list[VadEvent], _Guess | None]:
+    def _advance(self, frame: bytes) -> tuple[list[VadEvent], Guess | None]:
         """One frame under the lock: the events, and the model's answer to use, if it is time
         (the inference was started when the silence began, or is started now)."""
         voiced = self._vad.is_speech(frame, SAMPLE_RATE) and self._n >= _WARMUP_FRAMES
@@ -277,12 +254,12 @@ class Endpointer:
             self._pcm.append(frame)
             if speechy:
                 self._last_speech = self._n
-                self._asked = False
+                self._asked = self._handed = False
                 if self._guess is not None:  # the user goes on: the early answer is stale
                     self._drop_guess()
                     self._epoch += 1
         events: list[VadEvent] = []
-        ask: _Guess | None = None
+        ask: Guess | None = None
         if not self._confirmed and self._last_speech - self._speech_start >= self._min_speech_n:
             self._confirmed = True
             events.append(SpeechStarted(at_s=_t(self._speech_start)))
@@ -309,11 +286,30 @@ class Endpointer:
             # Whoever is still talking goes on in a new utterance that starts right here.
             self._open = True
             self._pcm_start = self._speech_start = self._last_speech = self._n
+        if self._open and self._confirmed:
+            so_far = self._so_far(silent_n)
+            if so_far is not None:
+                events.append(so_far)
         return events, ask
 
-    def _start_guess(self, turn: TurnJudge) -> _Guess:
+    def _so_far(self, silent_n: int) -> SpeechSoFar | None:
+        """The utterance so far, if it is time to hand it out: once when a silence begins, and
+        every ``so_far_every_ms`` of an utterance still going on."""
+        if silent_n == 0:
+            if not self._every_n or self._n - max(self._handed_at, self._pcm_start) < self._every_n:
+                return None
+            self._handed_at = self._n
+            paused = False
+        elif self.so_far_at_pause and not self._handed and silent_n >= self._early_n:
+            self._handed = True
+            paused = True
+        else:
+            return None
+        return SpeechSoFar(b"".join(self._pcm), _t(self._pcm_start), paused)
+
+    def _start_guess(self, turn: TurnJudge) -> Guess:
         self.turn_guesses += 1
-        self._guess = _Guess(turn, b"".join(self._pcm), self._epoch, self._running)
+        self._guess = Guess(turn, b"".join(self._pcm), self._epoch, self._running)
         return self._guess
 
     def _drop_guess(self) -> None:
@@ -340,7 +336,7 @@ class Endpointer:
 
     def _reset_speech(self) -> None:
         self._epoch += 1
-        self._asked = False
+        self._asked = self._handed = False
         self._drop_guess()
         self._open = False
         self._confirmed = False

@@ -13,9 +13,9 @@ from typing import Any
 from app.cli.printer import Printer
 from app.cli.terminal import terminal_confirmer
 from app.compose.build import build_endpointer, build_engine, build_microphone
+from app.compose.listen import build_listen_loop
 from app.compose.warm import preload, warm_llm
 from app.core.events import Event, TurnFailed
-from app.core.listen_loop import ListenLoop
 from app.core.ports import FrameSource
 from app.llm.health import LlmMonitor
 from app.settings.schema import Settings
@@ -113,15 +113,14 @@ async def _listen(args: argparse.Namespace, settings: Settings) -> int:
         if args.wake_sensitivity is not None:
             sensitivity = args.wake_sensitivity
         wake = await asyncio.to_thread(WakeWord, wake_word, sensitivity=sensitivity)
-    loop_ = ListenLoop(
+    loop_ = build_listen_loop(
+        engine,
         source,
         build_endpointer(settings, emit, printer.progress),  # the end-of-turn model loads now
-        engine.pipeline,
         emit,
         barge_in=not args.no_barge_in,
         push_to_talk=args.push_to_talk,
         wake=wake,
-        skip_ms=settings.talk.skip_ms,
     )
     if args.push_to_talk:
         print("Press Enter, then speak; Ctrl-C quits.", file=sys.stderr)

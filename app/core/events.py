@@ -101,6 +101,15 @@ class TranscriptReady:
 
 
 @dataclass(frozen=True, slots=True)
+class TranscriptPartial:
+    """The words heard so far while the user is still talking; ``stable`` is the start of
+    ``text`` that will not change any more (the rest is the latest guess)."""
+
+    text: str
+    stable: str
+
+
+@dataclass(frozen=True, slots=True)
 class ReplyTextReceived:
     """A piece of the reply as the model writes it."""
 
@@ -214,6 +223,7 @@ Event = (
     | SpeechStarted
     | UtteranceEnded
     | TranscriptReady
+    | TranscriptPartial
     | ReplyTextReceived
     | SentenceReady
     | ToolCallStarted

@@ -5,7 +5,13 @@ Runs on the engine's event loop. What new speech does depends on where the runni
 - Hark is speaking: barge-in, the reply stops at once (or, with barge-in off, the microphone is
   ignored while Hark speaks, so that it cannot answer its own voice from the loudspeakers);
 - Hark is still transcribing or thinking: the user simply went on after a pause, so that turn
-  is dropped and its audio is joined to the new utterance: nothing said is lost.
+  is dropped and its audio is joined to the new utterance: nothing said is lost. The same holds
+  when Hark has just begun to answer but the new speech began within ``join_within_s`` of the end
+  of the request: it is the rest of the request, not an interruption.
+
+With ``early`` transcriptions (:mod:`app.core.early`) the utterance so far is transcribed while
+the user still talks and at the first short silence, and a turn takes that transcription when it
+heard the turn's own audio.
 
 Listening can be paused (the tray's "Pause listening"). In push-to-talk mode frames count only
 while armed: ``arm()`` on the key press (the first ``skip_ms`` are dropped, so the key's click is
@@ -24,10 +30,11 @@ import asyncio
 import contextlib
 import logging
 
+from app.core.early import EarlyTranscripts
 from app.core.events import ListeningTimedOut, SpeechStarted, WakeWordDetected
 from app.core.pipeline import VoicePipeline
 from app.core.ports import Emit, Endpointing, FrameSource, WakeDetector
-from app.core.types import FRAME_MS, Utterance
+from app.core.types import FRAME_MS, SpeechSoFar, Utterance
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +58,8 @@ class ListenLoop:
         wake: WakeDetector | None = None,
         skip_ms: int = 150,
         listen_timeout_s: float = 8.0,
+        early: EarlyTranscripts | None = None,
+        join_within_s: float = 0.0,
     ) -> None:
         self._source = source
         self._endpointer = endpointer
@@ -69,6 +78,8 @@ class ListenLoop:
         self._heard = False  # speech started since the loop was armed
         self._armed_n = 0  # frames fed since the loop was armed
         self._wake_stale = False  # the detector must forget what it heard before its next frame
+        self._early = early
+        self._join_within_s = join_within_s
         self._turns: set[asyncio.Task[object]] = set()
         self._current: Utterance | None = None
         self._carry: Utterance | None = None
@@ -107,7 +118,7 @@ class ListenLoop:
     def pause(self, paused: bool = True) -> None:
         self._paused = paused
         if paused:
-            self._endpointer.reset()
+            self._reset()
             self._wake_stale = True
 
     def interrupt(self, reason: str = "barge-in") -> None:
@@ -119,7 +130,7 @@ class ListenLoop:
         listening, and stop the running turn."""
         if self._one_shot:
             self._stop_listening()
-        self._endpointer.reset()
+        self._reset()
         self._carry = None
         self.interrupt(reason)
 
@@ -136,7 +147,7 @@ class ListenLoop:
                     self._skip -= 1
                     continue
                 if not self._barge_in and self._pipeline.speaking:
-                    self._endpointer.reset()  # half-duplex: don't hear ourselves
+                    self._reset()  # half-duplex: don't hear ourselves
                     continue
                 self._armed_n += 1
                 if self._endpointer.model_due:  # waits for a late end-of-turn answer: off the loop
@@ -148,6 +159,9 @@ class ListenLoop:
                 for item in items:
                     if isinstance(item, SpeechStarted):
                         self._on_speech_started(item)
+                    elif isinstance(item, SpeechSoFar):
+                        if self._early is not None:
+                            self._early.offer(item)
                     else:
                         self._start_turn(item)
                 if self._woken and not self._heard and self._armed_n >= self._listen_timeout_n:
@@ -184,8 +198,14 @@ class ListenLoop:
             self.interrupt("wake word")
         self._listen(skip_ms=0, woken=True)
 
-    def _listen(self, *, skip_ms: int, woken: bool) -> None:
+    def _reset(self) -> None:
+        """Forget the speech in progress, and its early transcriptions."""
         self._endpointer.reset()
+        if self._early is not None:
+            self._early.forget()
+
+    def _listen(self, *, skip_ms: int, woken: bool) -> None:
+        self._reset()
         self._armed = True
         self._skip = max(0, -(-skip_ms // FRAME_MS))
         self._woken = woken
@@ -202,7 +222,7 @@ class ListenLoop:
     def _time_out(self) -> None:
         log.info("No request after the wake word; waiting for the wake word again")
         self._stop_listening()
-        self._endpointer.reset()
+        self._reset()
         self._emit(ListeningTimedOut(after_s=self._armed_n * FRAME_MS / 1000))
 
     def _on_speech_started(self, event: SpeechStarted) -> None:
@@ -210,11 +230,17 @@ class ListenLoop:
         self._emit(event)
         if not self._pipeline.busy:
             return
-        if self._pipeline.speaking:
+        if self._pipeline.speaking and not self._continues(event):
             self.interrupt("barge-in")
         else:
             self._carry = self._current
             self.interrupt("continued speech")
+
+    def _continues(self, event: SpeechStarted) -> bool:
+        """Whether speech that starts while Hark answers is the rest of the request: it began
+        within ``join_within_s`` of the request's end (a pause, not an interruption)."""
+        current = self._current
+        return current is not None and event.at_s - current.end_s <= self._join_within_s
 
     def _start_turn(self, utterance: Utterance) -> None:
         if self._one_shot:
@@ -224,7 +250,8 @@ class ListenLoop:
             self._carry = None
         self._current = utterance
         self.turns_started += 1
-        task: asyncio.Task[object] = asyncio.create_task(self._pipeline.run_voice(utterance))
+        early = self._early.claim(utterance) if self._early is not None else None
+        task: asyncio.Task[object] = asyncio.create_task(self._pipeline.run_voice(utterance, early))
         self._turns.add(task)
         task.add_done_callback(self._turns.discard)
 

@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Collection
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
 
 from app.core.conversation import Conversation
@@ -37,7 +37,7 @@ from app.core.ports import AudioSink, ChatModel, Emit, Synthesizer, Tools, Trans
 from app.core.reply import stream_reply
 from app.core.speaker import Speaker
 from app.core.timing import TurnClock, turn_timings
-from app.core.types import Utterance
+from app.core.types import Transcript, Utterance
 from app.shared.errors import AsrCode, HarkError, LlmError
 
 log = logging.getLogger(__name__)
@@ -138,9 +138,12 @@ class VoicePipeline:
         allowed = None if tools is None else frozenset(tools)
         return await self._run(text, None, shown, allowed)
 
-    async def run_voice(self, utterance: Utterance) -> TurnResult:
-        """One turn from an utterance cut by the endpointer."""
-        return await self._run(None, utterance)
+    async def run_voice(
+        self, utterance: Utterance, early: Awaitable[Transcript] | None = None
+    ) -> TurnResult:
+        """One turn from an utterance cut by the endpointer; ``early``: its transcription,
+        started before the turn ended (:mod:`app.core.early`), if there is one."""
+        return await self._run(None, utterance, early=early)
 
     async def _run(
         self,
@@ -148,6 +151,7 @@ class VoicePipeline:
         utterance: Utterance | None,
         shown: str | None = None,
         allowed: frozenset[str] | None = None,
+        early: Awaitable[Transcript] | None = None,
     ) -> TurnResult:
         previous = self._task
         if previous is not None and not previous.done():
@@ -158,7 +162,9 @@ class VoicePipeline:
         turn_id = self._turn_id
         clock = TurnClock(self._now)
         self._audible = False
-        task = asyncio.create_task(self._turn(turn_id, clock, text, utterance, shown, allowed))
+        task = asyncio.create_task(
+            self._turn(turn_id, clock, text, utterance, shown, allowed, early)
+        )
         self._task = task
         try:
             return await asyncio.shield(task)
@@ -181,6 +187,7 @@ class VoicePipeline:
         utterance: Utterance | None,
         shown: str | None = None,
         allowed: frozenset[str] | None = None,
+        early: Awaitable[Transcript] | None = None,
     ) -> TurnResult:
         source = "voice" if utterance is not None else "text"
         self._emit(TurnStarted(turn_id, source, "" if text is None else (shown or text)))
@@ -190,7 +197,7 @@ class VoicePipeline:
             if endpoint_ms is not None:
                 self._emit(StageTimed(Stage.ENDPOINT, endpoint_ms))
             try:
-                text, asr_ms = await self._transcribe(utterance, clock)
+                text, asr_ms = await self._transcribe(utterance, clock, early)
             except HarkError as exc:
                 return await self._fail(turn_id, clock, Stage.ASR, exc, "", endpoint_ms, asr_ms)
             if not text:
@@ -240,11 +247,22 @@ class VoicePipeline:
         self._emit(TurnFinished(result))
         return result
 
-    async def _transcribe(self, utterance: Utterance, clock: TurnClock) -> tuple[str, float]:
+    async def _transcribe(
+        self, utterance: Utterance, clock: TurnClock, early: Awaitable[Transcript] | None
+    ) -> tuple[str, float]:
+        """The utterance's words; ``asr_ms`` is how long the turn waited for them (less than a
+        whole transcription when an early one was already under way)."""
         if self._transcriber is None:
             raise HarkError(AsrCode.NOT_CONFIGURED, "no speech recogniser is configured")
         t = clock.now()
-        transcript = await self._transcriber.transcribe(utterance.pcm, utterance.sample_rate)
+        transcript: Transcript | None = None
+        if early is not None:
+            try:
+                transcript = await early
+            except HarkError as exc:  # a failed early run: one fresh try, as if there were none
+                log.info("the early transcription failed (%s); transcribing again", exc.code)
+        if transcript is None:
+            transcript = await self._transcriber.transcribe(utterance.pcm, utterance.sample_rate)
         asr_ms = (clock.now() - t) * 1000
         self._emit(StageTimed(Stage.ASR, asr_ms))
         text = transcript.text.strip()

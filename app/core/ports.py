@@ -17,6 +17,7 @@ from app.core.types import (
     ChatDelta,
     ChatMessage,
     Decision,
+    SpeechSoFar,
     ToolCall,
     ToolResult,
     ToolSpec,
@@ -43,8 +44,9 @@ class FrameSource(Protocol):
 class Endpointing(Protocol):
     """Cuts a frame stream into utterances (voice activity detection); pure, no I/O."""
 
-    def feed(self, frame: bytes) -> list[SpeechStarted | Utterance]:
-        """Take one frame; return a speech start and/or finished utterances, if any."""
+    def feed(self, frame: bytes) -> list[SpeechStarted | SpeechSoFar | Utterance]:
+        """Take one frame; return a speech start, the utterance so far (for an early
+        transcription) and/or finished utterances, if any."""
         ...
 
     def flush(self) -> Utterance | None:

@@ -43,6 +43,22 @@ class Utterance:
 
 
 @dataclass(frozen=True, slots=True)
+class SpeechSoFar:
+    """The utterance in progress, handed out before it ends, so that it can be transcribed
+    while the user is still talking (see :mod:`app.core.early`).
+
+    ``start_s`` is the utterance's own ``start_s`` (the same utterance, once it ends, has the
+    same start); ``paused``: a silence has just begun (it may be the end of the turn), else the
+    user is still speaking and this is a partial look at a long utterance.
+    """
+
+    pcm: bytes
+    start_s: float
+    paused: bool
+    sample_rate: int = SAMPLE_RATE
+
+
+@dataclass(frozen=True, slots=True)
 class Transcript:
     """What the recogniser heard. Empty ``text`` means nothing worth answering."""
 

@@ -157,8 +157,8 @@ class HarkApp(QObject):
         """On the engine loop: build the engine, load the speech models (the LLM warms up on
         its own task), start listening."""
         from app.compose.build import build_endpointer, build_engine
+        from app.compose.listen import build_listen_loop
         from app.compose.warm import preload, warm_llm
-        from app.core.listen_loop import ListenLoop
         from app.llm.health import LlmMonitor, TurnHealthRelay
 
         assert self.bridge is not None
@@ -178,15 +178,14 @@ class HarkApp(QObject):
             from app.audio.wakeword import WakeWord
 
             wake = await asyncio.to_thread(WakeWord.from_settings, self.settings.talk)
-        self.listen = ListenLoop(
+        self.listen = build_listen_loop(
+            engine,
             self.overlay.tap(self._mic(engine)),
             build_endpointer(self.settings, publish),  # the end-of-turn model loads now
-            engine.pipeline,
             publish,
             barge_in=self.settings.talk.barge_in,
             push_to_talk=wake is None,
             wake=wake,
-            skip_ms=self.settings.talk.skip_ms,
         )
         interval = self.settings.llm.retry_interval_s
         # checks on a rented or shared server would count as use and keep it from stopping

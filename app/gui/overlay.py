@@ -7,10 +7,11 @@ the turn ends. It never takes the keyboard focus from the window the user is typ
 stays on top of other windows.
 
 What it shows follows the engine's events (through the bridge): "Listening…", then
-"Thinking…" once the utterance ended, the transcript when it is ready (or the words as they
-are recognised, when the engine sends partial transcripts: ``TranscriptPartial``, see
-:data:`PARTIAL_EVENTS`), "Answering…" and "Speaking…". The level comes from a
-:class:`~app.gui.level.LevelTap` between the microphone and the listening loop (:meth:`tap`).
+"Thinking…" once the utterance ended, the words as they are recognised while the user
+still talks (``TranscriptPartial``: the words that will not change in plain text, the latest
+guess at the rest in grey), then the transcript, "Answering…" and "Speaking…". The level comes
+from a :class:`~app.gui.level.LevelTap` between the microphone and the listening loop
+(:meth:`tap`).
 
 Turns are followed by id: when listening starts while an earlier turn is still ending (a
 push-to-talk press interrupts Hark), that turn's end does not hide the new listening.
@@ -18,11 +19,12 @@ push-to-talk press interrupts Hark), that turn's end does not hide the new liste
 
 from __future__ import annotations
 
+import html
 import logging
 from collections.abc import Callable
 
 from PySide6.QtCore import QPoint, QRect, Qt, QTimer, Signal
-from PySide6.QtGui import QGuiApplication, QScreen
+from PySide6.QtGui import QGuiApplication, QPalette, QScreen
 from PySide6.QtWidgets import (
     QFrame,
     QHBoxLayout,
@@ -32,7 +34,6 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.core import events as engine_events
 from app.core.events import (
     AudioStarted,
     Event,
@@ -40,6 +41,7 @@ from app.core.events import (
     ReplyTextReceived,
     SpeechStarted,
     ToolCallStarted,
+    TranscriptPartial,
     TranscriptReady,
     TurnCancelled,
     TurnFinished,
@@ -51,11 +53,6 @@ from app.core.ports import FrameSource
 from app.gui.level import LevelMeter, LevelTap
 
 log = logging.getLogger(__name__)
-
-PARTIAL_EVENTS: tuple[type, ...] = tuple(
-    kind for kind in (getattr(engine_events, "TranscriptPartial", None),) if isinstance(kind, type)
-)
-"""Events that carry the words recognised so far (``.text``), when the engine has them."""
 
 MARGIN = 12
 """Distance from the screen's edge (and from the tray), in pixels."""
@@ -75,8 +72,7 @@ LISTENING, THINKING, ANSWERING, SPEAKING, HIDDEN = (
 class ListeningOverlay(QWidget):
     """The overlay (see the module docstring). ``enabled`` is asked each time listening
     starts (the setting may change while Hark runs); ``anchor`` gives the tray icon's place
-    on the screen, when the desktop tells it (an empty rectangle otherwise);
-    ``partial_events`` are the event types that carry the words recognised so far."""
+    on the screen, when the desktop tells it (an empty rectangle otherwise)."""
 
     cancel_requested = Signal()
     """The user pressed Cancel: stop listening and end the turn."""
@@ -87,7 +83,6 @@ class ListeningOverlay(QWidget):
         enabled: Callable[[], bool] = lambda: True,
         anchor: Callable[[], QRect] | None = None,
         *,
-        partial_events: tuple[type, ...] = PARTIAL_EVENTS,
         release_grace_ms: int = RELEASE_GRACE_MS,
     ) -> None:
         super().__init__(
@@ -103,7 +98,6 @@ class ListeningOverlay(QWidget):
         self.setAccessibleName("Hark is listening")
         self._enabled = enabled
         self._anchor = anchor
-        self._partial_events = partial_events
         self._tap: LevelTap | None = None
         self._turn: int | None = None
         self.phase = HIDDEN
@@ -207,8 +201,9 @@ class ListeningOverlay(QWidget):
         elif isinstance(event, SpeechStarted):
             if self.phase == HIDDEN:
                 self.on_listening_started()
-        elif self._partial_events and isinstance(event, self._partial_events):
-            self.show_words(str(getattr(event, "text", "")))
+        elif isinstance(event, TranscriptPartial):
+            if self.phase != HIDDEN and self._turn is None:
+                self.show_words(event.text, settled=event.stable)
         elif isinstance(event, UtteranceEnded):
             if self.phase == LISTENING:
                 self._measure(False)
@@ -241,10 +236,24 @@ class ListeningOverlay(QWidget):
         self._measure(False)
         self._set_phase(THINKING)
 
-    def show_words(self, text: str) -> None:
-        """Show what Hark heard (so far)."""
+    def show_words(self, text: str, *, settled: str | None = None) -> None:
+        """Show what Hark heard (so far); ``settled``: the start of ``text`` that will not
+        change any more, when the rest is still a guess (shown in grey)."""
         text = text.strip()
-        self.words.setText(f"“{text}”" if text else "(Hark heard nothing it could make out)")
+        if not text:
+            self.words.setTextFormat(Qt.TextFormat.PlainText)
+            self.words.setText("(Hark heard nothing it could make out)")
+        elif settled is None or not text.startswith(settled.strip()):
+            self.words.setTextFormat(Qt.TextFormat.PlainText)
+            self.words.setText(f"“{text}”")
+        else:
+            head = settled.strip()
+            guess = text[len(head) :]
+            grey = self.palette().color(QPalette.ColorRole.PlaceholderText).name()
+            self.words.setTextFormat(Qt.TextFormat.RichText)
+            self.words.setText(
+                f"“{html.escape(head)}<span style='color: {grey}'>{html.escape(guess)}</span>”"
+            )
         self.words.show()
         self.adjustSize()
 

@@ -92,6 +92,15 @@ class AudioSettings(_Section):
     turn_model_url: str = TURN_MODEL_WHEEL_URL
     """Where the end-of-turn model comes from on first use (the pipecat-ai wheel; a mirror
     of the same file works: both checksums are checked)."""
+    transcribe_early: bool = True
+    """Start transcribing a request at its first short silence, while the end-of-turn model
+    decides, so that the words are ready (or nearly) when the turn ends."""
+    partial_every_ms: int = Field(default=2000, ge=0, le=30000)
+    """While a long request goes on, transcribe what was said so far this often, so that the
+    listening window shows the words as they come; 0: not until the first silence."""
+    join_within_ms: int = Field(default=1200, ge=0, le=5000)
+    """Speech that resumes this soon after a request ended belongs to it: Hark stops its answer
+    (if it has begun) and hears both parts as one request; 0: only until Hark speaks."""
 
     @field_validator("turn_model_url")
     @classmethod

@@ -4,7 +4,6 @@ that it never takes the keyboard focus (the app-level tests are in test_overlay_
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from typing import Any
 
 from PySide6.QtCore import QRect, Qt
@@ -15,6 +14,7 @@ from app.core.events import (
     AudioStarted,
     ListeningTimedOut,
     ReplyTextReceived,
+    TranscriptPartial,
     TranscriptReady,
     TurnCancelled,
     TurnFinished,
@@ -37,13 +37,6 @@ from app.gui.overlay import (
     overlay_position,
 )
 from tests.support.speech import speak_16k
-
-
-@dataclass(frozen=True, slots=True)
-class TranscriptPartial:
-    """The words recognised so far (the shape the overlay is ready for)."""
-
-    text: str
 
 
 def finished(turn_id: int, text: str = "", *, cancelled: bool = False) -> TurnFinished:
@@ -118,13 +111,28 @@ def test_releasing_push_to_talk_with_nothing_said_hides_it(qtbot: Any) -> None:
 
 
 def test_partial_transcripts_show_the_words_as_they_come(qtbot: Any) -> None:
-    overlay = make(qtbot, partial_events=(TranscriptPartial,))
+    overlay = make(qtbot)
     overlay.on_listening_changed(True)
-    overlay.on_engine_event(TranscriptPartial("what time"))
-    assert overlay.words.text() == "“what time”"
-    overlay.on_engine_event(TranscriptPartial("what time is it"))
-    assert overlay.words.text() == "“what time is it”"
+    overlay.on_engine_event(TranscriptPartial("what time", ""))
+    assert overlay.words.isVisible()
+    assert "what time" in overlay.words.text()
+    overlay.on_engine_event(TranscriptPartial("what time is it", "what time"))
+    shown = overlay.words.text()
+    assert overlay.words.textFormat() == Qt.TextFormat.RichText
+    settled, guess = shown.split("<span", 1)
+    assert "what time" in settled  # the settled words plainly
+    assert "is it" not in settled
+    assert " is it</span>" in guess  # the guess at the rest set apart
     assert overlay.status.text() == LISTENING
+
+
+def test_a_partial_after_the_turn_began_does_not_replace_the_transcript(qtbot: Any) -> None:
+    overlay = make(qtbot)
+    overlay.on_listening_changed(True)
+    overlay.on_engine_event(TurnStarted(1, "voice"))
+    overlay.on_engine_event(TranscriptReady("what time is it in Tokyo", "en"))
+    overlay.on_engine_event(TranscriptPartial("what time is it", "what time"))
+    assert overlay.words.text() == "“what time is it in Tokyo”"
 
 
 def test_turned_off_it_never_shows(qtbot: Any) -> None:
