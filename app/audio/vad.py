@@ -1,4 +1,4 @@
-"""Endpointing: cutting utterances out of a stream of 30 ms frames with webrtcvad.
+"""Endpointing: cutting utterances out of a stream of 30 ms frames with webrtcvad (and Silero).
 
 webrtcvad classifies each frame as voiced or not; on its own that flickers in noise. The
 :class:`Endpointer` smooths it the way py-webrtcvad's example does, with a short ring buffer:
@@ -20,24 +20,26 @@ the end of the utterance makes the early answer stale (a generation number), and
 is never used. Without a model (``end_of_turn = "silence"``, or while the model is being
 downloaded or failed to) the hangover alone ends a turn, as before.
 
+With a Silero ``gate`` (``audio.silero_vad``) a frame is speech only if Silero agrees with
+webrtcvad; Silero runs only on the frames webrtcvad calls voiced, so silence costs nothing.
+
 Time is stream time, counted in frames fed (30 ms each), so it is exact for files and tests and
 follows the clock for a microphone.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import threading
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 
 import webrtcvad
 
+from app.audio.silero import SileroGate, load_silero_gate
 from app.audio.turn_guess import Guess, TurnJudge
 from app.core.events import SpeechStarted
-from app.core.ports import FrameSource
 from app.core.types import FRAME_BYTES, FRAME_MS, SAMPLE_RATE, SpeechSoFar, Utterance
 from app.settings.schema import AudioSettings
 from app.shared.errors import AudioCode, AudioError
@@ -90,6 +92,7 @@ class Endpointer:
         turn_early_ms: int = 60,
         so_far_at_pause: bool = False,
         so_far_every_ms: int = 0,
+        gate: SileroGate | None = None,
     ) -> None:
         if not 0 <= aggressiveness <= 3:
             raise AudioError(
@@ -110,6 +113,8 @@ class Endpointer:
             )
         self.turn = turn
         """The end-of-turn model; None: the hangover alone ends a turn (may be set later)."""
+        self.gate = gate
+        """Silero VAD behind webrtcvad (:mod:`app.audio.silero`); None: webrtcvad alone."""
         self.turn_silence_ms = turn_silence_ms
         self.turn_max_wait_ms = turn_max_wait_ms
         self.turn_checks = 0
@@ -132,7 +137,10 @@ class Endpointer:
         self._preroll_n = _frames(preroll_ms)
         self._hangover_n = _frames(hangover_ms)
         self._min_speech_n = max(1, _frames(min_speech_ms))
-        self._tail_n = _VAD_HANGOVER[aggressiveness]
+        # Silero has no overhang of its own, but it fades a little before a final plosive:
+        # with it, the utterance keeps the frame or two after the last speech.
+        self._tail_n = _VAD_HANGOVER[aggressiveness] if gate is None else 0
+        self._keep_n = 0 if gate is None else 2
         self._ask_n = max(1, _frames(turn_silence_ms) - self._tail_n)
         self._wait_n = max(1, _frames(turn_max_wait_ms) - self._tail_n)
         self._early_n = max(1, _frames(turn_early_ms) - self._tail_n)
@@ -173,7 +181,16 @@ class Endpointer:
         until it is ready, or if that fails, turns end after a silence and ``notice(code,
         message)`` says so once. Both callbacks may be called from that thread.
         """
+        gate = None
+        if settings.silero_vad:
+            try:
+                gate = load_silero_gate(settings.silero_threshold)
+            except AudioError as exc:  # webrtcvad alone still hears speech, only less well
+                log.warning("Silero VAD unavailable: %s", exc.message)
+                if notice is not None:
+                    notice(exc.code, f"Hark hears speech less well in noise: {exc.message}")
         ep = cls(
+            gate=gate,
             aggressiveness=settings.vad_aggressiveness,
             preroll_ms=settings.preroll_ms,
             hangover_ms=settings.hangover_ms,
@@ -240,7 +257,8 @@ class Endpointer:
     def _advance(self, frame: bytes) -> tuple[list[VadEvent], Guess | None]:
         """One frame under the lock: the events, and the model's answer to use, if it is time
         (the inference was started when the silence began, or is started now)."""
-        voiced = self._vad.is_speech(frame, SAMPLE_RATE) and self._n >= _WARMUP_FRAMES
+        cheap = self._vad.is_speech(frame, SAMPLE_RATE) and self._n >= _WARMUP_FRAMES
+        voiced = cheap if self.gate is None else self._gated(frame, cheap)
         index = self._n
         self._n += 1
         self._history.append((frame, voiced))
@@ -307,6 +325,16 @@ class Endpointer:
             return None
         return SpeechSoFar(b"".join(self._pcm), _t(self._pcm_start), paused)
 
+    def _gated(self, frame: bytes, cheap: bool) -> bool:
+        """Silero behind webrtcvad; as in Silero's own use, speech under way goes on down to
+        0.15 below the threshold that starts it (an opening "s" or a soft word is not lost)."""
+        gate = self.gate
+        assert gate is not None
+        if not cheap:
+            return gate.is_speech(frame, False)
+        floor = gate.threshold - 0.15 if self._open else gate.threshold
+        return gate.probability(frame) >= floor
+
     def _start_guess(self, turn: TurnJudge) -> Guess:
         self.turn_guesses += 1
         self._guess = Guess(turn, b"".join(self._pcm), self._epoch, self._running)
@@ -319,7 +347,8 @@ class Endpointer:
 
     def _close_at_silence(self) -> Utterance | None:
         end = max(self._speech_start + 1, self._last_speech - self._tail_n)
-        return self._close(end=end, detected=self._n, pcm_end=self._last_speech)
+        pcm_end = min(self._n, self._last_speech + self._keep_n)
+        return self._close(end=end, detected=self._n, pcm_end=pcm_end)
 
     def flush(self) -> Utterance | None:
         """End of stream: close the open utterance, if it is long enough to keep."""
@@ -333,6 +362,8 @@ class Endpointer:
         with self._lock:
             self._history.clear()
             self._reset_speech()
+            if self.gate is not None:
+                self.gate.reset()
 
     def _reset_speech(self) -> None:
         self._epoch += 1
@@ -365,30 +396,3 @@ class Endpointer:
             log.debug("Dropped %d ms of sound: shorter than min_speech_ms", speech_ms)
             return None
         return Utterance(pcm=pcm, start_s=_t(start), end_s=_t(end), detected_s=_t(detected))
-
-
-async def utterances(
-    source: FrameSource,
-    endpointer: Endpointer,
-    on_event: Callable[[VadEvent], None] | None = None,
-) -> AsyncIterator[Utterance]:
-    """Feed a source's frames through an endpointer and yield each utterance as it ends.
-
-    ``on_event`` sees every event (speech started, utterance ended) as it happens, for the GUI's
-    "listening" state; at the end of the source the open utterance is flushed.
-    """
-    async for frame in source.frames():
-        if endpointer.model_due:  # waits for a late end-of-turn answer: off the loop
-            events = await asyncio.to_thread(endpointer.feed, frame)
-        else:
-            events = endpointer.feed(frame)
-        for event in events:
-            if on_event is not None:
-                on_event(event)
-            if isinstance(event, Utterance):
-                yield event
-    last = endpointer.flush()
-    if last is not None:
-        if on_event is not None:
-            on_event(last)
-        yield last

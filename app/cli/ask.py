@@ -90,7 +90,8 @@ async def _utterance_from_wav(path: Path, settings: Settings) -> Utterance:
     """The speech in a WAV file as one utterance (several pauses are joined)."""
     # the audio stack (numpy, webrtcvad) loads only when there is audio to read
     from app.audio.capture import WavFileSource
-    from app.audio.vad import Endpointer, utterances
+    from app.audio.utterances import utterances
+    from app.audio.vad import Endpointer
 
     source = WavFileSource(path, trailing_silence_ms=settings.audio.hangover_ms + 300)
     found = [u async for u in utterances(source, Endpointer.from_settings(settings.audio))]

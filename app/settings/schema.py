@@ -79,6 +79,12 @@ class AudioSettings(_Section):
     overlay: bool = True
     """The desktop app shows a small window near the tray while it listens (the level, the
     words it heard, Cancel)."""
+    silero_vad: bool = True
+    """Check what webrtcvad calls speech with Silero VAD (shipped with faster-whisper), which
+    tells speech from noise far better: fans, music and typing do not start a turn."""
+    silero_threshold: float = Field(default=0.5, ge=0.2, le=0.9)
+    """Silero's speech probability that starts speech (speech under way goes on down to 0.15
+    below it); lower hears soft voices better, higher ignores more noise."""
     echo_cancellation: bool = True
     """Remove Hark's own voice from the microphone (WebRTC's echo canceller, with what the
     speaker plays as the reference), so barge-in works over loudspeakers."""

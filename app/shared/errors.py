@@ -131,6 +131,7 @@ class AudioCode(StrEnum):
     PCM_ODD_LENGTH = "audio-pcm-odd-length"
     PLAYER_NOT_STARTED = "audio-player-not-started"
     PORTAUDIO_MISSING = "audio-portaudio-missing"
+    SILERO_UNAVAILABLE = "audio-silero-unavailable"
     SINK_NOT_STARTED = "audio-sink-not-started"
     SOUNDDEVICE_MISSING = "audio-sounddevice-missing"
     TURN_MODEL_CHECKSUM = "audio-turn-model-checksum"

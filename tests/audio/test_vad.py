@@ -18,7 +18,8 @@ import webrtcvad
 
 from app.audio.capture import WavFileSource
 from app.audio.resample import resample_pcm
-from app.audio.vad import Endpointer, VadEvent, utterances
+from app.audio.utterances import utterances
+from app.audio.vad import Endpointer, VadEvent
 from app.core.events import SpeechStarted
 from app.core.types import FRAME_BYTES, SAMPLE_RATE, Utterance
 from app.settings.schema import AudioSettings
