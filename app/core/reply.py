@@ -42,8 +42,9 @@ async def stream_reply(
 
     With ``stream_sentences`` each sentence is spoken as soon as it is complete; without, the
     whole reply is spoken at the end; ``first_clause_words`` lets the first piece end at a
-    clause (:class:`~app.core.sentences.SentenceSplitter`). The last round offers no tools, so
-    the model must answer.
+    clause (:class:`~app.core.sentences.SentenceSplitter`). Text written before a tool call is
+    cut off there (its last piece need not end a sentence) and ends the speaker's run
+    (:meth:`Speaker.end_run`). The last round offers no tools, so the model must answer.
     """
     specs = [s for s in tools.specs() if allowed is None or s.name in allowed]
     splitter = SentenceSplitter(first_clause_words=first_clause_words)
@@ -57,6 +58,8 @@ async def stream_reply(
         async with contextlib.aclosing(stream):
             async for delta in stream:
                 if delta.content:
+                    if stream_sentences and not round_text:
+                        speaker.begin()  # a streaming voice connects while the model writes
                     if clock.first_token is None:
                         clock.first_token = clock.now()
                         emit(StageTimed(Stage.LLM, (clock.first_token - clock.llm_start) * 1000))
@@ -69,6 +72,10 @@ async def stream_reply(
         parts.extend(round_text)
         if not calls:
             break
+        if stream_sentences:  # what was written before the tool call is spoken while it runs
+            for sentence in splitter.flush():
+                speaker.say(sentence)
+            speaker.end_run()
         messages.append(ChatMessage("assistant", "".join(round_text), tuple(calls)))
         for call in calls:
             emit(ToolCallStarted(call.name, dict(call.arguments)))

@@ -11,7 +11,10 @@ A reply is spoken one sentence at a time, so the decision is made per sentence:
   primary for the rest of the session; a passing one (rate limit, network, server error)
   retires it for ``cooldown_s`` and then it is tried again;
 * if the primary breaks in the middle of a sentence, that sentence ends there (it is never
-  spoken twice) and the following ones go to the fallback.
+  spoken twice) and the following ones go to the fallback;
+* a whole reply streamed to the primary (:meth:`FallbackVoice.synthesize_stream`) that breaks
+  mid-reply goes on with the fallback from the first text the primary took after its last
+  audio, since none of that can have been heard.
 
 Without a fallback the primary's error is raised, as it would be without this wrapper; while
 the primary rests after a failure, its last error is raised again without calling it.
@@ -20,6 +23,7 @@ the primary rests after a failure, its last error is raised again without callin
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import AsyncGenerator, AsyncIterable, Callable
 
@@ -28,7 +32,7 @@ import numpy as np
 from app.audio.resample import StreamResampler
 from app.core.ports import Synthesizer
 from app.shared.errors import TtsError
-from app.tts.textstream import TextFeed, prefixed, sentences
+from app.tts.textstream import TextCutter, TextFeed
 from app.tts.threaded import aclose_iterator
 
 log = logging.getLogger(__name__)
@@ -140,18 +144,22 @@ class FallbackVoice:
         (ElevenLabs' WebSocket); otherwise, or once it fails, sentence by sentence as above.
 
         If the primary fails before any audio, the fallback speaks the whole reply; if it
-        fails mid-reply, the text it had already taken is dropped (never spoken twice) and the
-        fallback speaks the rest as it arrives.
+        fails mid-reply, the fallback speaks the text the primary took after its last audio
+        (audio never comes before its text, so none of that was heard) and the rest as it
+        arrives. Text taken before the last audio may have been heard, in part: it is dropped,
+        never spoken twice.
         """
         stream = getattr(self._primary, "synthesize_stream", None)
         feed = TextFeed(pieces)
         try:
             if self.primary_available() and callable(stream):
                 produced = False
+                heard = 0  # pieces taken by the time of the primary's latest audio
                 chunks: AsyncGenerator[bytes, None] = stream(feed.read())
                 try:
                     async for chunk in chunks:
                         produced = True
+                        heard = len(feed.taken)
                         self._speaking_fallback = False
                         yield chunk
                 except TtsError as exc:
@@ -163,10 +171,10 @@ class FallbackVoice:
                     return
                 finally:
                     await aclose_iterator(chunks)
-                rest = prefixed("" if produced else "".join(feed.taken), feed.read())
+                rest = _then(_unheard(feed.taken, heard), feed.read())
             else:
                 rest = feed.read()
-            async for sentence in sentences(rest):
+            async for sentence in _spoken_units(rest):
                 audio = self.synthesize(sentence)
                 try:
                     async for chunk in audio:
@@ -234,3 +242,53 @@ class FallbackVoice:
             self._on_notice(
                 exc.code, f"{exc.message} Speaking with the {self._fallback.name} voice {then}."
             )
+
+
+_CLAUSE_END = re.compile(r"[,;:\u2013\u2014-]$")
+"""A piece that ends so (then whitespace) closes a clause: Hark's speaker cuts its first piece
+there so the voice can start early (:mod:`app.core.sentences`)."""
+
+
+async def _spoken_units(pieces: AsyncIterable[str]) -> AsyncGenerator[str, None]:
+    """What a per-sentence voice is given: whole sentences, each as soon as it ends, and a
+    piece that itself ends a clause (``"Sure, I can do that, "``) on its own, so the local
+    voice starts at the speaker's first clause as it would without the hosted one."""
+    cutter = TextCutter()
+    current = ""
+    async for piece in pieces:
+        for part in cutter.feed(piece):
+            current += part.text
+            if part.sentence_end:
+                if current.strip():
+                    yield current.strip()
+                current = ""
+        at_piece_end = piece[-1:].isspace()  # then the cutter holds nothing back
+        if at_piece_end and _CLAUSE_END.search(current.rstrip()):
+            yield current.strip()
+            current = ""
+    last = cutter.finish()
+    if last is not None:
+        current += last.text
+    if current.strip():
+        yield current.strip()
+
+
+def _unheard(taken: list[str], heard: int) -> list[str]:
+    """The pieces taken after the primary's last audio (``taken[heard:]``), from a whole word:
+    if the cut falls inside a word, that word's rest goes too, rather than a fragment."""
+    before, after = "".join(taken[:heard]), list(taken[heard:])
+    while after and before and not before[-1].isspace() and not after[0][:1].isspace():
+        space = re.search(r"\s", after[0])
+        if space is not None:
+            after[0] = after[0][space.end() :]
+            break
+        before += after.pop(0)
+    return [piece for piece in after if piece]
+
+
+async def _then(first: list[str], rest: AsyncIterable[str]) -> AsyncGenerator[str, None]:
+    """``first``'s pieces, then those of ``rest`` (the cuts kept: they may end a clause)."""
+    for piece in first:
+        yield piece
+    async for piece in rest:
+        yield piece

@@ -12,6 +12,11 @@ word is written (and from the reply's first word):
 * WebSocket, the whole reply streamed over one connection as it is written
   (``synthesize_stream``): opened at the first word, the text already there at the full stop.
 
+Then the same reply goes through Hark's own turn (``VoicePipeline`` and its speaker), once with
+a voice that only takes sentences (a connection per piece, as the speaker did before it used
+the stream) and once with the streaming voice (one connection per reply): timed from the first
+piece shown to the first audio written, with the connections each reply opened.
+
 Everything runs on 127.0.0.1 without TLS, so the figures show what each path adds on top of
 the service's own delay here; over the internet every fresh request or connection also pays
 the round trips (and a TLS handshake) this machine cannot show.
@@ -29,11 +34,18 @@ import json
 import statistics
 import sys
 import time
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass, field
 
+from app.core.conversation import Conversation
+from app.core.events import Event, SentenceReady
+from app.core.pipeline import PipelineOptions, VoicePipeline
+from app.core.ports import Synthesizer
+from app.core.tools import ToolRegistry
+from app.core.types import BackendStatus, ChatDelta, ChatMessage, ToolSpec
 from app.settings.schema import ElevenLabsSettings
 from app.tts.elevenlabs import ElevenLabsVoice
+from tests.core.scripted import MemorySink
 from tests.fakes.elevenlabs import DEFAULT_KEY, FakeElevenLabs
 
 REPLY = "Sure, I can do that. Your meeting with Sam moves to Friday at three. Anything else?"
@@ -93,6 +105,61 @@ async def _first_chunk(audio: AsyncGenerator[bytes, None], marks: Marks) -> tupl
     return (now - marks.sentence_end) * 1000, (now - marks.first_word) * 1000
 
 
+class PacedChat:
+    """The model for Hark's turn (the ChatModel port): the reply word by word, ``token_s`` apart."""
+
+    def __init__(self, token_s: float) -> None:
+        self._token_s = token_s
+
+    async def stream_chat(
+        self, messages: Sequence[ChatMessage], tools: Sequence[ToolSpec]
+    ) -> AsyncGenerator[ChatDelta, None]:
+        async for piece in write_reply(Marks(), self._token_s):
+            yield ChatDelta(piece)
+        yield ChatDelta(done=True)
+
+    async def check(self) -> BackendStatus:
+        return BackendStatus(True, "ok", "paced")
+
+
+class SentenceOnly:
+    """The streaming voice without ``synthesize_stream``: the speaker asks per piece."""
+
+    def __init__(self, voice: ElevenLabsVoice) -> None:
+        self._voice = voice
+        self.name = voice.name
+        self.sample_rate = voice.sample_rate
+
+    def synthesize(self, text: str) -> AsyncGenerator[bytes, None]:
+        return self._voice.synthesize(text)
+
+
+async def speaker_turn(fake: FakeElevenLabs, voice: Synthesizer, token_s: float) -> list[float]:
+    """One turn through the pipeline: [ms from the first piece shown to the first audio
+    written, connections the reply opened]."""
+    opened = len(fake.requests)
+    sink = MemorySink()
+    shown: list[float] = []
+
+    def emit(event: Event) -> None:
+        if isinstance(event, SentenceReady):
+            shown.append(time.monotonic())
+
+    pipe = VoicePipeline(
+        chat=PacedChat(token_s),
+        tools=ToolRegistry(),
+        conversation=Conversation("You are Hark.", 0),
+        sink=sink,
+        emit=emit,
+        voice=voice,
+        options=PipelineOptions(first_clause_words=5),
+    )
+    await pipe.run_text("move my meeting with Sam")
+    assert sink.first_sample_at is not None, "the turn was not heard"
+    assert shown, "the turn showed nothing"
+    return [(sink.first_sample_at - shown[0]) * 1000, float(len(fake.requests) - opened)]
+
+
 async def measure(fake: FakeElevenLabs, runs: int, token_s: float) -> dict[str, list[float]]:
     def voice(transport: str) -> ElevenLabsVoice:
         settings = ElevenLabsSettings.model_validate({"base_url": fake.url, "transport": transport})
@@ -103,9 +170,12 @@ async def measure(fake: FakeElevenLabs, runs: int, token_s: float) -> dict[str, 
         k: [] for k in ("http_warm", "http_warm_word", "http_fresh", "ws_sentence")
     }
     results.update({"ws_stream": [], "ws_stream_word": []})
+    for key in ("speaker_sentence", "speaker_stream"):
+        results.update({key: [], f"{key}_connections": []})
     try:
         await http_sentence(http, 0.0)  # warm-up: imports, the pooled connection
         await ws_stream(ws, 0.0)
+        await speaker_turn(fake, ws, 0.0)
         for _ in range(runs):  # alternate the paths, so drift hits them alike
             after_end, after_word = await http_sentence(http, token_s)
             results["http_warm"].append(after_end)
@@ -119,6 +189,10 @@ async def measure(fake: FakeElevenLabs, runs: int, token_s: float) -> dict[str, 
             after_end, after_word = await ws_stream(ws, token_s)
             results["ws_stream"].append(after_end)
             results["ws_stream_word"].append(after_word)
+            for key, path in (("speaker_sentence", SentenceOnly(ws)), ("speaker_stream", ws)):
+                latency, connections = await speaker_turn(fake, path, token_s)
+                results[key].append(latency)
+                results[f"{key}_connections"].append(connections)
     finally:
         http.close()
         ws.close()
@@ -141,6 +215,10 @@ def report(results: dict[str, list[float]], args: argparse.Namespace) -> dict[st
         "ws_stream_saving_ms": round(med["http_warm"] - med["ws_stream"], 1),
         "added_http_ms": round(med["http_warm"] - args.first_chunk_ms, 1),
         "added_ws_stream_ms": round(med["ws_stream"] - args.first_chunk_ms, 1),
+        "speaker_sentence_ms": med["speaker_sentence"],
+        "speaker_stream_ms": med["speaker_stream"],
+        "speaker_sentence_connections": med["speaker_sentence_connections"],
+        "speaker_stream_connections": med["speaker_stream_connections"],
     }
     print(
         f"ElevenLabs first audio chunk, fake service answering after {args.first_chunk_ms:g} ms, "
@@ -156,6 +234,12 @@ def report(results: dict[str, list[float]], args: argparse.Namespace) -> dict[st
     for label, end_key, word_key in rows:
         word = f"{med[word_key]:>15.1f} ms" if word_key else f"{'':>18}"
         print(f"{label:44}{med[end_key]:>17.1f} ms{word}")
+    print(f"{'Hark turn (pipeline and speaker)':44}{'after first piece':>20}{'connections':>18}")
+    for label, key in (
+        ("speaker, a connection per sentence", "speaker_sentence"),
+        ("speaker, one stream per reply", "speaker_stream"),
+    ):
+        print(f"{label:44}{med[key]:>17.1f} ms{med[key + '_connections']:>18g}")
     print(
         f"streaming over the WebSocket adds {summary['added_ws_stream_ms']} ms to the service's "
         f"own delay; HTTP per sentence adds {summary['added_http_ms']} ms"

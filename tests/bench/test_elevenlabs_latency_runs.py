@@ -24,11 +24,20 @@ def test_benchmark_prints_a_table_and_one_json_line(capsys: pytest.CaptureFixtur
         "http_from_first_word_ms",
         "ws_from_first_word_ms",
         "ws_stream_saving_ms",
+        "speaker_sentence_ms",
+        "speaker_stream_ms",
     ):
         assert isinstance(summary[key], float), key
     # every path waited for the fake's first-chunk delay, so none can be faster than it
-    for key in ("http_sentence_ms", "http_fresh_ms", "ws_sentence_ms", "ws_stream_ms"):
+    for key in ("http_sentence_ms", "http_fresh_ms", "ws_sentence_ms", "ws_from_first_word_ms"):
         assert summary[key] >= 5.0, key
+    # the whole reply over one connection: its first clause ("Sure,") is voiced at once, so
+    # audio may come before the first sentence has been written to its end
+    assert summary["ws_stream_ms"] < summary["ws_sentence_ms"]
+    # the reply has three sentences: three connections per sentence, one for the stream
+    assert summary["speaker_sentence_connections"] == 3
+    assert summary["speaker_stream_connections"] == 1
     report = "\n".join(lines[:-1])
     assert "WebSocket, whole reply over one connection" in report
     assert "HTTP, a request per sentence" in report
+    assert "speaker, one stream per reply" in report

@@ -99,6 +99,18 @@ async def test_a_whole_reply_streams_over_one_connection_flushed_per_sentence(
     assert all(m["text"].endswith(" ") for m in req.body[1:-1])  # whole words only
 
 
+async def test_a_first_clause_is_flushed_at_once_and_later_commas_are_not(
+    fake_elevenlabs: FakeElevenLabs, voices: list[ElevenLabsVoice]
+) -> None:
+    voice = _voice(voices, fake_elevenlabs)
+    pieces = ["Your first meeting is with Sam, ", "at nine, in the blue room. ", "Fine, thanks."]
+    await _collect(voice.synthesize_stream(_pieces(pieces)))
+    (req,) = fake_elevenlabs.requests
+    flushed = [m["text"] for m in req.body if m.get("flush")]
+    assert flushed[0].endswith("Sam, ")  # the speaker's first clause: voiced without waiting
+    assert not any(text.endswith(", ") for text in flushed[1:])
+
+
 async def test_audio_starts_before_the_reply_has_ended(
     fake_elevenlabs: FakeElevenLabs, voices: list[ElevenLabsVoice]
 ) -> None:
