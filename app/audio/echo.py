@@ -22,10 +22,12 @@ render buffer from ever running over or dry. Timestamps that jitter (by up to 20
 snapped to the running stream, so both stay continuous signals, sample by sample; a gap is
 silence.
 
-Known limit: a sound server that shifts its latency after a stream opens (PulseAudio moved it
-by ~60-90 ms within the first second) moves the echo under the APM, which then needs a few
-hundred milliseconds to follow, and the start of a reply can leak through; so the player
-keeps its stream open between replies while it has a canceller.
+Known limits: a microphone stream's first second over PulseAudio hands over a backlog whose
+ADC times are off by up to ~200 ms, so nothing played then is cancelled (Hark opens the
+microphone at start-up, long before its first reply). A stream whose latency really moves
+(a sound server adjusting it, samples dropped) needs a few hundred milliseconds of the APM's
+adapting, and the start of a reply can leak through; the player keeps its stream open between
+replies while it has a canceller, so a reply never starts on a new stream but the first.
 
 Threads: ``play`` runs on the player's callback thread and only copies samples into a ring
 under a lock; ``clean`` (the microphone's callback thread) reads the ring under that lock and
@@ -58,8 +60,8 @@ PIECE = SAMPLE_RATE // 100
 _SNAP = SAMPLE_RATE * 20 // 1000
 """Timestamps within 20 ms of where a stream would continue are taken as continuing it: the
 devices' clocks, not the callbacks' jittery timestamps, place the samples, since a jump of even
-a few samples between reference and microphone makes the APM adapt its filter again. A real
-gap (a new reply, a reopened device) is far longer."""
+a few samples between reference and microphone makes the APM adapt its filter again (a shift
+of 7 ms let Hark's voice through for half a second over PulseAudio)."""
 
 
 class EchoReference(Protocol):
@@ -115,6 +117,38 @@ def canceller_for(
         return None
 
 
+class _Track:
+    """Where a stream's next block goes on the timeline: the running position, moved to the
+    timestamps only when two in a row agree on a new place.
+
+    A stream's samples follow each other on the device's clock; its timestamps are estimates
+    that now and then miss by tens of milliseconds for one callback (PulseAudio's ALSA plugin,
+    a late wake-up). Following such an outlier and then coming back moves the echo under the
+    APM twice, and each move lets Hark's voice through while it re-adapts. A real move (a
+    device that dropped samples, a sound server that changed its latency, clock drift past
+    ``_SNAP``) shows in every later stamp, so the second one confirms it.
+    """
+
+    def __init__(self) -> None:
+        self.next: int | None = None  # where the running stream continues
+        self._seen: int | None = None  # the last stamp's offset from it, when past _SNAP
+
+    def place(self, stamp: int | None, n: int, now: int) -> int:
+        """Where ``n`` samples stamped ``stamp`` (None: no usable stamp) go; ``now`` places
+        the first block of a stream that has no stamp."""
+        start = self.next
+        if start is None:
+            start = now if stamp is None else stamp
+        elif stamp is not None and abs(stamp - start) > _SNAP:
+            seen, self._seen = self._seen, stamp - start
+            if seen is not None and abs(self._seen - seen) <= _SNAP:
+                start, self._seen = stamp, None  # confirmed: the stream really moved
+        else:
+            self._seen = None
+        self.next = start + n
+        return start
+
+
 class _Timeline:
     """A ring of the last ``size`` reference samples, addressed by absolute sample index."""
 
@@ -124,10 +158,8 @@ class _Timeline:
         self.end: int | None = None  # absolute index after the last sample written
 
     def write(self, start: int, samples: npt.NDArray[np.int16]) -> int:
-        """Write at ``start`` (snapped onto the running stream); returns where it went."""
+        """Write at ``start`` (gaps before it are silence); returns where it went."""
         end = self.end
-        if end is not None and abs(start - end) <= _SNAP:
-            start = end
         if end is not None and end < start:  # a gap: nothing was played there
             self._put(end, np.zeros(min(start - end, self.size), dtype=np.int16))
         samples = samples[-self.size :]
@@ -186,7 +218,8 @@ class EchoCanceller:
         self._ref_lock = threading.Lock()
         self._apm_lock = threading.Lock()
         self._ref = _Timeline(int(history_s * SAMPLE_RATE))
-        self._next_capture: int | None = None
+        self._played = _Track()
+        self._heard = _Track()
         self.frames_cleaned = 0
         """Microphone frames that went through the canceller."""
         self.reference_samples = 0
@@ -196,16 +229,22 @@ class EchoCanceller:
         return round((t - self._origin) * SAMPLE_RATE)
 
     def tap(self, device_rate: int) -> ReferenceTap:
-        """A tap for a player whose device runs at ``device_rate`` (one per opened stream)."""
+        """A tap for a player whose device runs at ``device_rate`` (one per opened stream:
+        a new stream is placed by its own timestamps, not after the last one's samples)."""
+        with self._ref_lock:
+            self._played = _Track()
         return ReferenceTap(self, device_rate)
 
-    def play(self, pcm: bytes | npt.NDArray[np.int16], at: float) -> None:
-        """Any thread: 16 kHz mono int16 that the speaker plays from ``at`` (monotonic s)."""
+    def play(self, pcm: bytes | npt.NDArray[np.int16], at: float | None) -> None:
+        """Any thread: 16 kHz mono int16 that the speaker plays from ``at`` (monotonic s);
+        ``None``: the device gave no usable time, the block follows the last one."""
         samples = _samples(pcm)
         if len(samples) == 0:
             return
+        stamp = None if at is None else self._index(at)
         with self._ref_lock:
-            self._ref.write(self._index(at), samples)
+            start = self._played.place(stamp, len(samples), self._index(self._clock()))
+            self._ref.write(start, samples)
             self.reference_samples += len(samples)
 
     def clean(self, frame: bytes, at: float | None = None) -> bytes:
@@ -221,8 +260,8 @@ class EchoCanceller:
 
         n = len(frame) // 2
         with self._apm_lock:
-            start = self._capture_start(at, n)
-            self._next_capture = start + n
+            stamp = None if at is None else self._index(at)
+            start = self._heard.place(stamp, n, self._index(self._clock()) - n)
             with self._ref_lock:
                 refs = [self._ref.read(start + k + self._lead, PIECE) for k in range(0, n, PIECE)]
             out = bytearray()
@@ -237,21 +276,15 @@ class EchoCanceller:
             self.frames_cleaned += 1
         return bytes(out)
 
-    def _capture_start(self, at: float | None, n: int) -> int:
-        expected = self._next_capture
-        if at is None:
-            return expected if expected is not None else self._index(self._clock()) - n
-        start = self._index(at)
-        if expected is not None and abs(start - expected) <= _SNAP:
-            return expected
-        return start
-
 
 class ReferenceTap:
     """The player's side: device-rate mono blocks in, 16 kHz reference out.
 
     Called on PortAudio's output thread with each block as it goes to the device; the block's
     DAC time stamps it (the resampler's few samples of delay are below the snapping tolerance).
+    A block without a usable DAC time follows the one before: PortAudio over PulseAudio reports
+    none now and then while the stream plays silence between replies, and "now" in its place
+    is a whole output latency early, which moved the reference by up to 150 ms.
     """
 
     def __init__(self, canceller: EchoCanceller, device_rate: int) -> None:
@@ -259,9 +292,9 @@ class ReferenceTap:
         self._resampler = StreamResampler(device_rate, SAMPLE_RATE)
         self.device_rate = device_rate
 
-    def push(self, pcm: bytes, dac_time: float) -> None:
+    def push(self, pcm: bytes, dac_time: float | None) -> None:
         """One block (mono int16 at the device's rate) whose first sample plays at
-        ``dac_time`` (monotonic seconds)."""
+        ``dac_time`` (monotonic seconds; None when the device did not say)."""
         samples = _samples(pcm)
         if self.device_rate != SAMPLE_RATE:
             samples = self._resampler.process(samples)

@@ -15,7 +15,7 @@ import threading
 import time
 import wave
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO, Literal, overload
 
 import numpy as np
 
@@ -214,7 +214,7 @@ class SoundDevicePlayer:
             chunk += bytes(need - len(chunk))
         tap = self._tap
         if tap is not None:  # what the device plays now is what the microphone will hear
-            tap.push(chunk, _dac_monotonic(time_info))
+            tap.push(chunk, _dac_monotonic(time_info, known_only=True))
         if self._channels > 1:
             chunk = np.repeat(np.frombuffer(chunk, dtype="<i2"), self._channels).tobytes()
         outdata[:] = chunk
@@ -238,19 +238,25 @@ class SoundDevicePlayer:
                     loop.call_soon_threadsafe(event.set)
 
 
-def _dac_monotonic(time_info: Any) -> float:
+@overload
+def _dac_monotonic(time_info: Any, known_only: Literal[False] = False) -> float: ...
+@overload
+def _dac_monotonic(time_info: Any, known_only: bool) -> float | None: ...
+def _dac_monotonic(time_info: Any, known_only: bool = False) -> float | None:
     """When this callback's first sample will leave the DAC, on ``time.monotonic()``'s clock.
 
     PortAudio gives that time on the stream's clock; its distance from the stream's "now"
-    carries over to the monotonic clock. Without a usable DAC time, "now" is the best guess.
+    carries over to the monotonic clock. Without a usable DAC time, "now" is the best guess
+    for the latency figures, and ``None`` (``known_only``) for the echo canceller, which then
+    places the block after the last one rather than a whole output latency early.
     """
     now = time.monotonic()
     try:
         ahead = float(time_info.outputBufferDacTime) - float(time_info.currentTime)
     except (AttributeError, TypeError, ValueError):
-        return now
+        return None if known_only else now
     if float(time_info.outputBufferDacTime) <= 0 or not 0 <= ahead < 1.0:
-        return now
+        return None if known_only else now
     return now + ahead
 
 

@@ -91,10 +91,15 @@ def test_reference_timestamps_that_jitter_are_one_continuous_signal() -> None:
     timeline = echo._ref
     assert timeline.end == 3 * PIECE
     assert np.array_equal(timeline.read(0, 3 * PIECE), tone)
-    # a real gap is silence, and what is not yet played reads as silence too
-    echo.play(tone[:PIECE], 100.0 + 0.100)
-    assert not timeline.read(3 * PIECE, 1000).any()
-    assert np.array_equal(timeline.read(SAMPLE_RATE // 10, PIECE), tone[:PIECE])
+    # a real gap, once a second stamp confirms it, is silence; what is not yet played reads
+    # as silence too
+    echo.play(tone[:PIECE], 100.0 + 0.100)  # one stamp alone is not believed ...
+    assert timeline.end == 4 * PIECE
+    echo.play(tone[PIECE : 2 * PIECE], 100.0 + 0.110)  # ... the next one agrees
+    gap_end = SAMPLE_RATE // 10 + PIECE
+    assert timeline.end == gap_end + PIECE
+    assert not timeline.read(4 * PIECE, gap_end - 4 * PIECE).any()
+    assert np.array_equal(timeline.read(gap_end, PIECE), tone[PIECE : 2 * PIECE])
     assert not timeline.read(SAMPLE_RATE, PIECE).any()
 
 

@@ -1,13 +1,14 @@
 """Barge-in through a real PulseAudio loop: a null sink, its monitor as the microphone.
 
 Real parts: a private PulseAudio (its own runtime folder and socket, stopped afterwards),
-PortAudio through ALSA's ``pulse`` plugin (libasound2-plugins), Hark's ``SoundDevicePlayer``
-and ``MicrophoneSource``, WebRTC's APM, webrtcvad, Piper speech. A child process plays a short
-first reply, then (on the same, still open, stream) a long one; the user's speech comes in
-through a second player after ``--user-after`` seconds. Two microphones read the monitor, one
-through the canceller and one raw, each with its own endpointer. Reported per run: false
-barge-ins (``SpeechStarted`` on Hark's voice alone) in the first reply (a fresh stream) and in
-the second, with and without the canceller, and the delay from the user's first word to
+PortAudio through ALSA's ``pulse`` plugin (libasound2-plugins), Hark's ``SoundDevicePlayer`` and
+``MicrophoneSource``, WebRTC's APM, webrtcvad, Piper speech. A child process opens the
+microphones, lets them run 1.5 s (as Hark's run from start-up), plays a short first reply on a
+freshly opened speaker stream, then (on the same, still open, stream) a long one; the user's
+speech comes in through a second player after ``--user-after`` seconds. Two microphones read the
+monitor, one through the canceller and one raw, each with its own endpointer. Reported per run:
+false barge-ins (``SpeechStarted`` on Hark's voice alone) in the first reply (a fresh stream)
+and in the second, with and without the canceller, and the delay from the user's first word to
 ``SpeechStarted``. Runs in real time (about 20 s a run); needs ``pulseaudio``.
 
     python -m tests.bench.echo_pulse [--runs 3] [--seconds 15]
@@ -39,6 +40,9 @@ from app.audio.vad import Endpointer
 from app.core.events import SpeechStarted
 from app.core.types import SAMPLE_RATE
 from tests.support import echo_path
+
+MIC_SETTLE_FRAMES = 50
+"""Frames (1.5 s) the microphones run before Hark's first reply, on a fresh speaker stream."""
 
 
 class Listener:
@@ -74,6 +78,11 @@ async def child(spec: dict[str, Any]) -> dict[str, Any]:
     raw = Listener(MicrophoneSource("pulse"))
     tasks = [asyncio.create_task(x.run()) for x in (clean, raw)]
     await asyncio.wait_for(asyncio.gather(clean.first.wait(), raw.first.wait()), 20)
+    # Hark opens its microphone at start-up, long before it can answer anything: wait out the
+    # capture stream's first second, whose ADC times are off by up to ~200 ms while PulseAudio
+    # hands over its backlog (a reply then leaks whatever the speaker does)
+    clean.user_due, clean.due_at = asyncio.Event(), clean.frames + MIC_SETTLE_FRAMES
+    await asyncio.wait_for(clean.user_due.wait(), 20)
     hark, person = SoundDevicePlayer("pulse", echo=echo), SoundDevicePlayer("pulse")
     await hark.start(SAMPLE_RATE)
     await hark.write(reply[: 2 * SAMPLE_RATE * 2])  # a first, short reply ...
