@@ -9,6 +9,12 @@ audio, followed only by the few silent frames heard before the run began): the w
 under way, by the time the turn begins, instead of starting then. Speech that resumes after the
 pause makes a longer utterance, which that run does not cover, so it is never used for it.
 
+A look during speech is only taken where it cannot hold up the turn: Whisper runs one at a
+time, so a look still running when the pause comes delays the pause's own run. Looks during
+speech are therefore taken only while a run takes at most ``max_look_s`` (measured on the runs
+so far; a GPU server or a fast CPU), never on a machine where Whisper is slow, which gets the
+pause's run alone.
+
 Whisper reads a whole 30 s window whatever the length of the audio, so most of a run's time does
 not shrink with a shorter piece of audio; that is why the turn reuses a whole run of the
 utterance rather than transcribing only what was said after the last look.
@@ -24,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import string
+import time
 from collections.abc import Awaitable
 from dataclasses import dataclass
 
@@ -52,13 +59,26 @@ class EarlyTranscripts:
     """The background transcriptions of the utterance in progress; lives on the engine loop.
 
     ``max_extra_s``: how much audio (silence) a pause's run may hold beyond the turn's own audio
-    and still stand for it. ``runs`` and ``reused`` count started and claimed runs.
+    and still stand for it. ``max_look_s``: the longest a run may take for looks during speech
+    to be taken; ``run_s`` is how long runs take (None until one was timed, and no looks then).
+    ``runs`` and ``reused`` count started and claimed runs, ``skipped`` the looks not taken.
     """
 
-    def __init__(self, transcriber: Transcriber, emit: Emit, *, max_extra_s: float = 1.0):
+    def __init__(
+        self,
+        transcriber: Transcriber,
+        emit: Emit,
+        *,
+        max_extra_s: float = 1.0,
+        max_look_s: float = 0.3,
+        run_s: float | None = None,
+    ):
         self._transcriber = transcriber
         self._emit = emit
         self._max_extra_s = max_extra_s
+        self._max_look_s = max_look_s
+        self.run_s = run_s
+        self.skipped = 0
         self._running: _Run | None = None
         self._pending: SpeechSoFar | None = None
         self._pause: _Run | None = None  # the run of the latest pause in the current utterance
@@ -77,6 +97,9 @@ class EarlyTranscripts:
         """Transcribe ``so_far`` now, or as soon as the run in progress has finished."""
         if so_far.start_s != self._utterance:
             self._follow(so_far.start_s)
+        if not so_far.paused and (self.run_s is None or self.run_s > self._max_look_s):
+            self.skipped += 1  # it could hold up the pause's run: Whisper is too slow here
+            return
         if self._running is not None:
             self._pending = so_far  # the newest look is the one worth having
             return
@@ -144,8 +167,11 @@ class EarlyTranscripts:
             self._start(pending)
 
     async def _transcribe(self, so_far: SpeechSoFar) -> Transcript:
+        started = time.monotonic()
         try:
             transcript = await self._transcriber.transcribe(so_far.pcm, so_far.sample_rate)
+            took = time.monotonic() - started
+            self.run_s = took if self.run_s is None else 0.7 * self.run_s + 0.3 * took
         except HarkError as exc:
             log.info("early transcription failed (%s); the turn will try again", exc.code)
             raise

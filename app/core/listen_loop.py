@@ -87,6 +87,11 @@ class ListenLoop:
         self.wake_words = 0
 
     @property
+    def early(self) -> EarlyTranscripts | None:
+        """The early transcriptions the loop hands the utterance so far to, if any."""
+        return self._early
+
+    @property
     def armed(self) -> bool:
         return self._armed and not self._paused
 

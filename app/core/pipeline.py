@@ -241,6 +241,10 @@ class VoicePipeline:
             await speaker.abort()
             raise
         await speaker.finish()
+        if turn_id in self._cancel_reasons:
+            # cancelled just as the reply ended (a wait that finished as the cancel came may
+            # swallow it): still a cancelled turn, whose reply is not remembered
+            raise asyncio.CancelledError
         self._conversation.remember(text, reply)
         timings = turn_timings(clock, endpoint_ms, asr_ms, speaker.first_audio_at)
         result = TurnResult(turn_id, heard, reply, tuple(records), timings)

@@ -104,7 +104,7 @@ class AudioSettings(_Section):
     partial_every_ms: int = Field(default=2000, ge=0, le=30000)
     """While a long request goes on, transcribe what was said so far this often, so that the
     listening window shows the words as they come; 0: not until the first silence."""
-    join_within_ms: int = Field(default=1200, ge=0, le=5000)
+    join_within_ms: int = Field(default=1500, ge=0, le=5000)
     """Speech that resumes this soon after a request ended belongs to it: Hark stops its answer
     (if it has begun) and hears both parts as one request; 0: only until Hark speaks."""
 

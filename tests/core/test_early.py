@@ -93,7 +93,7 @@ async def test_a_run_that_heard_other_audio_or_much_more_is_not_taken() -> None:
 async def test_runs_go_one_at_a_time_and_only_the_newest_waits() -> None:
     asr = HeldTranscriber("one", "two", "three")
     asr.release.clear()
-    early = EarlyTranscripts(asr, Recorder())
+    early = EarlyTranscripts(asr, Recorder(), run_s=0.0)
     early.offer(SpeechSoFar(SPEECH[:8000], 0.5, paused=False))
     await settle()
     early.offer(SpeechSoFar(SPEECH[:16000], 0.5, paused=False))  # waits
@@ -115,7 +115,7 @@ async def test_stable_words_follow_local_agreement_and_never_go_back() -> None:
         "Remind me to call Peter at",
         "Remind me, to call Peter at five.",  # punctuation alone is no disagreement
     )
-    early = EarlyTranscripts(asr, rec)
+    early = EarlyTranscripts(asr, rec, run_s=0.0)
     pcm = b""
     for _ in range(4):
         pcm += SPEECH[:8000]
@@ -134,7 +134,7 @@ async def test_stable_words_follow_local_agreement_and_never_go_back() -> None:
 
 async def test_a_new_utterance_starts_its_stable_words_afresh() -> None:
     rec = Recorder()
-    early = EarlyTranscripts(HeldTranscriber("turn on", "turn on the", "what"), rec)
+    early = EarlyTranscripts(HeldTranscriber("turn on", "turn on the", "what"), rec, run_s=0.0)
     for pcm in (SPEECH[:8000], SPEECH[:16000]):
         early.offer(SpeechSoFar(pcm, 0.5, paused=False))
         await settle()
@@ -166,3 +166,29 @@ async def test_a_failed_early_run_surfaces_to_the_turn_that_claims_it() -> None:
     assert claimed is not None
     with pytest.raises(AsrError):
         await claimed
+
+
+async def test_on_a_slow_machine_no_look_is_taken_during_speech_only_at_the_pause() -> None:
+    asr = HeldTranscriber("what time is it")
+    early = EarlyTranscripts(asr, Recorder(), run_s=1.2)  # Whisper takes 1.2 s a run here
+    early.offer(SpeechSoFar(SPEECH[:16000], 0.5, paused=False))
+    await settle()
+    assert (asr.heard, early.skipped) == ([], 1)  # it would hold up the pause's run
+    early.offer(paused(SPEECH + QUIET))
+    claimed = early.claim(ended(SPEECH))
+    assert claimed is not None
+    assert (await claimed).text == "what time is it"
+
+
+async def test_looks_during_speech_wait_until_a_run_has_been_timed() -> None:
+    asr = HeldTranscriber("a", "b", "c")
+    early = EarlyTranscripts(asr, Recorder())
+    early.offer(SpeechSoFar(SPEECH[:16000], 0.5, paused=False))
+    assert early.skipped == 1  # how long a run takes is not known yet
+    early.offer(paused(SPEECH[:16000] + QUIET))
+    await settle()
+    assert early.run_s is not None
+    assert early.run_s < 0.3
+    early.offer(SpeechSoFar(SPEECH[:24000], 9.0, paused=False))  # fast: now they are taken
+    await settle()
+    assert len(asr.heard) == 2

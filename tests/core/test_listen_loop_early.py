@@ -92,7 +92,7 @@ async def test_words_show_while_the_user_talks_and_the_turn_reuses_the_pause_run
     said = "Send an email to Sam about the meeting and tell him that I will be late."
     clip = speech_clip(said, 0.3, 0.9)
     asr, rec = Counted(whisper), Recorder()
-    early = EarlyTranscripts(asr, rec)
+    early = EarlyTranscripts(asr, rec, max_look_s=60.0, run_s=0.0)  # a fast machine's runs
     loop = ListenLoop(
         FastMachineSource(clip.pcm, asr),
         Endpointer(so_far_at_pause=True, so_far_every_ms=1200),

@@ -110,6 +110,9 @@ def test_a_click_shows_the_overlay_until_the_turn_ends(
     assert max(levels) > 0.5  # the meter moved with the speech
     assert f"“{done.result.transcript}”" in shown_words
     assert not hark.overlay.isVisible()
+    assert hark.listen is not None
+    assert hark.listen.early is not None
+    assert hark.listen.early.reused == 1  # the words were transcribed from the first silence
 
 
 def test_cancel_while_listening_drops_the_request(
