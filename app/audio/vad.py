@@ -87,7 +87,7 @@ class Endpointer:
         min_speech_ms: int = 240,
         max_utterance_s: float = 30.0,
         turn: TurnJudge | None = None,
-        turn_silence_ms: int = 200,
+        turn_silence_ms: int = 180,
         turn_max_wait_ms: int = 2000,
         turn_early_ms: int = 60,
         so_far_at_pause: bool = False,

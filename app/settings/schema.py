@@ -91,7 +91,7 @@ class AudioSettings(_Section):
     end_of_turn: Literal["smart", "silence"] = "smart"
     """``smart``: after ``turn_silence_ms`` of silence an end-of-turn model (Smart Turn) says
     whether the request is finished; ``silence``: the turn ends after ``hangover_ms``."""
-    turn_silence_ms: int = Field(default=200, ge=60, le=1500)
+    turn_silence_ms: int = Field(default=180, ge=60, le=1500)
     """In ``smart`` mode: the silence after which the end-of-turn model is asked."""
     turn_max_wait_ms: int = Field(default=2000, ge=300, le=10000)
     """In ``smart`` mode: the longest silence before the turn ends anyway."""
