@@ -17,10 +17,17 @@ from app.core.events import (
     SpeechStarted,
     ToolCallStarted,
     TranscriptReady,
+    TurnCancelled,
     TurnFailed,
     TurnFinished,
     WakeWordDetected,
 )
+
+_CANCELLED = {
+    "continued speech": "(you went on: hearing it all as one request)",
+    "barge-in": "(stopped)",
+}
+"""What a stopped answer is told as, by why it stopped."""
 
 
 class Printer:
@@ -63,6 +70,10 @@ class Printer:
                 print("hark: ", end="", file=self.out)
                 self._replying = True
             print(event.text, end="", file=self.out, flush=True)
+        elif isinstance(event, TurnCancelled):
+            self._end_line()
+            if event.reason in _CANCELLED:
+                print(_CANCELLED[event.reason], file=self.err)
         elif isinstance(event, TurnFinished):
             self._end_line()
 

@@ -24,7 +24,7 @@ import logging
 from collections.abc import Callable
 
 from PySide6.QtCore import QPoint, QRect, Qt, QTimer, Signal
-from PySide6.QtGui import QGuiApplication, QPalette, QScreen
+from PySide6.QtGui import QColor, QGuiApplication, QPalette, QScreen
 from PySide6.QtWidgets import (
     QFrame,
     QHBoxLayout,
@@ -249,7 +249,10 @@ class ListeningOverlay(QWidget):
         else:
             head = settled.strip()
             guess = text[len(head) :]
-            grey = self.palette().color(QPalette.ColorRole.PlaceholderText).name()
+            grey = _halfway(
+                self.palette().color(QPalette.ColorRole.WindowText),
+                self.palette().color(QPalette.ColorRole.Window),
+            )
             self.words.setTextFormat(Qt.TextFormat.RichText)
             self.words.setText(
                 f"“{html.escape(head)}<span style='color: {grey}'>{html.escape(guess)}</span>”"
@@ -286,6 +289,16 @@ class ListeningOverlay(QWidget):
         screen = screen or QGuiApplication.primaryScreen()
         self.adjustSize()
         self.move(overlay_position(screen.availableGeometry(), self.size().height(), anchor))
+
+
+def _halfway(text: QColor, window: QColor) -> str:
+    """The colour between the text's and the background's: a guess, set apart from the words
+    that will not change, in any theme."""
+    return QColor(
+        (text.red() + window.red()) // 2,
+        (text.green() + window.green()) // 2,
+        (text.blue() + window.blue()) // 2,
+    ).name()
 
 
 def overlay_position(area: QRect, height: int, anchor: QRect) -> QPoint:

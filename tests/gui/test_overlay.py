@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from PySide6.QtCore import QRect, Qt
-from PySide6.QtGui import QGuiApplication
+from PySide6.QtGui import QGuiApplication, QPalette
 from PySide6.QtWidgets import QLineEdit
 
 from app.core.events import (
@@ -123,6 +123,8 @@ def test_partial_transcripts_show_the_words_as_they_come(qtbot: Any) -> None:
     assert "what time" in settled  # the settled words plainly
     assert "is it" not in settled
     assert " is it</span>" in guess  # the guess at the rest set apart
+    text_colour = overlay.palette().color(QPalette.ColorRole.WindowText).name()
+    assert f"color: {text_colour}" not in guess  # in a colour of its own
     assert overlay.status.text() == LISTENING
 
 
