@@ -194,6 +194,9 @@ async def voice_turns(
     return rows
 
 
+END_SLACK_S = 0.3
+
+
 def heard_whole(marks: Marks, speech_end_wall: float) -> bool:
     """Whether the request was answered once, as a whole: one answered turn, begun after the
     whole request was said, and no part of it dropped as an interruption."""
@@ -207,7 +210,9 @@ def heard_whole(marks: Marks, speech_end_wall: float) -> bool:
         for t, e in marks.events
         if isinstance(e, TurnStarted) and e.turn_id == answered[0].turn_id
     ]
-    return bool(began) and began[0] >= speech_end_wall
+    # a turn of the first part alone begins at least the rest's length (> 0.5 s) before the
+    # end; the whole request's may begin a little before the measured end (a soft last "s")
+    return bool(began) and began[0] >= speech_end_wall - END_SLACK_S
 
 
 async def user_cutoffs(
