@@ -25,7 +25,6 @@ import binascii
 import contextlib
 import json
 import logging
-import re
 from collections.abc import AsyncGenerator, AsyncIterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -34,12 +33,7 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 from app.settings.schema import ElevenLabsSettings
 from app.shared.errors import TtsCode, TtsError
 from app.tts.elevenlabs_errors import NO_KEY_HINT, api_error
-from app.tts.textstream import TextCutter, TextPiece
-
-_CLAUSE_END = re.compile(r"[,;:\u2013\u2014-]\s+$")
-"""Text that ends at a clause mark before anything was sent is the speaker's first clause
-(:mod:`app.core.sentences`): it is flushed, so that it is voiced at once rather than when its
-sentence ends. Later commas are not: each flush costs the voice some of its flow."""
+from app.tts.textstream import CLAUSE_END, TextCutter, TextPiece
 
 log = logging.getLogger(__name__)
 
@@ -177,7 +171,10 @@ async def _send_all(ws: Any, pieces: AsyncIterable[str], exchange: _Exchange) ->
         first = True
         async for text in pieces:
             parts = cutter.feed(text)
-            if first and parts and _CLAUSE_END.search(text):  # a first clause: voice it now
+            # a piece ending at a clause mark before anything was sent is the speaker's first
+            # clause: flushed, so that it is voiced at once (later commas are not: each flush
+            # costs the voice some of its flow)
+            if first and parts and text[-1:].isspace() and CLAUSE_END.search(text):
                 parts[-1] = TextPiece(parts[-1].text, sentence_end=True)
             first = first and not parts
             for piece in parts:

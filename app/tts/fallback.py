@@ -32,7 +32,7 @@ import numpy as np
 from app.audio.resample import StreamResampler
 from app.core.ports import Synthesizer
 from app.shared.errors import TtsError
-from app.tts.textstream import TextCutter, TextFeed
+from app.tts.textstream import TextFeed, sentences
 from app.tts.threaded import aclose_iterator
 
 log = logging.getLogger(__name__)
@@ -174,7 +174,7 @@ class FallbackVoice:
                 rest = _then(_unheard(feed.taken, heard), feed.read())
             else:
                 rest = feed.read()
-            async for sentence in _spoken_units(rest):
+            async for sentence in sentences(rest, clauses=True):
                 audio = self.synthesize(sentence)
                 try:
                     async for chunk in audio:
@@ -242,35 +242,6 @@ class FallbackVoice:
             self._on_notice(
                 exc.code, f"{exc.message} Speaking with the {self._fallback.name} voice {then}."
             )
-
-
-_CLAUSE_END = re.compile(r"[,;:\u2013\u2014-]$")
-"""A piece that ends so (then whitespace) closes a clause: Hark's speaker cuts its first piece
-there so the voice can start early (:mod:`app.core.sentences`)."""
-
-
-async def _spoken_units(pieces: AsyncIterable[str]) -> AsyncGenerator[str, None]:
-    """What a per-sentence voice is given: whole sentences, each as soon as it ends, and a
-    piece that itself ends a clause (``"Sure, I can do that, "``) on its own, so the local
-    voice starts at the speaker's first clause as it would without the hosted one."""
-    cutter = TextCutter()
-    current = ""
-    async for piece in pieces:
-        for part in cutter.feed(piece):
-            current += part.text
-            if part.sentence_end:
-                if current.strip():
-                    yield current.strip()
-                current = ""
-        at_piece_end = piece[-1:].isspace()  # then the cutter holds nothing back
-        if at_piece_end and _CLAUSE_END.search(current.rstrip()):
-            yield current.strip()
-            current = ""
-    last = cutter.finish()
-    if last is not None:
-        current += last.text
-    if current.strip():
-        yield current.strip()
 
 
 def _unheard(taken: list[str], heard: int) -> list[str]:

@@ -51,8 +51,17 @@ class TextCutter:
         return TextPiece(rest.rstrip() + " ", sentence_end=True) if rest.strip() else None
 
 
-async def sentences(pieces: AsyncIterable[str]) -> AsyncGenerator[str, None]:
-    """Whole sentences from streamed text, each as soon as it ends (for per-sentence voices)."""
+CLAUSE_END = re.compile(r"[,;:\u2013\u2014-]\s*$")
+"""Text that ends at a clause mark: the speaker's first clause (:mod:`app.core.sentences`) is
+handed over as a piece of its own ending in one."""
+
+
+async def sentences(
+    pieces: AsyncIterable[str], *, clauses: bool = False
+) -> AsyncGenerator[str, None]:
+    """Whole sentences from streamed text, each as soon as it ends (for per-sentence voices);
+    with ``clauses``, also a piece that itself ends at a clause mark (``"Sure, I can do that, "``)
+    on its own, so a per-sentence voice starts at the speaker's first clause too."""
     cutter = TextCutter()
     current = ""
     async for piece in pieces:
@@ -62,6 +71,10 @@ async def sentences(pieces: AsyncIterable[str]) -> AsyncGenerator[str, None]:
                 if current.strip():
                     yield current.strip()
                 current = ""
+        at_piece_end = piece[-1:].isspace()  # then the cutter holds nothing back
+        if clauses and at_piece_end and CLAUSE_END.search(current.rstrip()):
+            yield current.strip()
+            current = ""
     last = cutter.finish()
     if last is not None:
         current += last.text

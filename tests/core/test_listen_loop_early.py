@@ -12,7 +12,6 @@ import pytest
 
 from app.asr.local import LocalWhisper
 from app.audio.vad import Endpointer
-from app.core.conversation import Conversation
 from app.core.early import EarlyTranscripts
 from app.core.events import (
     SpeechStarted,
@@ -22,11 +21,9 @@ from app.core.events import (
     TurnFinished,
 )
 from app.core.listen_loop import ListenLoop
-from app.core.pipeline import VoicePipeline
-from app.core.tools import ToolRegistry
 from app.core.types import ChatDelta, Transcript
-from tests.core.scripted import MemorySink, Recorder, ScriptedChat, ScriptedVoice, frames
-from tests.core.test_listen_loop import StagedSource
+from tests.core.scripted import MemorySink, Recorder, ScriptedChat, frames
+from tests.core.test_listen_loop import StagedSource, pipeline
 from tests.support.speech import speech_clip, tiny_settings, words
 
 pytestmark = pytest.mark.slow
@@ -72,18 +69,6 @@ class FastMachineSource:
 
     async def aclose(self) -> None:
         pass
-
-
-def pipeline(chat: ScriptedChat, sink: MemorySink, rec: Recorder, asr: object) -> VoicePipeline:
-    return VoicePipeline(
-        chat=chat,
-        tools=ToolRegistry(),
-        conversation=Conversation("sys", 2),
-        sink=sink,
-        emit=rec,
-        transcriber=asr,  # type: ignore[arg-type]
-        voice=ScriptedVoice(),
-    )
 
 
 async def test_words_show_while_the_user_talks_and_the_turn_reuses_the_pause_run(
@@ -146,7 +131,11 @@ async def test_going_on_as_hark_begins_to_answer_is_the_rest_of_the_request(
     sink.release = asyncio.Event()
     source = StagedSource(first, then=sink.written, second=rest)  # Hark has begun to speak
     loop = ListenLoop(
-        source, Endpointer(), pipeline(chat, sink, rec, asr), rec, join_within_s=join_within_s
+        source,
+        Endpointer(),
+        pipeline(chat, sink, rec, asr),
+        rec,
+        join_within_s=join_within_s,
     )
     await loop.run()
     assert [c.reason for c in rec.of(TurnCancelled)] == reasons
