@@ -71,6 +71,15 @@ def test_convert_realtime_streams_text_in_and_pcm_out(fake: FakeElevenLabs) -> N
     assert req.completed
 
 
+def _reported(body: object, message: str, kind: str) -> bool:
+    """What the SDK reports of an error close: the service's error message when it read it
+    before the close, or the close's reason when the close met it still sending its text (a
+    race of the client's own, which Hark's client handles both ways)."""
+    if isinstance(body, dict):
+        return body == {"message": message, "error": kind, "code": 1008}
+    return body == message
+
+
 def test_a_wrong_key_closes_with_1008_and_the_error_message(fake: FakeElevenLabs) -> None:
     with pytest.raises(ApiError) as info:
         b"".join(
@@ -79,11 +88,7 @@ def test_a_wrong_key_closes_with_1008_and_the_error_message(fake: FakeElevenLabs
             )
         )
     assert info.value.status_code == 1008
-    assert info.value.body == {
-        "message": "Invalid API key",
-        "error": "invalid_api_key",
-        "code": 1008,
-    }
+    assert _reported(info.value.body, "Invalid API key", "invalid_api_key"), info.value.body
     assert not fake.requests[0].key_valid
 
 
@@ -96,8 +101,10 @@ def test_a_used_up_quota_closes_with_1008(fake: FakeElevenLabs) -> None:
             )
         )
     assert info.value.status_code == 1008
-    assert isinstance(info.value.body, dict)
-    assert info.value.body["error"] == "quota_exceeded"
+    body = info.value.body
+    assert (isinstance(body, dict) and body["error"] == "quota_exceeded") or (
+        isinstance(body, str) and "quota" in body.lower()
+    ), body
 
 
 def test_a_refused_upgrade_is_the_http_status(fake: FakeElevenLabs) -> None:
