@@ -36,6 +36,7 @@ import json
 import statistics
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -45,12 +46,13 @@ from app.asr.local import LocalWhisper
 from app.audio import turn_model
 from app.audio.turn import SmartTurn
 from app.audio.vad import Endpointer
+from app.core.early import EarlyTranscripts
 from app.core.events import TurnCancelled, TurnStarted
 from app.core.types import FRAME_BYTES, FRAME_MS, Utterance
 from app.llm.ollama import OllamaChat
 from app.settings.schema import AsrSettings, AudioSettings, LlmSettings
 from app.tts.piper import PiperLocalVoice
-from tests.bench.turn_listen import Marks, listen, turn_figures
+from tests.bench.turn_listen import Marks, PacedSource, listen, turn_figures
 from tests.fakes.ollama import FakeOllama
 from tests.support.pauses import PausedClip, finished_requests, paused_requests
 from tests.support.speech import speech_clip
@@ -157,14 +159,34 @@ def end_of_turn_figures(turn: TimedTurn, paused: list[PausedClip]) -> dict[str, 
     return out
 
 
+@dataclass
+class Parts:
+    """The real models and the fake Ollama every run of the benchmark shares."""
+
+    turn: TimedTurn
+    asr: LocalWhisper
+    chat: OllamaChat
+    voice: PiperLocalVoice
+    fake: FakeOllama
+
+    async def listen(
+        self, pcm: bytes, audio: AudioSettings, stream: bool = True
+    ) -> tuple[Marks, PacedSource, EarlyTranscripts | None]:
+        return await listen(
+            pcm,
+            audio,
+            turn=self.turn,
+            asr=self.asr,
+            chat=self.chat,
+            voice=self.voice,
+            stream=stream,
+        )
+
+
 async def voice_turns(
     clips: int,
     audio: AudioSettings,
-    turn: TimedTurn,
-    asr: LocalWhisper,
-    chat: OllamaChat,
-    voice: PiperLocalVoice,
-    fake: FakeOllama,
+    parts: Parts,
 ) -> list[dict[str, Any]]:
     """Each request through the listening loop, three ways: streaming with the early
     transcription (Hark as it ships), streaming without it, and sequential."""
@@ -177,10 +199,8 @@ async def voice_turns(
     for i in range(clips):
         clip = speech_clip(REQUESTS[i % len(REQUESTS)], lead_silence_s=0.6, trail_silence_s=1.6)
         for mode, stream, settings in ways:
-            fake.reply(REPLY)
-            marks, source, early = await listen(
-                clip.pcm, settings, turn=turn, asr=asr, chat=chat, voice=voice, stream=stream
-            )
+            parts.fake.reply(REPLY)
+            marks, source, early = await parts.listen(clip.pcm, settings, stream)
             row = turn_figures(marks, source.t0 + clip.speech_end_s)
             answered = marks.answered()
             row.update(
@@ -218,20 +238,14 @@ def heard_whole(marks: Marks, speech_end_wall: float) -> bool:
 async def user_cutoffs(
     paused: list[PausedClip],
     audio: AudioSettings,
-    turn: TimedTurn,
-    asr: LocalWhisper,
-    chat: OllamaChat,
-    voice: PiperLocalVoice,
-    fake: FakeOllama,
+    parts: Parts,
 ) -> int:
     """The requests with a pause that were not answered as one request, through the whole
     listening loop (the join of a resumed request included), as the user has it."""
     cut = 0
     for p in paused:
-        fake.reply("Okay.")
-        marks, source, _ = await listen(
-            p.clip.pcm, audio, turn=turn, asr=asr, chat=chat, voice=voice
-        )
+        parts.fake.reply("Okay.")
+        marks, source, _ = await parts.listen(p.clip.pcm, audio)
         if not heard_whole(marks, source.t0 + p.clip.speech_end_s):
             cut += 1
     return cut
@@ -258,8 +272,9 @@ async def run(
     ) as fake:
         chat = OllamaChat(LlmSettings(host=fake.url, model="llama3.2:3b"))
         try:
-            rows = await voice_turns(clips, audio, turn, asr, chat, voice, fake)
-            cut = await user_cutoffs(paused, audio, turn, asr, chat, voice, fake)
+            parts = Parts(turn, asr, chat, voice, fake)
+            rows = await voice_turns(clips, audio, parts)
+            cut = await user_cutoffs(paused, audio, parts)
         finally:
             await chat.aclose()
     summary = summarise(rows, audio.hangover_ms, first_token_ms, token_ms)
