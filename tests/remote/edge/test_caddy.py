@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -205,6 +206,10 @@ async def test_stop_terminates_caddy_and_frees_its_port(pair: CertInfo, tmp_path
     pid = caddy.pid
     assert pid is not None
     await caddy.stop()
-    assert caddy.returncode == 0  # a clean exit on SIGTERM
+    # Stopped by the SIGTERM, not the SIGKILL after the timeout. Caddy installs its SIGTERM
+    # handler from a goroutine, so a SIGTERM that meets a Caddy just started may still find
+    # the default action (an exit by the signal) rather than its clean exit 0: both free the
+    # port at once, and both are a stop by SIGTERM.
+    assert caddy.returncode in (0, -signal.SIGTERM)
     assert not alive(pid)
     assert port_is_free("127.0.0.1", config.listen_port)
