@@ -37,6 +37,7 @@ from typing import Any
 import numpy as np
 
 from app.asr.download import Progress, hub_repo_id, known_model_names, snapshot
+from app.asr.short_window import decode_short
 from app.audio.resample import resample_pcm
 from app.core.types import SAMPLE_RATE, BackendStatus, Transcript
 from app.settings.schema import AsrSettings
@@ -332,16 +333,29 @@ class LocalWhisper:
         language = self._fixed_language
         if len(audio) < MIN_AUDIO_S * SAMPLE_RATE or loudest_frame_dbfs(audio) < SILENCE_DBFS:
             return Transcript(text="", language=language, audio_s=audio_s)
+        speech = speech_only(audio)
+        if speech is None:  # Silero VAD found no speech
+            return Transcript(text="", language=language, audio_s=audio_s)
         if language is None and self._allowed:
-            language = self._detect_allowed(audio)
-            if language is None:  # the VAD found no speech to detect a language in
-                return Transcript(text="", language=None, audio_s=audio_s)
+            language = self._detect_allowed(speech)
         threshold = self._settings.no_speech_threshold
+        if self._settings.fitted_window and language is not None:
+            short = decode_short(self._model, speech, language, self._settings.beam_size)
+            if short is not None:
+                keep = keep_segment(short.text, short.no_speech_prob, short.avg_logprob, threshold)
+                text = " ".join(short.text.split()) if keep else ""
+                return Transcript(
+                    text=text,
+                    language=language,
+                    audio_s=audio_s,
+                    no_speech_prob=short.no_speech_prob,
+                )
+            log.debug("ASR: the fitted window did not hold; decoding in the standard window")
         segments, info = self._model.transcribe(
-            audio,
+            speech,
             language=language,
             beam_size=self._settings.beam_size,
-            vad_filter=True,
+            vad_filter=False,  # speech_only() already kept the speech
             condition_on_previous_text=False,
             no_speech_threshold=threshold,
             log_prob_threshold=LOG_PROB_THRESHOLD,
@@ -363,15 +377,23 @@ class LocalWhisper:
             no_speech_prob=max(probs) if probs else None,
         )
 
-    def _detect_allowed(self, audio: np.ndarray[Any, np.dtype[np.float32]]) -> str | None:
-        """Detect the language among ``settings.languages`` from the speech parts only."""
-        from faster_whisper.vad import VadOptions, collect_chunks, get_speech_timestamps
-
-        chunks = get_speech_timestamps(audio, VadOptions())
-        if not chunks:
-            return None
-        pieces, _ = collect_chunks(audio, chunks)
-        _, _, probabilities = self._model.detect_language(audio=np.concatenate(pieces))
+    def _detect_allowed(self, speech: np.ndarray[Any, np.dtype[np.float32]]) -> str:
+        """Detect the language among ``settings.languages`` from the speech."""
+        _, _, probabilities = self._model.detect_language(audio=speech)
         code, prob = choose_language(probabilities, self._allowed)
         log.debug("language %s (p=%.2f) among %s", code, prob, ",".join(self._allowed))
         return code
+
+
+def speech_only(
+    audio: np.ndarray[Any, np.dtype[np.float32]],
+) -> np.ndarray[Any, np.dtype[np.float32]] | None:
+    """The parts of ``audio`` Silero VAD takes for speech, joined; ``None`` when there are none
+    (the same cut faster-whisper's ``vad_filter`` makes)."""
+    from faster_whisper.vad import VadOptions, collect_chunks, get_speech_timestamps
+
+    chunks = get_speech_timestamps(audio, VadOptions())
+    if not chunks:
+        return None
+    pieces, _ = collect_chunks(audio, chunks)
+    return np.concatenate(pieces).astype(np.float32, copy=False)
