@@ -1,10 +1,14 @@
 """Engine events in a terminal, for ``hark ask`` and ``hark listen``: what was heard and the
 reply as it streams on stdout, notices, tool calls and progress on stderr.
+
+While the user talks, the words heard so far overwrite one line on stderr when it is a
+terminal (nothing is printed for them into a pipe or a file: only the final ``you:`` line).
 """
 
 from __future__ import annotations
 
 import sys
+import threading
 from typing import TextIO
 
 from app.core.events import (
@@ -16,6 +20,7 @@ from app.core.events import (
     ServerStateChanged,
     SpeechStarted,
     ToolCallStarted,
+    TranscriptPartial,
     TranscriptReady,
     TurnCancelled,
     TurnFailed,
@@ -37,6 +42,8 @@ class Printer:
         self.json_mode = json_mode
         self._replying = False
         self._progress_open = False
+        self._partial_open = False
+        self._lock = threading.Lock()  # progress comes from download threads too
 
     @property
     def out(self) -> TextIO:
@@ -47,6 +54,17 @@ class Printer:
         return sys.stderr
 
     def __call__(self, event: Event) -> None:
+        with self._lock:
+            self._show(event)
+
+    def _show(self, event: Event) -> None:
+        if isinstance(event, TranscriptPartial):
+            self._partial(event)
+            return
+        self._clear_partial()
+        if self._progress_open:  # a percentage line is open: what follows starts a new line
+            print(file=self.err, flush=True)
+            self._progress_open = False
         if isinstance(
             event, (NoticeRaised | BackendStatusChanged | ServerStateChanged, TurnFailed)
         ):
@@ -77,6 +95,17 @@ class Printer:
         elif isinstance(event, TurnFinished):
             self._end_line()
 
+    def _partial(self, event: TranscriptPartial) -> None:
+        if self.json_mode or not event.text or not self.err.isatty():
+            return
+        print(f"\r… {event.text}\033[K", end="", file=self.err, flush=True)
+        self._partial_open = True
+
+    def _clear_partial(self) -> None:
+        if self._partial_open:
+            print("\r\033[K", end="", file=self.err, flush=True)
+            self._partial_open = False
+
     def _end_line(self) -> None:
         if self._replying:
             print(file=self.out)
@@ -84,6 +113,11 @@ class Printer:
 
     def progress(self, message: str) -> None:
         """Percent updates overwrite one line; other steps get a line each."""
+        with self._lock:
+            self._progress(message)
+
+    def _progress(self, message: str) -> None:
+        self._clear_partial()
         if "%" in message:
             print(f"\r{message}\033[K", end="", file=self.err, flush=True)
             self._progress_open = True

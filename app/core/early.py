@@ -15,9 +15,9 @@ speech are therefore taken only while a run takes at most ``max_look_s`` (measur
 so far; a GPU server or a fast CPU), never on a machine where Whisper is slow, which gets the
 pause's run alone.
 
-Whisper reads a whole 30 s window whatever the length of the audio, so most of a run's time does
-not shrink with a shorter piece of audio; that is why the turn reuses a whole run of the
-utterance rather than transcribing only what was said after the last look.
+A look transcribes the whole utterance so far, not only what was said since the last one:
+Whisper needs the context, and a short request costs little in the window fitted to it
+(:mod:`app.asr.short_window`); that is why the turn reuses a whole run of the utterance.
 
 Every result is also a :class:`~app.core.events.TranscriptPartial` for the listening window.
 What is *stable* follows LocalAgreement: the words that two consecutive looks at the same
