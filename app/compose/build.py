@@ -33,6 +33,7 @@ from app.core.ports import (
 from app.core.tools import ToolRegistry, register_builtin_tools
 from app.google.connect import GoogleTools, add_google_tools
 from app.llm.ollama import OllamaChat
+from app.llm.openai_compat import OpenAIChat
 from app.safety.audit import AuditLog, default_audit_path
 from app.safety.policy import ActionPolicy
 from app.settings.schema import LlmSettings, Settings
@@ -203,7 +204,10 @@ def chat_settings(settings: Settings) -> LlmSettings:
 
 
 def build_chat(settings: Settings, secrets: SecretStore) -> ChatModel:
-    """The chat model: Ollama as configured, or Ollama behind the Hark server (its API key)."""
+    """The chat model: Ollama or an OpenAI-compatible server as configured (``llm.provider``),
+    or Ollama behind the Hark server (its API key)."""
+    if settings.remote.url is None and settings.llm.provider == "openai":
+        return OpenAIChat(settings.llm, api_key=secrets.get("llm-api-key"))
     if settings.remote.url is None:
         return OllamaChat(settings.llm, token=secrets.get("llm-token"))
     log.info("LLM on the Hark server at %s", settings.remote.url)

@@ -88,7 +88,9 @@ async def stream_reply(
             records.append(
                 ToolCallRecord(call.name, ran or dict(call.arguments), result.ok, result.content)
             )
-            messages.append(ChatMessage("tool", result.content, tool_name=call.name))
+            messages.append(
+                ChatMessage("tool", result.content, tool_name=call.name, tool_call_id=call.id)
+            )
     reply = "".join(parts).strip()
     if stream_sentences:
         for sentence in splitter.flush():

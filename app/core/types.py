@@ -91,10 +91,12 @@ class ToolSpec:
 
 @dataclass(frozen=True, slots=True)
 class ToolCall:
-    """The model's request to run one tool."""
+    """The model's request to run one tool. ``id`` is the server's name for this call (OpenAI's
+    ``tool_call_id``); Ollama sends none."""
 
     name: str
     arguments: Mapping[str, Any]
+    id: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +125,8 @@ class ChatMessage:
     content: str
     tool_calls: tuple[ToolCall, ...] = ()
     tool_name: str | None = None
+    tool_call_id: str | None = None
+    """A tool result: the ``id`` of the call it answers (OpenAI-compatible servers need it)."""
 
     def to_wire(self) -> dict[str, Any]:
         msg: dict[str, Any] = {"role": self.role, "content": self.content}

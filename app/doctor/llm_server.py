@@ -12,7 +12,8 @@ import httpx
 
 from app.compose.build import build_chat, chat_settings
 from app.doctor.check import Check
-from app.llm.ollama import OllamaChat, model_available
+from app.llm.http_chat import HttpChat
+from app.llm.ollama import model_available
 from app.settings.schema import Settings
 from app.settings.secrets import SecretStore
 from app.shared.errors import LlmCode
@@ -26,13 +27,25 @@ async def check_llm(settings: Settings, secrets: SecretStore) -> Check:
     try:
         status = await chat.check()
     finally:
-        if isinstance(chat, OllamaChat):
+        if isinstance(chat, HttpChat):
             await chat.aclose()
     llm = chat_settings(settings)
     where = f"{llm.model} at {llm.host}"
+    remote = settings.remote.url is not None
+    if not remote and llm.provider == "openai":
+        where += " (OpenAI-compatible)"
     if status.ok:
         return Check("language model", "ok", where)
-    remote = settings.remote.url is not None
+    if not remote and llm.provider == "openai":
+        openai_fixes: dict[str, str] = {
+            LlmCode.MODEL_MISSING: "set llm.model (HARK_LLM__MODEL) to a model the server lists",
+            LlmCode.UNREACHABLE: "start the server, or set HARK_LLM__HOST to its base URL "
+            "(such as http://127.0.0.1:8080/v1)",
+            LlmCode.AUTH: "store the server's key: hark secret set llm-api-key (or OPENAI_API_KEY)",
+        }
+        return Check(
+            "language model", "fail", status.message, openai_fixes.get(status.code or "", "")
+        )
     fixes: dict[str, str] = {
         LlmCode.MODEL_MISSING: f"ollama pull {llm.model}"
         + (" (on the server), or set llm.model to a model it has" if remote else ""),

@@ -22,30 +22,32 @@ from __future__ import annotations
 
 import json
 import logging
-import ssl
 from collections.abc import AsyncGenerator, Mapping, Sequence
+from contextlib import aclosing
 from typing import Any
 
 import httpx
 
 from app.core.types import BackendStatus, ChatDelta, ChatMessage, ToolSpec
-from app.llm.wire import display_host, error_code, error_text, is_json_error, parse_tool_calls
+from app.llm.http_chat import HttpChat
+from app.llm.wire import error_text, is_json_error, parse_tool_calls
 from app.settings.schema import LlmSettings
 from app.shared.errors import LlmCode, LlmError
-from app.shared.tls import is_tls_error, pinned_ssl_context, public_ssl_context
 
 log = logging.getLogger(__name__)
 
-_HOST_HINT = "Set HARK_LLM__HOST or OLLAMA_HOST."
 
-
-class OllamaChat:
+class OllamaChat(HttpChat):
     """:class:`~app.core.ports.ChatModel` over Ollama's ``/api/chat`` (streaming, tools).
 
-    ``token`` is sent as ``Authorization: Bearer`` (the Hark server's API key) and never
-    logged. Pass ``client`` to share or inject an ``httpx.AsyncClient`` (its TLS settings are
-    then the caller's); otherwise one is built from ``settings`` and closed by :meth:`aclose`.
+    ``token`` is the bearer token of a proxy in front of Ollama, or the Hark server's API key.
     """
+
+    server = "Ollama"
+    api = "Ollama"
+    kind = "an Ollama server"
+    serve_hint = "Is `ollama serve` running?"
+    host_hint = "Set HARK_LLM__HOST or OLLAMA_HOST."
 
     def __init__(
         self,
@@ -55,42 +57,7 @@ class OllamaChat:
         *,
         auth_hint: str = "`hark secret set llm-token` (or HARK_LLM_TOKEN)",
     ) -> None:
-        self._settings = settings
-        self._auth_hint = auth_hint
-        self._host = settings.host.rstrip("/")
-        self._shown_host = display_host(self._host)
-        self._headers = {"Authorization": f"Bearer {token}"} if token else {}
-        self._timeout = httpx.Timeout(settings.timeout_s)
-        self._setup_error: LlmError | None = None
-        self._owns_client = client is None
-        if client is None:
-            verify = public_ssl_context()
-            if settings.ca_cert is not None:
-                try:
-                    verify = pinned_ssl_context(settings.ca_cert.read_text(encoding="ascii"))
-                except (OSError, ValueError, ssl.SSLError) as exc:
-                    self._setup_error = LlmError(
-                        LlmCode.CA_CERT,
-                        f"the pinned certificate {settings.ca_cert} cannot be used ({exc}). "
-                        "Point llm.ca_cert at the server's PEM certificate, or remove the "
-                        "setting to use the system's certificates.",
-                    )
-                    log.warning("LLM certificate pin unusable: %s", exc)
-            client = httpx.AsyncClient(verify=verify, timeout=self._timeout)
-        self._client = client
-
-    @property
-    def host(self) -> str:
-        return self._shown_host
-
-    @property
-    def model(self) -> str:
-        return self._settings.model
-
-    async def aclose(self) -> None:
-        """Close the HTTP client if this object made it."""
-        if self._owns_client:
-            await self._client.aclose()
+        super().__init__(settings, token, client, auth_hint=auth_hint)
 
     # --- chat ----------------------------------------------------------------------------------
 
@@ -117,45 +84,16 @@ class OllamaChat:
 
         Raises :class:`LlmError` only; cancelling the consumer closes the HTTP stream.
         """
-        if self._setup_error is not None:
-            raise LlmError(self._setup_error.code, self._setup_error.message)
         body = self._chat_body(messages, tools)
-        started = False
-        try:
-            async with self._client.stream(
-                "POST",
-                f"{self._host}/api/chat",
-                json=body,
-                headers=self._headers,
-                timeout=self._timeout,
-            ) as response:
-                if response.status_code >= 300:  # redirects are not followed: say so
-                    raise self._status_error(response.status_code, await response.aread())
-                started = True
-                async for line in response.aiter_lines():
-                    if not line.strip():
-                        continue
-                    for delta in self._parse_line(line):
-                        yield delta
-                        if delta.done:
-                            return
-            raise LlmError(
-                LlmCode.STREAM_CUT,
-                f"Ollama at {self._shown_host} ended the reply before it was finished. "
-                "Try again; if it keeps happening, check the server's log.",
-            )
-        except httpx.TimeoutException as exc:
-            raise self._timeout_error(exc, started) from exc
-        except (httpx.RemoteProtocolError, httpx.ReadError) as exc:
-            if started:
-                raise LlmError(
-                    LlmCode.STREAM_CUT,
-                    f"the connection to Ollama at {self._shown_host} broke in the middle of "
-                    f"the reply ({exc or type(exc).__name__}). Try again.",
-                ) from exc
-            raise self._unreachable(exc) from exc
-        except (httpx.HTTPError, httpx.InvalidURL, httpx.StreamError, OSError) as exc:
-            raise self._unreachable(exc) from exc
+        async with aclosing(self._lines("/api/chat", body)) as lines:
+            async for line in lines:
+                if not line.strip():
+                    continue
+                for delta in self._parse_line(line):
+                    yield delta
+                    if delta.done:
+                        return
+        raise self._cut()
 
     def _parse_line(self, line: str) -> list[ChatDelta]:
         try:
@@ -204,21 +142,10 @@ class OllamaChat:
         for ``keep_alive``, and its prompt cache then holds the start every turn shares. Raises
         :class:`LlmError`; callers log it and go on (a turn works without it, only slower).
         """
-        if self._setup_error is not None:
-            raise LlmError(self._setup_error.code, self._setup_error.message)
         body = self._chat_body([ChatMessage("system", system_prompt)], tools)
         body["stream"] = False
         body["options"] = {**body.get("options", {}), "num_predict": 1}
-        try:
-            response = await self._client.post(
-                f"{self._host}/api/chat", json=body, headers=self._headers, timeout=self._timeout
-            )
-        except httpx.TimeoutException as exc:
-            raise self._timeout_error(exc, False) from exc
-        except (httpx.HTTPError, httpx.InvalidURL, OSError) as exc:
-            raise self._unreachable(exc) from exc
-        if response.status_code >= 300:
-            raise self._status_error(response.status_code, response.content)
+        response = await self._request("POST", "/api/chat", body)
         try:
             done = response.json()
         except ValueError:
@@ -235,115 +162,31 @@ class OllamaChat:
 
     async def check(self) -> BackendStatus:
         """Reachable, authorised, and the configured model pulled? Never raises."""
-        if self._setup_error is not None:
-            return BackendStatus(False, self._setup_error.code, self._setup_error.message)
         try:
-            response = await self._client.get(
-                f"{self._host}/api/tags", headers=self._headers, timeout=self._timeout
-            )
-            if response.status_code >= 300:  # redirects are not followed: say so
-                raise self._status_error(response.status_code, response.content)
-            data = response.json()
-        except httpx.TimeoutException as exc:
-            return self._status(self._timeout_error(exc, False))
-        except (httpx.HTTPError, httpx.InvalidURL, OSError) as exc:
-            return self._status(self._unreachable(exc))
+            data = await self._listing("/api/tags")
         except LlmError as exc:
             return self._status(exc)
-        except ValueError:
-            return self._status(
-                LlmError(
-                    LlmCode.SERVER_ERROR,
-                    f"{self._shown_host} answered /api/tags with something that is not JSON. "
-                    f"Is it an Ollama server? {_HOST_HINT}",
-                )
-            )
         names = [
             str(m.get("name") or m.get("model"))
             for m in (data.get("models") or [] if isinstance(data, Mapping) else [])
             if isinstance(m, Mapping)
         ]
         if not model_available(self._settings.model, names):
-            have = ", ".join(names) if names else "none"
-            return self._status(
-                LlmError(
-                    LlmCode.MODEL_MISSING,
-                    f"Ollama at {self._shown_host} does not have the model "
-                    f"{self._settings.model} (it has: {have}). Run `ollama pull "
-                    f"{self._settings.model}` there, or set HARK_LLM__MODEL to one it has.",
-                )
-            )
-        log.debug("LLM ready: model=%s host=%s", self._settings.model, self._shown_host)
-        return BackendStatus(
-            True, LlmCode.READY, f"{self._settings.model} on {self._shown_host} is ready"
-        )
-
-    @staticmethod
-    def _status(error: LlmError) -> BackendStatus:
-        return BackendStatus(False, error.code, error.message)
+            return self._status(self._model_missing(f"it has: {', '.join(names) or 'none'}"))
+        return self._ready()
 
     # --- error mapping -------------------------------------------------------------------------
 
-    def _unreachable(self, exc: Exception) -> LlmError:
-        detail = str(exc) or type(exc).__name__
-        if is_tls_error(exc):
-            pin = self._settings.ca_cert
-            trust = f"the pinned certificate {pin}" if pin else "the system's certificates"
-            detail = (
-                f"the TLS handshake failed: the server's certificate does not match {trust} "
-                f"({detail})"
-            )
-        return LlmError(
-            LlmCode.UNREACHABLE,
-            f"Ollama at {self._shown_host} did not answer: {detail}. Is `ollama serve` "
-            f"running? {_HOST_HINT}",
-        )
-
-    def _timeout_error(self, exc: httpx.TimeoutException, started: bool) -> LlmError:
-        limit = self._settings.timeout_s
-        if isinstance(exc, httpx.ConnectTimeout):
-            what = f"did not accept a connection within {limit:g} s"
-        elif started:
-            what = f"stopped sending the reply for more than {limit:g} s"
-        else:
-            what = f"did not start answering within {limit:g} s"
-        return LlmError(
-            LlmCode.TIMEOUT,
-            f"Ollama at {self._shown_host} {what}. The server may be overloaded or still "
-            "loading the model; try again, or raise HARK_LLM__TIMEOUT_S.",
-        )
+    def _model_hint(self) -> str:
+        model = self._settings.model
+        return f"Run `ollama pull {model}` there, or set HARK_LLM__MODEL to one it has."
 
     def _status_error(self, status: int, body: bytes) -> LlmError:
-        text = error_text(body)
-        host = self._shown_host
-        if status in (401, 403):
-            return LlmError(
-                LlmCode.AUTH,
-                f"{host} refused the request (HTTP {status}: {text or 'unauthorized'}). Check "
-                f"the server API key: {self._auth_hint}.",
-            )
-        if status == 503 and error_code(body) == "provisioning":
-            return LlmError(
-                LlmCode.PROVISIONING,
-                f"the Hark server at {host} is still setting up ({text}); Hark will use it "
-                "as soon as it is ready.",
-            )
         if status == 404 and is_json_error(body):
-            model = self._settings.model
-            return LlmError(
-                LlmCode.MODEL_MISSING,
-                f"Ollama at {host} does not have the model {model} ({text}). Run "
-                f"`ollama pull {model}` there, or set HARK_LLM__MODEL to one it has.",
-            )
+            return self._model_missing(error_text(body))
         if status == 404:
-            return LlmError(
-                LlmCode.SERVER_ERROR,
-                f"{host} has no Ollama API (HTTP 404: {text}). Is it an Ollama server? "
-                f"{_HOST_HINT}",
-            )
-        return LlmError(
-            LlmCode.SERVER_ERROR, f"Ollama at {host} answered HTTP {status}: {text or 'no detail'}"
-        )
+            return self._no_api(status, body)
+        return super()._status_error(status, body)
 
 
 def model_available(model: str, names: Sequence[str]) -> bool:

@@ -1,5 +1,5 @@
-"""Reading what an Ollama server (or the Hark server in front of one) sends: error bodies, tool
-calls, and host URLs made safe to show. Pure functions, shared by :mod:`app.llm.ollama`.
+"""Reading what an LLM server (Ollama, the Hark server in front of one, or an OpenAI-compatible
+server) sends: error bodies, tool calls, and host URLs made safe to show. Pure functions.
 """
 
 from __future__ import annotations
@@ -87,5 +87,10 @@ def parse_tool_calls(raw: Any) -> tuple[ToolCall, ...]:
                 LlmCode.BAD_TOOL_CALL,
                 f"the model called {name} with arguments that are not an object: {args!r}",
             )
-        calls.append(ToolCall(name=name, arguments=dict(args)))
+        call_id = item.get("id")
+        calls.append(
+            ToolCall(
+                name=name, arguments=dict(args), id=call_id if isinstance(call_id, str) else ""
+            )
+        )
     return tuple(calls)

@@ -147,8 +147,12 @@ class AsrSettings(_Section):
 
 
 class LlmSettings(_Section):
-    """The Ollama server and model that write the replies."""
+    """The language model server and model that write the replies."""
 
+    provider: Literal["ollama", "openai"] = "ollama"
+    """``ollama``: Ollama's own API at ``host``. ``openai``: any OpenAI-compatible server
+    (llama.cpp's llama-server, vLLM, SGLang, LM Studio, LocalAI, a hosted API), ``host`` being
+    its base URL with the ``/v1`` (``http://127.0.0.1:8080/v1``)."""
     host: str = "http://localhost:11434"
     model: str = "llama3.2:3b"
     timeout_s: float = Field(default=30.0, gt=0, le=600)

@@ -21,6 +21,7 @@ SECRET_NAMES: dict[str, str] = {
     "elevenlabs-api-key": "ELEVENLABS_API_KEY",
     "server-api-key": "HARK_SERVER_API_KEY",
     "llm-token": "HARK_LLM_TOKEN",
+    "llm-api-key": "OPENAI_API_KEY",
     "vast-api-key": "VAST_API_KEY",
 }
 """Known secrets and the environment variable that may supply each instead of the keyring."""

@@ -134,7 +134,9 @@ class FakeOllama(FakeService):
     ``models``: what ``/api/tags`` lists and ``/api/chat`` accepts (others answer 404).
     ``token``: when set, every ``/api/*`` request needs ``Authorization: Bearer <token>``
     (the Hark server's proxy rule), else 401. ``ssl_context``: serve https with it.
-    ``port``: a fixed port (0, the default, picks a free one).
+    ``port``: a fixed port (0, the default, picks a free one). ``tool_call_fragments``: on
+    ``/v1`` stream tool calls in pieces, as OpenAI, vLLM and llama.cpp's server do (Ollama's own
+    OpenAI layer sends each call whole).
     """
 
     def __init__(
@@ -149,8 +151,10 @@ class FakeOllama(FakeService):
         ssl_context: ssl.SSLContext | None = None,
         port: int = 0,
         version: str = "0.6.8",
+        tool_call_fragments: bool = False,
     ) -> None:
         super().__init__()
+        self.tool_call_fragments = tool_call_fragments
         self.models: list[str] = list(models)
         self.token = token
         self.first_token_delay_s = first_token_delay_s
@@ -765,7 +769,9 @@ class _Handler(BaseHTTPRequestHandler):
                 },
             )
         deltas: list[dict[str, Any]] = [{"role": "assistant", "content": p} for p in pieces]
-        if calls:
+        if calls and fake.tool_call_fragments:
+            deltas.extend(_fragments(calls))
+        elif calls:
             deltas.append({"role": "assistant", "content": "", "tool_calls": calls})
         stop_at = len(deltas)
         for limit in (turn.cut_after, turn.error_after):
@@ -859,6 +865,21 @@ def _openai_tool_call(index: int, name: str, arguments: Mapping[str, Any] | str)
         "type": "function",
         "function": {"name": name, "arguments": text},
     }
+
+
+def _fragments(calls: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Tool calls as OpenAI, vLLM and llama.cpp stream them: one delta with the call's id and
+    name and empty arguments, then the arguments' JSON text a few characters at a time."""
+    deltas: list[dict[str, Any]] = []
+    for call in calls:
+        index, function = call["index"], call["function"]
+        head = {**call, "function": {"name": function["name"], "arguments": ""}}
+        deltas.append({"tool_calls": [head]})
+        text = function["arguments"]
+        for at in range(0, len(text), 7):
+            piece = {"index": index, "function": {"arguments": text[at : at + 7]}}
+            deltas.append({"tool_calls": [piece]})
+    return deltas
 
 
 def _wire_tool_call(index: int, name: str, arguments: Mapping[str, Any] | str) -> dict[str, Any]:

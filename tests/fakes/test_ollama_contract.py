@@ -16,6 +16,7 @@ import httpx
 import ollama
 import openai
 import pytest
+from openai.lib.streaming.chat import ChatCompletionStreamState
 
 from tests.fakes.ollama import FakeOllama, tokenize
 
@@ -323,6 +324,31 @@ def test_openai_tool_call_whole_and_streamed(fake: FakeOllama, oai: openai.OpenA
     assert calls[0].function.name == "get_weather"
     assert json.loads(calls[0].function.arguments or "") == {"city": "Oslo"}
     assert [c.choices[0].finish_reason for c in streamed if c.choices][-1] == "tool_calls"
+
+
+def test_openai_tool_calls_in_fragments_assemble_with_the_official_client(
+    fake: FakeOllama, oai: openai.OpenAI
+) -> None:
+    # As OpenAI, vLLM and llama.cpp stream them: the id and name first, the arguments in pieces.
+    fake.tool_call_fragments = True
+    fake.reply_tool_calls(
+        [("get_weather", {"city": "Paris", "unit": "celsius"}), ("get_weather", {"city": "Oslo"})]
+    )
+    msgs: Any = [{"role": "user", "content": "weather in Paris and Oslo?"}]
+    tools: Any = [WEATHER_TOOL]
+    chunks = list(oai.chat.completions.create(model=MODEL, messages=msgs, tools=tools, stream=True))
+    pieces = [tc for c in chunks if c.choices for tc in c.choices[0].delta.tool_calls or []]
+    assert len(pieces) > 4  # in fragments, not whole
+    state = ChatCompletionStreamState()
+    for chunk in chunks:
+        state.handle_chunk(chunk)
+    final = state.get_final_completion()
+    calls = final.choices[0].message.tool_calls or []
+    assert [c.function.name for c in calls] == ["get_weather", "get_weather"]  # type: ignore[union-attr]
+    arguments = [json.loads(c.function.arguments) for c in calls]  # type: ignore[union-attr]
+    assert arguments == [{"city": "Paris", "unit": "celsius"}, {"city": "Oslo"}]
+    assert len({c.id for c in calls}) == 2
+    assert final.choices[0].finish_reason == "tool_calls"
 
 
 def test_openai_unknown_model_is_not_found(oai: openai.OpenAI) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import httpx
@@ -16,10 +16,10 @@ from app.llm.ollama import OllamaChat, model_available
 from app.settings.schema import LlmSettings
 from app.shared.errors import LlmError
 from tests.fakes.ollama import FakeOllama, tokenize
+from tests.llm.streams import HELLO, collect, failure
 from tests.support.servers import free_port
 
 MODEL = "llama3.2:3b"
-HELLO = [ChatMessage("user", "hello")]
 CALENDAR = ToolSpec(
     "calendar_list",
     "List the events of a day",
@@ -35,23 +35,6 @@ def settings_for(url: str, **kw: Any) -> LlmSettings:
     return LlmSettings(
         host=url, model=kw.pop("model", MODEL), timeout_s=kw.pop("timeout_s", 5), **kw
     )
-
-
-async def collect(
-    chat: OllamaChat, messages: Sequence[ChatMessage] = HELLO, tools: Sequence[ToolSpec] = ()
-) -> list[ChatDelta]:
-    return [d async for d in chat.stream_chat(messages, tools)]
-
-
-async def failure(chat: OllamaChat, into: list[ChatDelta] | None = None) -> LlmError:
-    """Run a chat that must fail; return the LlmError (deltas before it go to ``into``)."""
-    got = [] if into is None else into
-    try:
-        async for delta in chat.stream_chat(HELLO, []):
-            got.append(delta)
-    except LlmError as exc:
-        return exc
-    pytest.fail(f"the chat did not fail; it gave {got}")
 
 
 @pytest.fixture
@@ -193,7 +176,7 @@ async def test_unreadable_arguments_are_a_clear_error(
 async def test_check_ok_logs_ready(
     fake: FakeOllama, chat: OllamaChat, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.DEBUG, logger="app.llm.ollama")  # checked once a minute: debug
+    caplog.set_level(logging.DEBUG, logger="app.llm")  # checked once a minute: debug
     status = await chat.check()
     assert status.ok
     assert status.code == "llm-ready"
@@ -358,7 +341,6 @@ async def test_hark_server_errors_read_as_plain_messages() -> None:
     from app.core.types import ChatMessage
     from app.llm.ollama import OllamaChat
     from app.settings.schema import LlmSettings
-    from app.shared.errors import LlmError
 
     def handler(request: httpx.Request) -> httpx.Response:
         if request.headers.get("authorization") != "Bearer right":
