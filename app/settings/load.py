@@ -84,6 +84,25 @@ def _env_overrides(env: Mapping[str, str]) -> tuple[dict[str, Any], dict[str, st
     return data, origin
 
 
+def _not_ollama_host_for_openai(
+    file: Mapping[str, Any], merged: dict[str, Any], origin: dict[str, str]
+) -> None:
+    """``OLLAMA_HOST`` is Ollama's address, never the base URL of an OpenAI-compatible server:
+    with ``llm.provider = "openai"`` the file's host stands (or the default for that kind)."""
+    llm = merged.get("llm")
+    if not isinstance(llm, dict) or llm.get("provider") != "openai":
+        return
+    if origin.get("llm.host") != "environment variable OLLAMA_HOST":
+        return
+    file_llm = file.get("llm")
+    file_host = file_llm.get("host") if isinstance(file_llm, dict) else None
+    if file_host is None:
+        llm.pop("host", None)
+    else:
+        llm["host"] = file_host
+    origin.pop("llm.host")
+
+
 def _merge(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
     out = dict(base)
     for key, value in over.items():
@@ -126,6 +145,7 @@ def load_settings(path: UserPath | None = None, env: Mapping[str, str] | None = 
         _reject_secrets_in_file(data, file)
     env_data, origin = _env_overrides(env)
     merged = _merge(data, env_data)
+    _not_ollama_host_for_openai(data, merged, origin)
     try:
         settings = Settings.model_validate(merged)
     except ValidationError as exc:
@@ -166,7 +186,8 @@ DEFAULT_CONFIG_TEXT = """\
 # Secrets (API keys, tokens) are NOT kept here: use `hark secret set NAME`.
 
 [llm]
-host = "http://localhost:11434"   # or OLLAMA_HOST; e.g. "http://192.168.1.100:11434"
+provider = "ollama"               # or "openai": an OpenAI-compatible server (llama.cpp, vLLM…)
+host = "http://localhost:11434"   # or OLLAMA_HOST; for "openai" its base URL, ".../v1"
 model = "llama3.2:3b"
 keep_alive = "30m"                # how long Ollama keeps the model loaded; -1: for ever
 

@@ -146,6 +146,11 @@ class AsrSettings(_Section):
     way). Off: always the standard window."""
 
 
+OPENAI_DEFAULT_HOST = "http://127.0.0.1:8080/v1"
+"""Where llama.cpp's ``llama-server`` listens by default: an OpenAI-compatible server's
+address when none is set."""
+
+
 class LlmSettings(_Section):
     """The language model server and model that write the replies."""
 
@@ -170,6 +175,14 @@ class LlmSettings(_Section):
     retry_interval_s: float = Field(default=5.0, gt=0)
     """How often the model is checked again while it does not answer (and, while it does,
     when it runs on this computer), so the tray follows it within seconds."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _host_of_the_kind(cls, data: object) -> object:
+        """No host given: Ollama's own address, or for ``openai`` llama.cpp's server's."""
+        if isinstance(data, dict) and data.get("provider") == "openai" and "host" not in data:
+            return {**data, "host": OPENAI_DEFAULT_HOST}
+        return data
 
     @field_validator("host")
     @classmethod
