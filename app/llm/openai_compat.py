@@ -93,6 +93,7 @@ class OpenAIChat(HttpChat):
     server = "the OpenAI-compatible server"
     api = "OpenAI-compatible"
     kind = "an OpenAI-compatible server (its base URL, ending in /v1)"
+    serve_hint = "Is the server running?"
     host_hint = "Set HARK_LLM__HOST to the server's base URL, such as http://127.0.0.1:8080/v1."
 
     def __init__(
