@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.llm.real_server import real_llm  # noqa: F401  (a fixture for tests/llm and tests/cli)
 from tests.support.speech import tiny_en_dir
 from tests.support.tls import CertPair, self_signed
 
@@ -20,6 +21,7 @@ _LEAKY = (
     "ELEVENLABS_API_KEY",
     "HARK_SERVER_API_KEY",
     "HARK_LLM_TOKEN",
+    "OPENAI_API_KEY",
     "VAST_URL",
     "VAST_API_KEY",
 )

@@ -52,7 +52,6 @@ def to_openai(messages: Sequence[ChatMessage]) -> list[dict[str, Any]]:
         msg: dict[str, Any] = {"role": m.role, "content": m.content}
         if m.tool_calls:
             ids = [c.id or f"call_{n}_{i}" for i, c in enumerate(m.tool_calls)]
-            msg["content"] = m.content or None
             msg["tool_calls"] = [
                 {
                     "id": call_id,
@@ -197,8 +196,11 @@ class OpenAIChat(HttpChat):
             call.id = piece["id"]
         function = piece.get("function")
         if isinstance(function, Mapping):
-            if isinstance(function.get("name"), str):
-                call.name += function["name"]
+            name = function.get("name")
+            if isinstance(name, str) and name:
+                # OpenAI and vLLM send the name once; llama.cpp's Python server with every
+                # piece: a name that starts again is the same name, not more of it.
+                call.name = name if name.startswith(call.name) else call.name + name
             arguments = function.get("arguments")
             if isinstance(arguments, str):
                 call.arguments += arguments

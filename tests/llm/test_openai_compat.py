@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from app.core.types import ChatDelta, ChatMessage, ToolCall, ToolSpec
-from app.llm.openai_compat import OpenAIChat, is_local, to_openai
+from app.llm.openai_compat import OpenAIChat, _Call, is_local, to_openai
 from app.settings.schema import LlmSettings
 from tests.fakes.ollama import FakeOllama
 from tests.llm.streams import collect, failure
@@ -95,7 +95,7 @@ async def test_tool_results_answer_their_calls_by_id(fake: FakeOllama, chat: Ope
     sent = fake.requests[-1]["messages"]
     assert sent[1] == {
         "role": "assistant",
-        "content": None,
+        "content": "",  # not null: llama.cpp's Python server refuses a null content
         "tool_calls": [
             {
                 "id": "call_abc",
@@ -243,3 +243,28 @@ async def test_pinned_certificate_over_https(server_cert: CertPair, tmp_path: Pa
         await chat.aclose()
     assert status.ok
     assert "".join(d.content for d in deltas) == "Secure hello."
+
+
+async def test_a_name_sent_with_every_piece_is_one_name(chat: OpenAIChat) -> None:
+    # llama.cpp's Python server repeats the function's name in each delta of the call.
+    calls: dict[int, _Call] = {}
+    for piece in ('{"da', 'y": "to', 'day"}'):
+        event = {
+            "choices": [
+                {
+                    "index": 0,
+                    "delta": {
+                        "tool_calls": [
+                            {
+                                "index": 0,
+                                "id": "call_1",
+                                "function": {"name": "calendar_list", "arguments": piece},
+                            }
+                        ]
+                    },
+                    "finish_reason": None,
+                }
+            ]
+        }
+        chat._parse_event(json.dumps(event), calls)
+    assert chat._assemble(calls) == (ToolCall("calendar_list", {"day": "today"}, id="call_1"),)
