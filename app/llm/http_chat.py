@@ -25,8 +25,8 @@ log = logging.getLogger(__name__)
 
 class HttpChat:
     """The HTTP side of a chat model. ``server`` names it in messages ("Ollama at …"), ``kind``
-    in questions ("Is it an Ollama server?"), ``api`` the API it speaks; ``serve_hint`` says how to start it and
-    ``host_hint`` where the address is set.
+    in questions ("Is it an Ollama server?"), ``api`` the API it speaks; ``serve_hint`` says
+    how to start it and ``host_hint`` where the address is set.
 
     ``token`` is sent as ``Authorization: Bearer`` and never logged. Pass ``client`` to share or
     inject an ``httpx.AsyncClient`` (its TLS settings are then the caller's); otherwise one is
