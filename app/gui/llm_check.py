@@ -1,10 +1,12 @@
-"""Checking a language model server from the GUI: :class:`LlmChooser` is an Ollama server's
+"""Checking a language model server from the GUI: :class:`LlmChooser` is the kind of server
+(Ollama, or any OpenAI-compatible one: llama.cpp's llama-server, vLLM, LM Studio…), its
 address, a model picker filled from the server's own list, and a Check button that says in
 plain words whether it answers and has the model. Settings ▸ Language model and the first-run
 wizard both use it.
 
-The check (:func:`app.llm.catalog.probe_llm`, one ``GET /api/tags``) runs on the engine loop
-and the keyring is read in a worker thread, so the window never waits on the network.
+The check (:func:`app.llm.catalog.probe_llm`: ``GET /api/tags`` on Ollama, ``GET /models`` on
+an OpenAI-compatible server) runs on the engine loop and the keyring is read in a worker
+thread, so the window never waits on the network.
 """
 
 from __future__ import annotations
@@ -26,15 +28,36 @@ from PySide6.QtWidgets import (
 
 from app.gui.bridge import Bridge, while_alive
 from app.gui.widgets import StatusLine
-from app.llm.catalog import OLLAMA_DOWNLOAD, LlmProbe, Verdict, llm_settings, probe_llm
-from app.llm.ollama import model_available
+from app.llm.catalog import (
+    OLLAMA_DOWNLOAD,
+    OLLAMA_EXAMPLE,
+    OPENAI_EXAMPLE,
+    LlmProbe,
+    Verdict,
+    llm_settings,
+    probe_llm,
+)
 from app.settings.schema import LlmSettings
 
 log = logging.getLogger(__name__)
 
 Token = Callable[[], str | None]
 """Reads the key the server wants (from the keyring: slow, so called in a worker thread)."""
-ADDRESS_EXAMPLE = "http://192.168.1.100:11434"
+TypedKey = Callable[[], str]
+"""Reads a key typed on the page and not saved yet (a widget: main thread only)."""
+
+OLLAMA, OPENAI = "ollama", "openai"
+KINDS = (
+    (OLLAMA, "Ollama"),
+    (OPENAI, "OpenAI-compatible (llama.cpp, vLLM, LM Studio…)"),
+)
+"""The kinds of server, as ``llm.provider`` names them and as the picker shows them."""
+ADDRESS_EXAMPLE = OLLAMA_EXAMPLE
+EXAMPLES = {OLLAMA: OLLAMA_EXAMPLE, OPENAI: OPENAI_EXAMPLE}
+DEFAULTS = {OLLAMA: str(LlmSettings.model_fields["host"].default), OPENAI: OPENAI_EXAMPLE}
+"""The address a kind starts with: Ollama's own port here, llama-server's ``/v1`` here."""
+_STOCK = {*DEFAULTS.values(), *EXAMPLES.values()}
+"""Addresses nobody typed: switching the kind replaces them with the new kind's default."""
 
 
 def get_ollama_text(model: str) -> str:
@@ -46,13 +69,19 @@ def get_ollama_text(model: str) -> str:
 
 
 class LlmChooser(QWidget):
-    """An Ollama server's address, a model picker filled from its list, and Check.
+    """The kind of server, its address, a model picker filled from its list, and Check.
 
     ``probe_finished`` carries each :class:`~app.llm.catalog.LlmProbe` (also one made on the
-    spot when the address cannot be a URL, or when another listed model is picked).
+    spot when the address cannot be a URL, or when another listed model is picked);
+    ``provider_changed`` the new kind (``"ollama"`` or ``"openai"``) when the user switches.
+
+    The key sent with a check: ``token`` (Hark's ``llm-token``, or a Hark server's key) for
+    Ollama; for an OpenAI-compatible server the key typed on the page (``typed_key``) or else
+    the stored one (``api_key``).
     """
 
     probe_finished = Signal(object)
+    provider_changed = Signal(str)
 
     def __init__(
         self,
@@ -60,18 +89,33 @@ class LlmChooser(QWidget):
         bridge: Bridge,
         *,
         token: Token | None = None,
+        api_key: Token | None = None,
+        typed_key: TypedKey | None = None,
         parent: QWidget | None = None,
     ) -> None:
         super().__init__(parent)
         self._base = llm
         self._bridge = bridge
         self._token = token
+        self._api_key = api_key
+        self.typed_key = typed_key
         self.probe: LlmProbe | None = None
         """The latest answer for the address now shown (``None`` before a check)."""
         self.checking = False
+        self._key_row: QWidget | None = None
+        self.kind = QComboBox()
+        self.kind.setAccessibleName("Kind of language model server")
+        self.kind.setToolTip(
+            "Ollama, or a server that speaks OpenAI's API (llama.cpp's llama-server, vLLM, "
+            "LM Studio, LocalAI, a hosted service)"
+        )
+        for data, label in KINDS:
+            self.kind.addItem(label, data)
+        self.kind.setCurrentIndex(max(0, self.kind.findData(llm.provider)))
+        self.kind.currentIndexChanged.connect(self.on_kind_current_index_changed)
         self.address = QLineEdit(llm.host)
         self.address.setAccessibleName("Language model server address")
-        self.address.setPlaceholderText(ADDRESS_EXAMPLE)
+        self.address.setPlaceholderText(EXAMPLES[self.provider()])
         self.address.textEdited.connect(self.on_address_text_edited)
         self.address.returnPressed.connect(self.start_check)
         self.model = QComboBox()
@@ -90,14 +134,19 @@ class LlmChooser(QWidget):
         row = QHBoxLayout()
         row.addWidget(self.model, 1)
         row.addWidget(self.check_button)
-        form = QFormLayout()
-        form.setContentsMargins(0, 0, 0, 0)
-        form.addRow("Address", self.address)
-        form.addRow("Model", row)
+        self.form = QFormLayout()
+        self.form.setContentsMargins(0, 0, 0, 0)
+        self.form.addRow("Server", self.kind)
+        self.form.addRow("Address", self.address)
+        self.form.addRow("Model", row)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        layout.addLayout(form)
+        layout.addLayout(self.form)
         layout.addWidget(self.status)
+
+    def provider(self) -> str:
+        """The kind of server chosen: ``"ollama"`` or ``"openai"``."""
+        return str(self.kind.currentData() or OLLAMA)
 
     def host(self) -> str:
         return self.address.text().strip()
@@ -105,25 +154,49 @@ class LlmChooser(QWidget):
     def model_name(self) -> str:
         return self.model.currentText().strip()
 
+    def example(self) -> str:
+        """An address of the chosen kind, to show how one is written."""
+        return EXAMPLES[self.provider()]
+
+    def add_key_row(self, label: str, field: QWidget) -> None:
+        """Put an API key field under the address; it shows only for an OpenAI-compatible
+        server (Ollama takes no key of its own)."""
+        self.form.insertRow(2, label, field)
+        self._key_row = field
+        self._show_key_row()
+
+    def _show_key_row(self) -> None:
+        if self._key_row is not None:
+            self.form.setRowVisible(self._key_row, self.provider() == OPENAI)
+
     def target(self) -> LlmSettings | None:
-        """The settings to check (the address and model typed in), or None for a bad URL."""
-        return llm_settings(self._base, self.host(), self.model_name())
+        """The settings to check (the kind, address and model chosen), or None for a bad
+        URL."""
+        return llm_settings(self._base, self.host(), self.model_name(), self.provider())
 
     def start_check(self) -> None:
         """Check the server now (in the background); the answer shows under the fields."""
         if self.checking:
             return
         target = self.target()
+        provider = self.provider()
         if target is None:
-            self._show(LlmProbe(self.host(), self.model_name(), Verdict.BAD_ADDRESS))
+            self._show(
+                LlmProbe(self.host(), self.model_name(), Verdict.BAD_ADDRESS, provider=provider)
+            )
             return
         self.checking = True
         self.check_button.setEnabled(False)
         self.status.show_text("busy", f"Asking {target.host}…")
-        token = self._token
+        typed = ""
+        if provider == OPENAI and self.typed_key is not None:
+            typed = self.typed_key().strip()
+        stored = self._api_key if provider == OPENAI else self._token
 
         async def work() -> LlmProbe:
-            key = await asyncio.to_thread(token) if token is not None else None
+            key = typed or None
+            if key is None and stored is not None:
+                key = await asyncio.to_thread(stored)
             return await probe_llm(target, key)
 
         self._bridge.run(
@@ -135,8 +208,8 @@ class LlmChooser(QWidget):
         self.check_button.setEnabled(True)
         if not isinstance(probe, LlmProbe):
             return
-        if probe.host != self.host().rstrip("/"):  # the address changed meanwhile
-            self.status.clear_text()
+        if probe.host != self.host().rstrip("/") or probe.provider != self.provider():
+            self.status.clear_text()  # the address or the kind changed meanwhile
             return
         if probe.models:
             typed = self.model_name()
@@ -160,10 +233,24 @@ class LlmChooser(QWidget):
         self.status.show_text("ok" if probe.ok else "error", probe.words())
         self.probe_finished.emit(probe)
 
-    def on_address_text_edited(self, _text: str) -> None:
+    def _forget_probe(self) -> None:
         self.probe = None
         if not self.checking:
             self.status.clear_text()
+
+    def on_kind_current_index_changed(self, _index: int) -> None:
+        """Another kind of server: its example, its default address (unless one was typed),
+        and no answer until it is checked."""
+        provider = self.provider()
+        self.address.setPlaceholderText(EXAMPLES[provider])
+        if self.host().rstrip("/") in _STOCK:
+            self.address.setText(DEFAULTS[provider])
+        self._show_key_row()
+        self._forget_probe()
+        self.provider_changed.emit(provider)
+
+    def on_address_text_edited(self, _text: str) -> None:
+        self._forget_probe()
 
     def on_model_current_text_changed(self, model: str) -> None:
         """Another model picked: say at once whether the server has it (no new request)."""
@@ -173,8 +260,10 @@ class LlmChooser(QWidget):
         model = model.strip()
         if not model:
             return
-        have = model_available(model, probe.models)
+        have = probe.has(model)
         verdict = Verdict.READY if have else Verdict.NO_MODELS
         if not have and probe.models:
             verdict = Verdict.MODEL_MISSING
-        self._show(LlmProbe(probe.host, model, verdict, probe.models, probe.timeout_s))
+        self._show(
+            LlmProbe(probe.host, model, verdict, probe.models, probe.timeout_s, probe.provider)
+        )

@@ -1,5 +1,6 @@
 """Settings ▸ Language model against the fake Ollama: the model list, Check in plain words (ready,
-a missing model, nothing answering, no answer in time, a key refused), and Save."""
+a missing model, nothing answering, no answer in time, a key refused), and Save; the same for
+an OpenAI-compatible server (the fake's ``/v1``) with its API key, saved to the keyring."""
 
 from __future__ import annotations
 
@@ -18,11 +19,13 @@ from app.gui.context import GuiContext
 from app.gui.dialogs.settings import SettingsDialog
 from app.gui.dialogs.settings_llm import LlmPage
 from app.gui.services import ActionOutcome
-from app.llm.catalog import Verdict, probe_llm
+from app.llm.catalog import OPENAI_EXAMPLE, Verdict, probe_llm
 from app.settings.load import load_settings
 from app.settings.schema import Settings
 from app.settings.secrets import SecretStore
 from tests.fakes.ollama import FakeOllama
+from tests.gui.drive import replace_text
+from tests.gui.test_llm_kind import pick_kind
 from tests.support.servers import closed_port as refusing_port
 
 MODELS = ["llama3.2:3b", "qwen2.5:7b"]
@@ -250,6 +253,99 @@ def test_with_a_hark_server_the_model_is_checked_there(
         assert page.chooser.host() == server.url
         assert "host" not in page.values()["llm"]  # the Ollama address stays as it was
         dialog.reject()
+
+
+KEY = "sk-local-7f3a"
+"""The API key the fake OpenAI-compatible server wants."""
+
+
+def switch_to_openai(qtbot: QtBot, page: LlmPage, host: str, key: str) -> None:
+    """Pick the OpenAI-compatible kind, type its base URL and key, press Check, wait."""
+    chooser = page.chooser
+    pick_kind(qtbot, chooser.kind, "openai")
+    replace_text(qtbot, chooser.address, host)
+    replace_text(qtbot, page.api_key.edit, key)
+    qtbot.mouseClick(chooser.check_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: not chooser.checking and chooser.probe is not None, timeout=10_000)
+
+
+def test_an_openai_compatible_server_is_checked_with_the_typed_key_and_saved(
+    qtbot: QtBot, bridge: Bridge, config_file: Path
+) -> None:
+    with FakeOllama(models=MODELS, token=KEY) as fake:
+        dialog, page = open_page(qtbot, bridge, config_file)  # Ollama's default address
+        chooser = page.chooser
+        assert chooser.provider() == "ollama"
+        assert not page.api_key.isVisibleTo(page)  # Ollama takes no API key here
+        assert page.get_ollama.isVisibleTo(page)
+        pick_kind(qtbot, chooser.kind, "openai")
+        assert chooser.host() == OPENAI_EXAMPLE  # the default of the new kind
+        assert chooser.status.text() == ""  # the Ollama answer went with the kind
+        assert page.api_key.isVisibleTo(page)
+        assert not page.get_ollama.isVisibleTo(page)
+        assert "OpenAI's API" in page.intro.text()
+        host = f"{fake.url}/v1"
+        switch_to_openai(qtbot, page, host, KEY)
+        assert chooser.status.tone == "ok"
+        assert chooser.status.text() == (
+            f"✓ The language model answers: llama3.2:3b is ready on {host}."
+        )
+        assert fake.calls[-1] == "GET /v1/models"
+        assert fake.headers[-1]["authorization"] == f"Bearer {KEY}"  # the typed, unsaved key
+        chooser.model.setCurrentIndex(chooser.model.findText("qwen2.5:7b"))
+        with qtbot.waitSignal(dialog.settings_saved, timeout=5000):
+            qtbot.mouseClick(dialog.save_button, Qt.MouseButton.LeftButton)
+    llm = load_settings(config_file, env={}).llm
+    assert (llm.provider, llm.host, llm.model) == ("openai", host, "qwen2.5:7b")
+    assert SecretStore(env={}).get("llm-api-key") == KEY
+    assert KEY not in config_file.read_text(encoding="utf-8")
+
+
+def test_a_wrong_api_key_says_the_server_refused_it(
+    qtbot: QtBot, bridge: Bridge, config_file: Path
+) -> None:
+    with FakeOllama(models=MODELS, token=KEY) as fake:
+        dialog, page = open_page(qtbot, bridge, config_file)
+        switch_to_openai(qtbot, page, f"{fake.url}/v1", "sk-wrong")
+        probe = page.chooser.probe
+        assert probe is not None
+        assert probe.verdict is Verdict.REFUSED
+        assert page.chooser.status.tone == "error"
+        assert page.chooser.status.text() == (
+            f"✗ {fake.url}/v1 answers, but it refused the API key (or wants one). Paste the "
+            "server's key in the API key field."
+        )
+        dialog.reject()
+    assert SecretStore(env={}).get("llm-api-key") is None  # Cancel stored nothing
+
+
+def test_a_stored_api_key_is_used_when_none_is_typed(
+    qtbot: QtBot, bridge: Bridge, config_file: Path
+) -> None:
+    secrets = SecretStore(env={})
+    secrets.set("llm-api-key", KEY)
+    with FakeOllama(models=MODELS, token=KEY) as fake:
+        dialog, page = open_page(
+            qtbot, bridge, config_file, secrets, provider="openai", host=f"{fake.url}/v1"
+        )
+        assert page.chooser.kind.currentText().startswith("OpenAI-compatible")
+        assert page.chooser.status.tone == "ok"
+        assert page.secret_changes() == {}  # nothing typed: the stored key stays
+        dialog.reject()
+
+
+def test_an_openai_base_url_that_is_no_url_is_caught_in_its_words(
+    qtbot: QtBot, bridge: Bridge, config_file: Path, closed_port: int
+) -> None:
+    host = f"http://127.0.0.1:{closed_port}/v1"
+    dialog, page = open_page(qtbot, bridge, config_file, provider="openai", host=host)
+    assert "Is the server running there?" in page.chooser.status.text()
+    replace_text(qtbot, page.chooser.address, "127.0.0.1:8080/v1")
+    qtbot.mouseClick(dialog.save_button, Qt.MouseButton.LeftButton)
+    assert dialog.isVisible()
+    assert f"write it like {OPENAI_EXAMPLE}" in dialog.error.text()
+    assert "base URL" in dialog.error.text()
+    dialog.reject()
 
 
 async def test_probe_never_raises_on_garbage(closed_port: int) -> None:

@@ -1,6 +1,7 @@
 """The first-run wizard's language model page, against the fake Ollama: it checks at once, lists
 the models, and when nothing answers offers the ways forward (a server of your own, a Vast.ai
-GPU, installing Ollama here)."""
+GPU, installing Ollama here); and an OpenAI-compatible server (the fake's ``/v1``) with the
+API key typed on the page, which Finish puts in the keyring."""
 
 from __future__ import annotations
 
@@ -23,6 +24,8 @@ from app.llm.catalog import OLLAMA_DOWNLOAD
 from app.settings.schema import Settings
 from app.settings.secrets import SecretStore
 from tests.fakes.ollama import FakeOllama
+from tests.gui.drive import replace_text
+from tests.gui.test_llm_kind import pick_kind
 from tests.gui.wizard_rig import MIC, Recorder, ScriptedServices
 from tests.support.speech import silence, write_wav
 
@@ -200,3 +203,68 @@ def test_with_a_hark_server_the_page_is_skipped(
     wizard.server.choice.button(EXISTING).setChecked(True)
     assert wizard.nextId() == wizard.pageIds()[3]  # the voice page, not the language model
     assert "llm" not in wizard.updates()
+
+
+KEY = "sk-local-7f3a"
+
+
+def check_openai(qtbot: Any, wizard: FirstRunWizard, host: str, key: str) -> None:
+    """On the language model page: pick the OpenAI-compatible kind, type the base URL and the
+    key, press Check and wait for the answer."""
+    page = wizard.llm
+    pick_kind(qtbot, page.chooser.kind, "openai")
+    replace_text(qtbot, page.chooser.address, host)
+    replace_text(qtbot, page.key, key)
+    with qtbot.waitSignal(page.chooser.probe_finished, timeout=10_000):
+        qtbot.mouseClick(page.chooser.check_button, Qt.MouseButton.LeftButton)
+
+
+def test_an_openai_compatible_server_and_its_key_are_saved_at_finish(
+    qtbot: Any, bridge: Bridge, tmp_path: Path, nowhere: str, opened: Opened
+) -> None:
+    rec = Recorder()
+    with FakeOllama(models=[MODEL], token=KEY) as fake:
+        wizard = make_wizard(qtbot, bridge, tmp_path, nowhere, opened, rec)
+        to_llm_page(qtbot, wizard)
+        page = wizard.llm
+        assert not page.key.isVisibleTo(page)  # Ollama: no API key asked
+        assert page.install.isVisibleTo(page)
+        host = f"{fake.url}/v1"
+        check_openai(qtbot, wizard, host, KEY)
+        assert page.key.accessibleName() == "API key (if the server needs one)"
+        assert page.key.isVisibleTo(page)
+        assert page.status.tone == "ok"
+        assert page.status.text() == f"✓ The language model answers: {MODEL} is ready on {host}."
+        assert fake.headers[-1]["authorization"] == f"Bearer {KEY}"
+        next_page(qtbot, wizard, wizard.voice)
+        wizard.voice.local.setChecked(True)
+        next_page(qtbot, wizard, wizard.google)
+        with qtbot.waitSignal(wizard.finished, timeout=5000):
+            qtbot.mouseClick(wizard.button(FINISH), Qt.MouseButton.LeftButton)
+    [saved] = rec.saved
+    assert saved["llm"] == {"provider": "openai", "host": host}
+    assert KEY not in repr(saved)  # the key goes to the keyring, never the settings
+    assert SecretStore(env={}).get("llm-api-key") == KEY
+
+
+def test_a_wrong_key_is_refused_and_only_the_ways_that_fit_are_offered(
+    qtbot: Any, bridge: Bridge, tmp_path: Path, ollama: FakeOllama, opened: Opened
+) -> None:
+    with FakeOllama(models=[MODEL], token=KEY) as fake:
+        wizard = make_wizard(qtbot, bridge, tmp_path, ollama.url, opened, Recorder())
+        to_llm_page(qtbot, wizard)
+        page = wizard.llm
+        check_openai(qtbot, wizard, f"{fake.url}/v1", "sk-wrong")
+    assert page.status.tone == "error"
+    assert "refused the API key" in page.status.text()
+    assert page.ways.isVisibleTo(page)
+    assert page.own.isVisibleTo(page)
+    assert page.vast.isVisibleTo(page)
+    assert "its API key if it needs one" in page.own.description()
+    assert not page.install.isVisibleTo(page)  # installing Ollama is no way to this server
+    assert not page.command.isVisibleTo(page)
+    pick_kind(qtbot, page.chooser.kind, "ollama")
+    assert not page.ways.isVisibleTo(page)  # nothing said about Ollama until it is checked
+    assert not page.install.isHidden()  # offered again once the check finds no Ollama
+    assert not page.command.isHidden()
+    assert page.secrets() == {}  # a key typed for the other kind is not kept

@@ -109,7 +109,8 @@ class FirstRunWizard(QWizard):
         return merge_updates(self.mic.updates(), self.server.updates(), llm, self.voice.updates())
 
     def secret_values(self) -> dict[str, str]:
-        return {**self.server.secrets(), **self.voice.secrets()}
+        llm = self.llm.secrets() if self.llm_wanted() else {}
+        return {**self.server.secrets(), **llm, **self.voice.secrets()}
 
     def accept(self) -> None:
         """Finish: secrets to the keyring, settings through ``save``; stay open on an error."""

@@ -1,13 +1,15 @@
-"""The first-run wizard's language model check: does an Ollama server answer, with the model?
+"""The first-run wizard's language model check: does a server answer, with the model?
 
-Shown when everything runs on this computer (a Hark server brings its own model). The page
-checks the address from the settings as soon as it opens (off the GUI thread). When nothing
-answers, or the model is missing, it offers the ways forward:
+The server is Ollama, or any OpenAI-compatible one (llama.cpp's llama-server, vLLM, LM
+Studio…; then an API key may be typed, which goes to the keyring at Finish). Shown when
+everything runs on this computer (a Hark server brings its own model). The page checks the
+address from the settings as soon as it opens (off the GUI thread). When nothing answers, or
+the model is missing, it offers the ways forward:
 
 - *Use a server I already have*: type its address, press Check (the model list fills in);
 - *Rent a GPU on Vast.ai*: the Vast.ai wizard, as on the server page;
-- *Install Ollama on this computer*: the download link and the one command that gets the
-  model.
+- *Install Ollama on this computer* (for Ollama only): the download link and the one command
+  that gets the model.
 
 Next is never blocked: Hark starts without a language model and keeps trying, and Settings ▸
 Language model does the same check later.
@@ -24,13 +26,14 @@ from PySide6.QtWidgets import (
     QCommandLinkButton,
     QGroupBox,
     QLabel,
+    QLineEdit,
     QSizePolicy,
     QVBoxLayout,
     QWidget,
     QWizardPage,
 )
 
-from app.gui.llm_check import LlmChooser
+from app.gui.llm_check import OLLAMA, OPENAI, LlmChooser
 from app.gui.widgets import StatusLine
 from app.gui.wizards.common import Updates
 from app.llm.catalog import OLLAMA_DOWNLOAD, LlmProbe, Verdict
@@ -40,6 +43,13 @@ if TYPE_CHECKING:
     from app.gui.wizards.server_page import OpenDeploy
     from app.settings.schema import Settings
     from app.settings.secrets import SecretStore
+
+API_KEY = "llm-api-key"
+OWN_WAY = {
+    OLLAMA: "Type its address above (like {example}) and press Check.",
+    OPENAI: "Type its base URL above (like {example}), its API key if it needs one, and "
+    "press Check.",
+}
 
 OpenUrl = Callable[[str], object]
 """Opens a web page in the user's browser (``QDesktopServices.openUrl`` in Hark)."""
@@ -65,24 +75,32 @@ class LlmPage(QWizardPage):
         super().__init__(parent)
         self.setTitle("The language model")
         self.setSubTitle(
-            "Hark writes its answers with a language model that Ollama serves. Let's see "
-            "whether one answers."
+            "Hark writes its answers with a language model that Ollama or an OpenAI-compatible "
+            "server (llama.cpp, vLLM, LM Studio…) serves. Let's see whether one answers."
         )
         self._llm = settings.llm
         self._open_deploy = open_deploy
         self._open_url = open_url
         self.deployed = False
+        self.key = QLineEdit(self)
+        self.key.setEchoMode(QLineEdit.EchoMode.Password)
+        self.key.setAccessibleName("API key (if the server needs one)")
+        self.key.setPlaceholderText("if the server needs one")
         self.chooser = LlmChooser(
-            settings.llm, bridge, token=lambda: secrets.get("llm-token"), parent=self
+            settings.llm,
+            bridge,
+            token=lambda: secrets.get("llm-token"),
+            api_key=lambda: secrets.get(API_KEY),
+            typed_key=self.key.text,
+            parent=self,
         )
+        self.chooser.add_key_row("API key", self.key)
+        self.key.returnPressed.connect(self.chooser.start_check)
         self.chooser.probe_finished.connect(self.on_chooser_probe_finished)
+        self.chooser.provider_changed.connect(self.on_chooser_provider_changed)
 
         self.ways = QGroupBox("No language model yet? Ways forward", self)
-        self.own = QCommandLinkButton(
-            "Use a server I already have",
-            "Type its address above (like http://192.168.1.100:11434) and press Check.",
-            self.ways,
-        )
+        self.own = QCommandLinkButton("Use a server I already have", self._own_way(), self.ways)
         self.own.clicked.connect(self.on_own_clicked)
         self.vast = QCommandLinkButton(
             "Rent a GPU on Vast.ai",
@@ -115,11 +133,21 @@ class LlmPage(QWizardPage):
             policy.setRetainSizeWhenHidden(True)
             hidden.setSizePolicy(policy)
         self.ways.hide()
+        self._show_ollama_ways()
         layout = QVBoxLayout(self)
         layout.addWidget(self.chooser)
         layout.addWidget(self.ways)
         layout.addWidget(self.later)
         layout.addStretch(1)
+
+    def _own_way(self) -> str:
+        return OWN_WAY[self.chooser.provider()].format(example=self.chooser.example())
+
+    def _show_ollama_ways(self) -> None:
+        """Installing Ollama and pulling a model are ways forward for Ollama only."""
+        ollama = self.chooser.provider() == OLLAMA
+        self.install.setVisible(ollama)
+        self.command.setVisible(ollama)
 
     def _show_command(self) -> None:
         model = self.chooser.model_name() or self._llm.model
@@ -146,6 +174,15 @@ class LlmPage(QWizardPage):
                 "You can also go on and set this up later (Settings ▸ Language model); Hark "
                 "starts without it and keeps trying.",
             )
+
+    @Slot(str)
+    def on_chooser_provider_changed(self, _provider: str) -> None:
+        """Another kind of server: its own ways forward, and nothing said until Check."""
+        self.own.setDescription(self._own_way())
+        self._show_ollama_ways()
+        if not self.deployed:
+            self.ways.hide()
+            self.later.clear_text()
 
     @Slot()
     def on_own_clicked(self) -> None:
@@ -179,12 +216,15 @@ class LlmPage(QWizardPage):
         """Next goes on whatever the check said, but never with an address that is no URL."""
         if self.deployed or self.chooser.target() is not None:
             return True
-        probe = LlmProbe(self.chooser.host(), self.chooser.model_name(), Verdict.BAD_ADDRESS)
+        chooser = self.chooser
+        probe = LlmProbe(
+            chooser.host(), chooser.model_name(), Verdict.BAD_ADDRESS, provider=chooser.provider()
+        )
         self.status.show_text("error", probe.words())
         return False
 
     def updates(self) -> Updates:
-        """A deployed Vast.ai server, or the address and model when they changed."""
+        """A deployed Vast.ai server, or the kind, address and model when they changed."""
         if self.deployed:
             return {"remote": {"url": None, "ca_cert": None, "use_deployment": True}}
         changed: dict[str, object] = {}
@@ -193,4 +233,13 @@ class LlmPage(QWizardPage):
             changed["host"] = host
         if model and model != self._llm.model:
             changed["model"] = model
+        if self.chooser.provider() != self._llm.provider:
+            changed["provider"] = self.chooser.provider()
         return {"llm": changed} if changed else {}
+
+    def secrets(self) -> dict[str, str]:
+        """The API key typed for an OpenAI-compatible server (for the keyring at Finish)."""
+        typed = self.key.text().strip()
+        if self.deployed or self.chooser.provider() != OPENAI or not typed:
+            return {}
+        return {API_KEY: typed}
