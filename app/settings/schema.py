@@ -15,6 +15,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -146,6 +147,7 @@ class AsrSettings(_Section):
     way). Off: always the standard window."""
 
 
+OLLAMA_EXAMPLE = "http://192.168.1.100:11434"
 OPENAI_DEFAULT_HOST = "http://127.0.0.1:8080/v1"
 """Where llama.cpp's ``llama-server`` listens by default: an OpenAI-compatible server's
 address when none is set."""
@@ -186,8 +188,9 @@ class LlmSettings(_Section):
 
     @field_validator("host")
     @classmethod
-    def _host_is_url(cls, v: str) -> str:
-        return _check_http_url(v, "http://192.168.1.100:11434")
+    def _host_is_url(cls, v: str, info: ValidationInfo) -> str:
+        openai = info.data.get("provider") == "openai"
+        return _check_http_url(v, "http://192.168.1.100:8000/v1" if openai else OLLAMA_EXAMPLE)
 
     @field_validator("keep_alive", mode="before")
     @classmethod

@@ -42,3 +42,12 @@ def test_an_unknown_provider_is_refused_with_the_choices(tmp_path: Path) -> None
         load(tmp_path, '[llm]\nprovider = "vllm"\n')
     assert "llm.provider" in info.value.message
     assert "openai" in info.value.message
+
+
+def test_a_bad_address_gets_an_example_of_its_kind(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as info:
+        load(tmp_path, '[llm]\nprovider = "openai"\nhost = "not a url"\n')
+    assert "/v1" in info.value.message
+    with pytest.raises(ConfigError) as info:
+        load(tmp_path, '[llm]\nhost = "not a url"\n')
+    assert "11434" in info.value.message
