@@ -63,6 +63,9 @@ async def stream_reply(
                     if clock.first_token is None:
                         clock.first_token = clock.now()
                         emit(StageTimed(Stage.LLM, (clock.first_token - clock.llm_start) * 1000))
+                    if not round_text and _needs_space(parts, delta.content):
+                        parts.append(" ")  # "Let me check." + "It is noon." are two sentences
+                        emit(ReplyTextReceived(" "))
                     round_text.append(delta.content)
                     emit(ReplyTextReceived(delta.content))
                     if stream_sentences:
@@ -100,6 +103,11 @@ async def stream_reply(
         if spoken:
             speaker.say(spoken)
     return reply
+
+
+def _needs_space(parts: list[str], piece: str) -> bool:
+    """Whether the text of a new round must be parted from the last round's by a space."""
+    return bool(parts) and not parts[-1][-1:].isspace() and not piece[:1].isspace()
 
 
 def _not_offered(name: str) -> ToolResult:
