@@ -32,13 +32,12 @@ from app.shared.protocol import BEARER, HEALTH_PATH, ErrorCode
 from remote.server.errors import ApiError, send_error
 from remote.server.limits import RateLimiter
 from remote.server.settings import ServerConfigError, ServerSettings
+from remote.tls import MIN_API_KEY_CHARS
 
 log = logging.getLogger(__name__)
 
 KEY_ID_SCOPE = "hark.key_id"
 """Where the middleware leaves the caller's key fingerprint in the ASGI scope (for the log)."""
-SHORT_KEY = 16
-"""Keys shorter than this are accepted with a warning: they can be guessed."""
 PUBLIC_PATHS = frozenset({HEALTH_PATH})
 
 
@@ -58,9 +57,12 @@ def _check_key(key: str, where: str) -> str:
             f"the API key in {where} holds spaces or characters that cannot travel in an HTTP "
             "header; use letters, digits and punctuation only (e.g. from `openssl rand -hex 32`)",
         )
-    if len(key) < SHORT_KEY:
-        log.warning(
-            "an API key in %s is shorter than %d characters: easy to guess", where, SHORT_KEY
+    if len(key) < MIN_API_KEY_CHARS:  # one rule for the file, the environment and --make-key
+        raise ServerConfigError(
+            ConfigCode.API_KEY_TOO_SHORT,
+            f"the API key in {where} is shorter than {MIN_API_KEY_CHARS} characters, too easy "
+            "to guess for a server on the network; use a long random key (`hark server "
+            "--make-key FILE` makes one, or `openssl rand -hex 32`)",
         )
     return key
 

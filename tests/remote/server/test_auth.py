@@ -399,3 +399,22 @@ def test_access_log_has_no_secrets(
     for secret in (KEY, "sekrit-query-value", "my private words", "guessed-wrong-key-123"):
         assert secret not in everything
     assert os.environ.get("HARK_SERVER__API_KEYS") is None
+
+
+@pytest.mark.parametrize("source", ["environment", "file"])
+def test_a_short_key_is_refused_wherever_it_comes_from(
+    source: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    short = "hunter2-abc"  # 11 characters: guessable
+    if source == "environment":
+        monkeypatch.setenv("HARK_SERVER__API_KEYS", f"{KEY}, {short}")
+    else:
+        path = tmp_path / "keys"
+        path.write_text(f"{KEY}\n{short}\n")
+        path.chmod(0o600)
+        monkeypatch.setenv("HARK_SERVER__API_KEY_FILE", str(path))
+    with pytest.raises(ServerConfigError) as info:
+        ApiKeys.from_settings(ServerSettings())
+    assert info.value.code == "api-key-too-short"
+    assert "16 characters" in info.value.message
+    assert short not in info.value.message  # never echo a secret
