@@ -48,18 +48,13 @@ class SecretStore:
         env_name = SECRET_NAMES.get(name)
         if env_name and self._env.get(env_name):
             return self._env[env_name]
-        try:
-            import keyring
-            from keyring.errors import KeyringError
+        import keyring
+        from keyring.errors import KeyringError
 
-            try:
-                value: str | None = keyring.get_password(KEYRING_SERVICE, name)
-            except KeyringError as exc:
-                log.warning(
-                    "keyring unavailable (%s); secret %s not read", type(exc).__name__, name
-                )
-                return None
-        except ImportError:  # pragma: no cover - keyring is a hard dependency
+        try:
+            value: str | None = keyring.get_password(KEYRING_SERVICE, name)
+        except (KeyringError, EOFError, OSError) as exc:
+            log.warning("secret %s not read: %s", name, _why_unusable(exc))
             return None
         return value or None
 
@@ -74,13 +69,8 @@ class SecretStore:
 
         try:
             keyring.set_password(KEYRING_SERVICE, name, value.strip())
-        except KeyringError as exc:
-            raise ConfigError(
-                ConfigCode.KEYRING_UNAVAILABLE,
-                f"could not store {name} in the OS keyring ({type(exc).__name__}). Install and "
-                "unlock a keyring (GNOME Keyring, KWallet), or set the environment variable "
-                f"{SECRET_NAMES.get(name, '')} instead.",
-            ) from None
+        except (KeyringError, EOFError, OSError) as exc:
+            raise _unusable(f"could not store {name}", name, exc) from None
 
     def delete(self, name: str) -> bool:
         self._check(name)
@@ -91,11 +81,8 @@ class SecretStore:
             keyring.delete_password(KEYRING_SERVICE, name)
         except PasswordDeleteError:
             return False
-        except KeyringError as exc:
-            raise ConfigError(
-                ConfigCode.KEYRING_UNAVAILABLE,
-                f"could not reach the OS keyring: {type(exc).__name__}",
-            ) from None
+        except (KeyringError, EOFError, OSError) as exc:
+            raise _unusable(f"could not delete {name}", name, exc) from None
         return True
 
     def source(self, name: str) -> str | None:
@@ -104,6 +91,30 @@ class SecretStore:
         if env_name and self._env.get(env_name):
             return f"environment ({env_name})"
         return "keyring" if self.get(name) else None
+
+
+def _why_unusable(exc: BaseException) -> str:
+    if isinstance(exc, EOFError):  # keyrings.alt's encrypted file asks for its own password
+        return (
+            f"the keyring in use ({backend_description()}) asks for its password, and there "
+            "is no terminal to ask on"
+        )
+    return f"the OS keyring could not be used ({type(exc).__name__})"
+
+
+def _unusable(what: str, name: str, exc: BaseException) -> ConfigError:
+    """A keyring that cannot be used, told with the ways out (never a traceback)."""
+    env_name = SECRET_NAMES.get(name)
+    instead = (
+        f", or set the environment variable {env_name} instead"
+        if env_name
+        else " (this secret has no environment variable)"
+    )
+    return ConfigError(
+        ConfigCode.KEYRING_UNAVAILABLE,
+        f"{what}: {_why_unusable(exc)}. Unlock a desktop keyring (GNOME Keyring, KWallet), or "
+        f"run the command in a terminal where the keyring can ask for its password{instead}.",
+    )
 
 
 def backend_description() -> str:
