@@ -92,7 +92,9 @@ class CaddyConfig:
             },
         }
         body = {"handler": "request_body", "max_size": self.max_body_bytes + BODY_MARGIN_BYTES}
-        route: dict[str, Any] = {"handle": [body, proxy], "terminal": True}
+        # No "Server: Caddy" (nor the upstream's): what runs here is nobody else's business.
+        anonymous = {"handler": "headers", "response": {"delete": ["Server"], "deferred": True}}
+        route: dict[str, Any] = {"handle": [anonymous, body, proxy], "terminal": True}
         server: dict[str, Any] = {
             "listen": [self.listen_address],
             "protocols": ["h1", "h2"],

@@ -187,6 +187,7 @@ class _Stack:
                 self.app,
                 log_config=None,
                 access_log=False,  # the app keeps its own access log, without secrets
+                server_header=False,  # no "server: uvicorn": nothing to fingerprint
                 proxy_headers=opts.tls,  # trust X-Forwarded-For only from our own Caddy
                 forwarded_allow_ips="127.0.0.1",
                 timeout_keep_alive=UVICORN_KEEPALIVE_S,

@@ -44,7 +44,8 @@ def test_pinned_config_serves_one_tls_port_and_nothing_else(pair: CertInfo, tmp_
     assert server["protocols"] == ["h1", "h2"]
     assert server["automatic_https"] == {"disable": True}
     assert "logs" not in server  # no access log at the edge
-    body, proxy = server["routes"][0]["handle"]
+    headers, body, proxy = server["routes"][0]["handle"]
+    assert headers == {"handler": "headers", "response": {"delete": ["Server"], "deferred": True}}
     assert body == {"handler": "request_body", "max_size": (25 << 20) + BODY_MARGIN_BYTES}
     assert proxy["handler"] == "reverse_proxy"
     assert proxy["upstreams"] == [{"dial": "127.0.0.1:40123"}]

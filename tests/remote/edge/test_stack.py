@@ -37,7 +37,11 @@ async def test_stop_ends_caddy_and_uvicorn_and_frees_the_port(pair: CertInfo, ke
         assert stack.urls == [f"https://127.0.0.1:{stack.port}"]
         (caddy,) = caddy_children()
         async with httpx.AsyncClient(verify=pinned(pair.cert_path)) as client:
-            assert (await client.get(f"{stack.url}/healthz")).text == "ok"
+            health = await client.get(f"{stack.url}/healthz")
+            missing = await client.get(f"{stack.url}/no-such-path")
+        assert health.text == "ok"
+        assert "server" not in health.headers  # neither Caddy's nor uvicorn's name
+        assert "server" not in missing.headers
     finally:
         code = await finish(stack)
     assert code == EXIT_OK
@@ -110,6 +114,7 @@ async def test_no_tls_serves_plain_http_on_loopback_without_caddy(key_file: Path
                 f"{stack.url}/client", headers={"X-Forwarded-For": "6.6.6.6"}
             )
         assert response.json() == {"host": "127.0.0.1"}  # no proxy in front: header ignored
+        assert "server" not in response.headers
     finally:
         code = await finish(stack)
     assert code == EXIT_OK
