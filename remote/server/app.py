@@ -41,6 +41,7 @@ from app.shared.protocol import STATUS_PATH, TRANSCRIPTIONS_PATH, ErrorCode, err
 from remote.server.auth import KEY_ID_SCOPE, ApiKeys, AuthMiddleware
 from remote.server.context import ServerContext
 from remote.server.errors import ApiError, error_kind
+from remote.server.health import OllamaHealth
 from remote.server.idle import Activity, IdleStop, StopSelf, vast_self_stop
 from remote.server.limits import BodyLimitMiddleware, RateLimiter, TranscriptionQueue
 from remote.server.routes import code as code_routes
@@ -149,6 +150,8 @@ def _lifespan(
             await asyncio.gather(*tasks, return_exceptions=True)
             if owns_http:
                 await ctx.http.aclose()
+            if ctx.health is not None:
+                await ctx.health.aclose()
 
     return lifespan
 
@@ -225,6 +228,8 @@ def create_app(
         unloader=IdleUnloader(engine, idle_s) if idle_s > 0 else None,
     )
     ctx.idle_stop = _idle_stop(settings, activity, clock(), stop_self)
+    # Its own client when the app owns its Ollama client; a test's injected client otherwise.
+    ctx.health = OllamaHealth(settings.ollama_url, clock, None if owns_http else http)
     app = FastAPI(
         title="Hark server",
         version=__version__,

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import httpx
 from fastapi import Request
 
+from remote.server.health import OllamaHealth
 from remote.server.idle import Activity, IdleStop
 from remote.server.limits import TranscriptionQueue
 from remote.server.settings import ServerSettings
@@ -32,6 +33,8 @@ class ServerContext:
     idle_stop: IdleStop | None = None
     preloading: bool = False
     """True while the start-up load of the Whisper model (``whisper_preload``) runs."""
+    health: OllamaHealth | None = None
+    """``/healthz``'s cached probe of Ollama (made by the app)."""
 
 
 def context(request: Request) -> ServerContext:

@@ -111,7 +111,8 @@ async def healthz(request: Request) -> JSONResponse:
     state = read_state(ctx.settings.state_file)
     if state is not None and state.state != "ready":
         waiting.append("provisioning")
-    if not await ollama_reachable(ctx):
+    health = ctx.health
+    if not (await health.reachable() if health is not None else await ollama_reachable(ctx)):
         waiting.append("ollama")
     if ctx.preloading or ctx.engine.status().state == "failed":
         waiting.append("whisper")

@@ -235,3 +235,22 @@ def test_healthz_waits_for_the_preload(
                 break
         else:
             raise AssertionError("/healthz never became ready after the preload")
+
+
+async def test_a_flood_of_health_checks_asks_ollama_once_every_few_seconds(
+    tiny_en_dir: Path, shared_engine: WhisperEngine, fake: FakeOllama
+) -> None:
+    clock = ManualClock()
+    app = create_app(make_settings(tiny_en_dir, fake.url), engine=shared_engine, clock=clock)
+    async with _client(app) as c:
+        answers = await asyncio.gather(*(c.get("/healthz") for _ in range(50)))
+        assert {a.status_code for a in answers} == {200}
+        assert fake.calls.count("GET /api/version") == 1  # 50 calls, one probe
+        clock.advance(1.0)
+        await c.get("/healthz")
+        assert fake.calls.count("GET /api/version") == 1  # still the same answer
+        clock.advance(3.0)
+        fake.stop()  # Ollama goes away
+        late = await c.get("/healthz")
+    assert late.status_code == 503  # seen at the next probe
+    assert late.json()["not_ready"] == ["ollama"]
