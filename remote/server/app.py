@@ -38,7 +38,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app import __version__
 from app.shared.protocol import STATUS_PATH, TRANSCRIPTIONS_PATH, ErrorCode, error_body
-from remote.server.auth import KEY_ID_SCOPE, ApiKeys, AuthMiddleware
+from remote.server.auth import KEY_ID_SCOPE, ApiKeys, AuthMiddleware, client_address
 from remote.server.context import ServerContext
 from remote.server.errors import ApiError, error_kind
 from remote.server.health import OllamaHealth
@@ -58,7 +58,8 @@ _CODES = {404: ErrorCode.NOT_FOUND, 405: ErrorCode.METHOD_NOT_ALLOWED}
 
 
 class AccessLogMiddleware:
-    """One log line per request: method, path, status, duration and key fingerprint."""
+    """One log line per request: client address, method, path, status, duration and key
+    fingerprint."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -80,7 +81,8 @@ class AccessLogMiddleware:
             await self.app(scope, receive, logged_send)
         finally:
             access_log.info(
-                "%s %s %s %.1f ms key=%s",
+                "%s %s %s %s %.1f ms key=%s",
+                client_address(scope),
                 scope["method"],
                 quote(scope["path"][:200], safe="/:@-._~!$&'()*+,;="),
                 status or "-",
@@ -264,7 +266,18 @@ def create_app(
         max_bytes=settings.max_upload_bytes,
         multipart_paths=[TRANSCRIPTIONS_PATH],
     )
-    app.add_middleware(AuthMiddleware, keys=keys, limiter=limiter, on_authorized=on_authorized)
+    failures = (
+        RateLimiter(settings.failed_auth_per_minute, clock)
+        if settings.failed_auth_per_minute > 0
+        else None
+    )
+    app.add_middleware(
+        AuthMiddleware,
+        keys=keys,
+        limiter=limiter,
+        on_authorized=on_authorized,
+        failures=failures,
+    )
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

@@ -155,11 +155,15 @@ class AuthMiddleware:
         keys: ApiKeys,
         limiter: RateLimiter | None = None,
         on_authorized: Callable[[str], None] | None = None,
+        failures: RateLimiter | None = None,
     ) -> None:
         self.app = app
         self.keys = keys
         self.limiter = limiter
         self.on_authorized = on_authorized
+        self.failures = failures
+        """Wrong keys per client address: once used up, the address gets 429 whatever it sends,
+        before its key is even looked at (a right guess must not stand out)."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan" or (
@@ -170,9 +174,19 @@ class AuthMiddleware:
         if scope["type"] != "http":  # no websocket routes exist; refuse without a word
             await send({"type": "websocket.close", "code": 1008})
             return
+        client = client_address(scope)
+        if self.failures is not None:
+            blocked_s = self.failures.wait_s(client)
+            if blocked_s > 0:
+                await send_error(send, _too_many_failures(blocked_s))
+                return
         token = bearer_token(Headers(scope=scope).get("authorization"))
         ident = self.keys.identify(token) if token is not None else None
         if ident is None:
+            if token is not None:
+                log.info("a wrong API key from %s", client)
+                if self.failures is not None:
+                    self.failures.acquire(client)
             await send_error(send, _unauthorized(token is not None))
             return
         scope[KEY_ID_SCOPE] = ident
@@ -194,6 +208,24 @@ class AuthMiddleware:
         if self.on_authorized is not None:
             self.on_authorized(scope["path"])
         await self.app(scope, receive, send)
+
+
+def client_address(scope: Scope) -> str:
+    """The caller's address: uvicorn puts the one Caddy forwards here (trusted only from
+    loopback), or the peer's own without Caddy."""
+    client = scope.get("client")
+    return str(client[0]) if client else "-"
+
+
+def _too_many_failures(wait_s: float) -> ApiError:
+    retry = str(max(1, int(wait_s + 0.999)))
+    return ApiError(
+        429,
+        ErrorCode.RATE_LIMITED,
+        f"too many wrong API keys from this address; try again in {retry} s with the right "
+        "key (on the desktop: `hark secret set server-api-key`)",
+        {"Retry-After": retry},
+    )
 
 
 def _unauthorized(presented: bool) -> ApiError:

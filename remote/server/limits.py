@@ -49,6 +49,16 @@ class RateLimiter:
         self._clock = clock
         self._buckets: dict[str, _Bucket] = {}
 
+    def wait_s(self, key: str) -> float:
+        """The seconds until ``key`` has a token again (0: it has one now); takes nothing."""
+        bucket = self._buckets.get(key)
+        if bucket is None:
+            return 0.0
+        tokens = min(
+            float(self.per_minute), bucket.tokens + (self._clock() - bucket.at) * self._rate
+        )
+        return 0.0 if tokens >= 1.0 else (1.0 - tokens) / self._rate
+
     def acquire(self, key: str) -> float:
         """Take one token for ``key``: 0 when allowed, else the seconds until one is free."""
         now = self._clock()

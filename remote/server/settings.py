@@ -102,6 +102,10 @@ class ServerSettings(BaseSettings):
     """Largest request body in MiB (the audio file plus a few hundred bytes of form)."""
     rate_limit_per_minute: int = Field(default=120, ge=0)
     """Requests per minute per API key (a bucket that holds one minute's worth); 0: no limit."""
+    failed_auth_per_minute: int = Field(default=10, ge=0)
+    """Wrong API keys a client address may present a minute (a bucket that holds one minute's
+    worth); past that, every request from it gets 429 until the bucket refills, so keys cannot
+    be guessed at speed. 0: no limit."""
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
     """Browser origins allowed to call the server; empty (the default) sends no CORS headers."""
     access_log: bool = True

@@ -50,7 +50,10 @@ def _schema_routes(schema: dict[str, Any]) -> list[tuple[str, str]]:
 
 @pytest.fixture
 def app(tiny_en_dir: Path, shared_engine: WhisperEngine, fake: FakeOllama) -> FastAPI:
-    return create_app(make_settings(tiny_en_dir, fake.url), engine=shared_engine)
+    # Every route is tried with a wrong key here: the limit on wrong keys per address (tested
+    # on its own below) would end the tour early.
+    settings = make_settings(tiny_en_dir, fake.url, failed_auth_per_minute=0)
+    return create_app(settings, engine=shared_engine)
 
 
 @pytest.fixture
@@ -307,6 +310,38 @@ async def test_rate_limit_per_key(
         assert (await c.get("/api/version", headers=AUTH)).status_code == 429
 
 
+async def test_wrong_keys_are_limited_per_client_address(
+    tiny_en_dir: Path,
+    shared_engine: WhisperEngine,
+    fake: FakeOllama,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    clock = ManualClock()
+    settings = make_settings(tiny_en_dir, fake.url, failed_auth_per_minute=3)
+    app = create_app(settings, engine=shared_engine, clock=clock)
+    wrong = {"Authorization": "Bearer not-the-key-0123456789"}
+    guesser = httpx.ASGITransport(app=app, client=("203.0.113.9", 5000))
+    owner = httpx.ASGITransport(app=app, client=("198.51.100.4", 5000))
+    caplog.set_level(logging.INFO, logger="remote.server")
+    async with (
+        httpx.AsyncClient(transport=guesser, base_url="http://h") as g,
+        httpx.AsyncClient(transport=owner, base_url="http://h") as o,
+    ):
+        for _ in range(3):
+            assert (await g.get("/api/version", headers=wrong)).status_code == 401
+        blocked = await g.get("/api/version", headers=AUTH)  # even the right key, now
+        assert blocked.status_code == 429
+        assert blocked.headers["Retry-After"] == "20"
+        assert "wrong API keys" in blocked.json()["error"]["message"]
+        assert (await o.get("/api/version", headers=AUTH)).status_code == 200  # others go on
+        assert (await g.get("/api/version")).status_code == 429  # no key: still blocked
+        clock.advance(20)
+        assert (await g.get("/api/version", headers=AUTH)).status_code == 200
+    assert any("a wrong API key from 203.0.113.9" in m for m in caplog.messages)
+    assert any(m.startswith("198.51.100.4 GET /api/version 200") for m in caplog.messages)
+    assert not any("not-the-key" in m for m in caplog.messages)
+
+
 async def test_no_rate_limit_when_zero(
     tiny_en_dir: Path, shared_engine: WhisperEngine, fake: FakeOllama
 ) -> None:
@@ -388,10 +423,10 @@ def test_access_log_has_no_secrets(
         c.get("/status", headers={"Authorization": "Bearer guessed-wrong-key-123"})
     lines = [r.getMessage() for r in caplog.records if r.name == "remote.server.access"]
     assert len(lines) == 3
-    assert lines[0].startswith("GET /api/version 200 ")
+    assert lines[0].startswith("127.0.0.1 GET /api/version 200 ")
     assert lines[0].endswith(f"key={key_id(KEY)}")
-    assert lines[1].startswith("POST /api/chat 200 ")
-    assert lines[2].startswith("GET /status 401 ")
+    assert lines[1].startswith("127.0.0.1 POST /api/chat 200 ")
+    assert lines[2].startswith("127.0.0.1 GET /status 401 ")
     assert lines[2].endswith("key=-")
     server_side = [r for r in caplog.records if r.name.startswith(("remote.", "uvicorn", "app."))]
     assert server_side
