@@ -68,6 +68,8 @@ class ErrorCode(StrEnum):
     BAD_REQUEST = "bad-request"
     NOT_FOUND = "not-found"
     METHOD_NOT_ALLOWED = "method-not-allowed"
+    PULL_REFUSED = "pull-not-allowed"
+    """``/api/pull`` of a model the server's ``pull_models`` does not name."""
     WHISPER_UNAVAILABLE = "whisper-unavailable"
     CODE_HASH_MISMATCH = "code-hash-mismatch"
     """The uploaded wheel is not the one the box was told to expect (``PUT /box/code``)."""

@@ -102,6 +102,10 @@ class ServerSettings(BaseSettings):
     """Largest request body in MiB (the audio file plus a few hundred bytes of form)."""
     rate_limit_per_minute: int = Field(default=120, ge=0)
     """Requests per minute per API key (a bucket that holds one minute's worth); 0: no limit."""
+    pull_models: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    """The models a key holder may have the box download through ``/api/pull`` (Ollama's names,
+    ``llama3.1:8b``); empty (the default): none, so no key can fill the disk with downloads.
+    The box's start-up script pulls its own model without the server."""
     failed_auth_per_minute: int = Field(default=10, ge=0)
     """Wrong API keys a client address may present a minute (a bucket that holds one minute's
     worth); past that, every request from it gets 429 until the bucket refills, so keys cannot
@@ -139,7 +143,7 @@ class ServerSettings(BaseSettings):
     vast_url: str = "https://console.vast.ai"
     """The ``nvidia-smi`` command (a name on PATH or a path) for the GPU line of ``/status``."""
 
-    @field_validator("api_keys", "cors_origins", mode="before")
+    @field_validator("api_keys", "cors_origins", "pull_models", mode="before")
     @classmethod
     def _lists(cls, value: Any) -> Any:
         return _split_list(value)

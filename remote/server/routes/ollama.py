@@ -158,6 +158,8 @@ async def passthrough(request: Request) -> Response:
     ctx = context(request)
     path = request.url.path
     body = await request.body()
+    if path == PULL_PATH:
+        _check_pull(body, ctx.settings.pull_models)
     headers = forward_headers(request.headers.items(), _DROP_REQUEST)
     headers["accept-encoding"] = "identity"  # relayed raw: never let the body be re-encoded
     upstream_request = ctx.http.build_request(
@@ -200,6 +202,30 @@ async def passthrough(request: Request) -> Response:
             await upstream.aclose()
             raise setting_up
     return UpstreamResponse(upstream, path)
+
+
+PULL_PATH = "/api/pull"
+
+
+def _check_pull(body: bytes, allowed: list[str]) -> None:
+    """Only the models ``pull_models`` names may be pulled; Ollama's own errors for the rest
+    (a bad body) come from Ollama."""
+    try:
+        data = json.loads(body or b"{}")
+    except ValueError:
+        return
+    model = data.get("model") or data.get("name") if isinstance(data, dict) else None
+    if not isinstance(model, str):
+        return
+    if model in allowed or (":" not in model and f"{model}:latest" in allowed):
+        return
+    names = ", ".join(allowed) if allowed else "none"
+    raise ApiError(
+        403,
+        ErrorCode.PULL_REFUSED,
+        f"this server does not download {model} on request (it may pull: {names}); the "
+        "server's owner allows models with HARK_SERVER__PULL_MODELS",
+    )
 
 
 _JSON_BODY: dict[str, Any] = {

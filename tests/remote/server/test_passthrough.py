@@ -287,3 +287,30 @@ def test_ollama_not_up_while_starting_is_503_provisioning(
             down = c.get("/api/tags")
             assert down.status_code == 503
             assert down.json()["error"]["code"] == "upstream-unavailable"
+
+
+def test_only_the_models_the_owner_allows_can_be_pulled(
+    tiny_en_dir: Path, shared_engine: WhisperEngine, fake: FakeOllama
+) -> None:
+    settings = make_settings(tiny_en_dir, fake.url, pull_models=["llama3.1:8b", "qwen2.5"])
+    with (
+        serve(create_app(settings, engine=shared_engine)) as base,
+        httpx.Client(base_url=base, headers=AUTH, timeout=15) as http,
+    ):
+        refused = http.post("/api/pull", json={"model": "huge/model:70b", "stream": False})
+        assert refused.status_code == 403
+        assert refused.json()["error"]["code"] == "pull-not-allowed"
+        assert "llama3.1:8b" in refused.json()["error"]["message"]
+        assert "POST /api/pull" not in fake.calls  # never reached Ollama
+        allowed = http.post("/api/pull", json={"model": "llama3.1:8b", "stream": False})
+        assert allowed.status_code == 200
+        assert fake.calls.count("POST /api/pull") == 1
+        untagged = http.post("/api/pull", json={"name": "qwen2.5", "stream": False})
+        assert untagged.status_code == 200
+
+
+def test_by_default_nothing_can_be_pulled(fake: FakeOllama, http: httpx.Client) -> None:
+    refused = http.post("/api/pull", json={"model": MODEL, "stream": False})
+    assert refused.status_code == 403
+    assert "HARK_SERVER__PULL_MODELS" in refused.json()["error"]["message"]
+    assert "POST /api/pull" not in fake.calls
