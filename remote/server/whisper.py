@@ -23,7 +23,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Any, Protocol
 
 from app.asr.download import hub_repo_id, known_model_names, snapshot
@@ -163,13 +163,19 @@ class WhisperEngine:
     def status(self) -> EngineStatus:
         with self._lock:
             return EngineStatus(
-                self.model_name, self._state, self._device, self._compute_type, self._detail
+                self.shown_name, self._state, self._device, self._compute_type, self._detail
             )
 
     @property
     def model_name(self) -> str:
         """The configured model, with ``auto`` resolved for this machine."""
         return self._name
+
+    @property
+    def shown_name(self) -> str:
+        """The model as answers name it: a folder by its last part only (answers never show
+        where the server keeps its files)."""
+        return shown_model_name(self._name)
 
     async def load(self) -> None:
         """Load (downloading first if need be) now rather than on the first request."""
@@ -283,7 +289,7 @@ class WhisperEngine:
         self, model: Any, audio: Audio, options: TranscribeOptions
     ) -> TranscriptionResult:
         s = self._settings
-        language = _check_language(model, self.model_name, options.language)
+        language = _check_language(model, self.shown_name, options.language)
         temperature: Any = (
             options.temperature if options.temperature else [0.0, 0.2, 0.4, 0.6, 0.8, 1.0]
         )
@@ -334,6 +340,13 @@ def _cuda_devices(wanted: str) -> int:
     import ctranslate2
 
     return int(ctranslate2.get_cuda_device_count())
+
+
+def shown_model_name(name: str) -> str:
+    """``/srv/models/whisper-large-v3`` → ``whisper-large-v3``; a model name stays as it is."""
+    if "/" in name.replace("\\", "/") and not hub_repo_id(name):
+        return PurePath(name.replace("\\", "/")).name or name
+    return name
 
 
 def _check_language(model: Any, name: str, language: str | None) -> str | None:

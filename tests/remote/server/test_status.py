@@ -21,6 +21,7 @@ from remote.server.whisper import (
     TranscribeOptions,
     TranscriptionResult,
     WhisperEngine,
+    shown_model_name,
 )
 from tests.fakes.ollama import FakeOllama
 from tests.remote.server.harness import AUTH, MODEL, make_settings
@@ -83,7 +84,8 @@ async def test_status_tells_everything(
         assert first["uptime_s"] == 12.5
         assert first["last_request_s_ago"] is None  # /status itself is not activity
         assert first["ollama"] == {"reachable": True, "version": fake.version, "models": [MODEL]}
-        assert first["whisper"]["model"] == str(tiny_en_dir)
+        assert first["whisper"]["model"] == tiny_en_dir.name  # never the folder's path
+        assert str(tiny_en_dir.parent) not in json.dumps(first)
         assert first["whisper"]["loaded"] is True
         assert first["whisper"]["device"] == "cpu"
         assert first["whisper"]["compute_type"] == "int8"
@@ -120,7 +122,7 @@ async def test_status_of_an_unloaded_engine_names_the_model(
     async with _client(app) as c:
         whisper = (await c.get("/status", headers=AUTH)).json()["whisper"]
     assert whisper == {
-        "model": str(tiny_en_dir),
+        "model": tiny_en_dir.name,
         "state": "unloaded",
         "loaded": False,
         "device": None,
@@ -254,3 +256,16 @@ async def test_a_flood_of_health_checks_asks_ollama_once_every_few_seconds(
         late = await c.get("/healthz")
     assert late.status_code == 503  # seen at the next probe
     assert late.json()["not_ready"] == ["ollama"]
+
+
+@pytest.mark.parametrize(
+    ("configured", "shown"),
+    [
+        ("/srv/hark/models/whisper-large-v3", "whisper-large-v3"),
+        ("C:\\models\\whisper-small", "whisper-small"),
+        ("large-v3-turbo", "large-v3-turbo"),
+        ("Systran/faster-whisper-small", "Systran/faster-whisper-small"),
+    ],
+)
+def test_answers_name_a_model_folder_by_its_name_only(configured: str, shown: str) -> None:
+    assert shown_model_name(configured) == shown

@@ -99,6 +99,7 @@ async def test_verbose_json(
     assert body["duration"] == pytest.approx(len(speak_native(SENTENCE)[0]) / 2 / 22_050, abs=0.05)
     assert words(body["text"]) == words(SENTENCE)
     assert body["model"] == shared_engine.status().model
+    assert "/" not in body["model"]  # a model folder by its name, never its path
     assert body["requested_model"] == "whisper-1"
     segments = body["segments"]
     assert segments
@@ -252,6 +253,7 @@ async def test_language_the_model_cannot_do_is_400(
     assert resp.status_code == 400
     assert _error_code(resp) == "bad-request"
     assert "English only" in resp.json()["error"]["message"] or "en only" in resp.text
+    assert "/" not in resp.json()["error"]["message"]  # the model by name, not its folder
 
 
 async def test_audio_longer_than_the_limit_is_413(
