@@ -43,7 +43,12 @@ from remote.server.context import ServerContext
 from remote.server.errors import ApiError, error_kind
 from remote.server.health import OllamaHealth
 from remote.server.idle import Activity, IdleStop, StopSelf, vast_self_stop
-from remote.server.limits import BodyLimitMiddleware, RateLimiter, TranscriptionQueue
+from remote.server.limits import (
+    BodyLimitMiddleware,
+    PerKeyLimit,
+    RateLimiter,
+    TranscriptionQueue,
+)
 from remote.server.routes import code as code_routes
 from remote.server.routes import ollama as ollama_routes
 from remote.server.routes import status as status_routes
@@ -232,6 +237,7 @@ def create_app(
     ctx.idle_stop = _idle_stop(settings, activity, clock(), stop_self)
     # Its own client when the app owns its Ollama client; a test's injected client otherwise.
     ctx.health = OllamaHealth(settings.ollama_url, clock, None if owns_http else http)
+    ctx.chats = PerKeyLimit(settings.chats_per_key) if settings.chats_per_key > 0 else None
     app = FastAPI(
         title="Hark server",
         version=__version__,

@@ -13,7 +13,7 @@ from fastapi import Request
 
 from remote.server.health import OllamaHealth
 from remote.server.idle import Activity, IdleStop
-from remote.server.limits import TranscriptionQueue
+from remote.server.limits import PerKeyLimit, TranscriptionQueue
 from remote.server.settings import ServerSettings
 from remote.server.whisper import IdleUnloader, TranscriptionEngine
 
@@ -35,6 +35,8 @@ class ServerContext:
     """True while the start-up load of the Whisper model (``whisper_preload``) runs."""
     health: OllamaHealth | None = None
     """``/healthz``'s cached probe of Ollama (made by the app)."""
+    chats: PerKeyLimit | None = None
+    """The replies each API key has being written (``chats_per_key``); None: no limit."""
 
 
 def context(request: Request) -> ServerContext:

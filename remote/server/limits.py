@@ -73,6 +73,31 @@ class RateLimiter:
         return (1.0 - bucket.tokens) / self._rate
 
 
+class PerKeyLimit:
+    """At most ``limit`` things at once per key (an API key's fingerprint)."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._held: dict[str, int] = {}
+
+    def try_acquire(self, key: str) -> bool:
+        held = self._held.get(key, 0)
+        if held >= self.limit:
+            return False
+        self._held[key] = held + 1
+        return True
+
+    def release(self, key: str) -> None:
+        held = self._held.get(key, 0) - 1
+        if held > 0:
+            self._held[key] = held
+        else:
+            self._held.pop(key, None)
+
+    def held(self, key: str) -> int:
+        return self._held.get(key, 0)
+
+
 class _TooLarge(Exception):
     """Raised into the app from ``receive`` once the body passes the limit."""
 

@@ -106,6 +106,10 @@ class ServerSettings(BaseSettings):
     """The models a key holder may have the box download through ``/api/pull`` (Ollama's names,
     ``llama3.1:8b``); empty (the default): none, so no key can fill the disk with downloads.
     The box's start-up script pulls its own model without the server."""
+    chats_per_key: int = Field(default=4, ge=0)
+    """Replies (``/api/chat``, ``/api/generate``, ``/v1/chat/completions``) one API key may have
+    being written at once, so one desktop of a household cannot take the whole box; more get
+    429 with ``Retry-After``. 0: no limit."""
     failed_auth_per_minute: int = Field(default=10, ge=0)
     """Wrong API keys a client address may present a minute (a bucket that holds one minute's
     worth); past that, every request from it gets 429 until the bucket refills, so keys cannot

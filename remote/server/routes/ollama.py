@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from typing import Any
 
 import httpx
@@ -32,6 +32,7 @@ from fastapi.responses import Response, StreamingResponse
 from starlette.types import Receive, Scope, Send
 
 from app.shared.protocol import OLLAMA_PASSTHROUGH, ErrorCode, error_body
+from remote.server.auth import KEY_ID_SCOPE
 from remote.server.context import ServerContext, context
 from remote.server.errors import ApiError
 from remote.server.provisioning import read_state
@@ -127,17 +128,24 @@ class UpstreamResponse(StreamingResponse):
 
     def __init__(self, upstream: httpx.Response, path: str) -> None:
         self.upstream = upstream
+        self._on_done: Callable[[], None] | None = None
         super().__init__(
             _relay(upstream, path),
             status_code=upstream.status_code,
             headers=forward_headers(upstream.headers.multi_items(), _DROP_RESPONSE),
         )
 
+    def on_done(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` once the answer has ended, however it ended."""
+        self._on_done = callback
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
             await super().__call__(scope, receive, send)
         finally:
             await self.upstream.aclose()
+            if self._on_done is not None:
+                self._on_done()
 
 
 def _setting_up_error(ctx: ServerContext, what: str) -> ApiError | None:
@@ -160,6 +168,32 @@ async def passthrough(request: Request) -> Response:
     body = await request.body()
     if path == PULL_PATH:
         _check_pull(body, ctx.settings.pull_models)
+    chats, key = ctx.chats, str(request.scope.get(KEY_ID_SCOPE, "-"))
+    if chats is None or path not in MODEL_ROUTES:
+        return await _forward(ctx, request, path, body)
+    if not chats.try_acquire(key):
+        raise ApiError(
+            429,
+            ErrorCode.RATE_LIMITED,
+            f"this API key already has {chats.limit} replies being written on this server (the "
+            "limit for one key, so that the computers sharing it all get their turn); try again "
+            "when one has finished",
+            {"Retry-After": "1"},
+        )
+    try:
+        response = await _forward(ctx, request, path, body)
+    except BaseException:
+        chats.release(key)
+        raise
+    if isinstance(response, UpstreamResponse):
+        response.on_done(lambda: chats.release(key))
+    else:
+        chats.release(key)
+    return response
+
+
+async def _forward(ctx: ServerContext, request: Request, path: str, body: bytes) -> Response:
+    """Send the request on to Ollama and hand its answer back as it streams."""
     headers = forward_headers(request.headers.items(), _DROP_REQUEST)
     headers["accept-encoding"] = "identity"  # relayed raw: never let the body be re-encoded
     upstream_request = ctx.http.build_request(

@@ -16,7 +16,7 @@ import pytest
 from remote.server.app import create_app
 from remote.server.whisper import WhisperEngine
 from tests.fakes.ollama import FakeOllama, tokenize
-from tests.remote.server.harness import AUTH, KEY, MODEL, make_settings
+from tests.remote.server.harness import AUTH, KEY, MODEL, OTHER_KEY, make_settings
 from tests.support.servers import closed_port, serve
 
 CHAT = {"model": MODEL, "messages": [{"role": "user", "content": "hi"}]}
@@ -314,3 +314,43 @@ def test_by_default_nothing_can_be_pulled(fake: FakeOllama, http: httpx.Client) 
     assert refused.status_code == 403
     assert "HARK_SERVER__PULL_MODELS" in refused.json()["error"]["message"]
     assert "POST /api/pull" not in fake.calls
+
+
+def test_one_key_may_have_only_so_many_replies_written_at_once(
+    tiny_en_dir: Path, shared_engine: WhisperEngine, fake: FakeOllama
+) -> None:
+    settings = make_settings(tiny_en_dir, fake.url, api_keys=[KEY, OTHER_KEY], chats_per_key=2)
+    gate = threading.Event()
+    for _ in range(2):
+        fake.reply("one two three four", gate=gate, gate_after=1)
+    chat = {"model": MODEL, "messages": [{"role": "user", "content": "hi"}], "stream": True}
+    other = {"Authorization": f"Bearer {OTHER_KEY}"}
+    with (
+        serve(create_app(settings, engine=shared_engine)) as base,
+        httpx.Client(base_url=base, headers=AUTH, timeout=15) as http,
+    ):
+        done: list[str] = []
+
+        def held_chat() -> None:
+            with http.stream("POST", "/api/chat", json=chat) as resp:
+                done.append("".join(resp.iter_text()))
+
+        try:
+            threads = [threading.Thread(target=held_chat) for _ in range(2)]
+            for t in threads:
+                t.start()
+            assert fake.held_at_gate(2)  # two replies of this key are being written
+            third = http.post("/api/chat", json={**chat, "stream": False})
+            assert third.status_code == 429
+            assert third.headers["Retry-After"] == "1"
+            assert "2 replies" in third.json()["error"]["message"]
+            assert http.get("/api/tags").status_code == 200  # only replies count
+            other_key = http.post("/api/chat", json={**chat, "stream": False}, headers=other)
+            assert other_key.status_code == 200  # another computer's key goes on
+        finally:
+            gate.set()
+            for t in threads:
+                t.join(timeout=15)
+        assert len(done) == 2
+        again = http.post("/api/chat", json={**chat, "stream": False})
+        assert again.status_code == 200  # the finished replies gave their places back
