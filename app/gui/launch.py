@@ -12,6 +12,7 @@ import sys
 from PySide6.QtWidgets import QApplication
 
 from app.gui.app import HarkApp
+from app.gui.gc_main import MainThreadCollector
 from app.gui.state import TrayState
 from app.gui.tray import state_icon
 from app.settings.schema import Settings
@@ -46,6 +47,8 @@ def run_gui(settings: Settings) -> int:
     app.setApplicationName("Hark")
     app.setQuitOnLastWindowClosed(False)
     app.setWindowIcon(state_icon(TrayState.IDLE))
+    collector = MainThreadCollector(app)  # no garbage collection on the engine's threads
+    collector.start()
     hark = HarkApp(settings)
     hark.start()
     if not config_path().exists():
@@ -54,3 +57,4 @@ def run_gui(settings: Settings) -> int:
         return app.exec()
     finally:
         hark.shutdown()
+        collector.stop()

@@ -5,6 +5,7 @@ asking the confirmation dialog (``rig_for``)."""
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,18 @@ from app.gui.bridge import Bridge, EngineThread
 from app.gui.dialogs.confirm import GuiConfirmer
 from tests.fakes.ollama import FakeOllama
 from tests.gui.confirm_rig import Rig
+
+
+@pytest.fixture(autouse=True)
+def collect_on_the_qt_thread() -> Iterator[None]:
+    """As the app does (``app.gui.gc_main``): no garbage collection on a worker thread while
+    a test drives widgets (PySide can deadlock there); everything is collected here after."""
+    enabled = gc.isenabled()
+    gc.disable()
+    yield
+    gc.collect()
+    if enabled:
+        gc.enable()
 
 
 @pytest.fixture
