@@ -137,7 +137,8 @@ def running_edge(
     """The real server app behind real Caddy, upstream ``ollama_url``; yields an :class:`Edge`.
 
     ``overrides`` are :class:`ServerSettings` fields (e.g. ``max_queue=1``). The defaults: no
-    rate limit (load tests send many requests), no idle unload, no access log. The API key is
+    rate limit and no limit on one key's concurrent replies (load tests send many requests with
+    one key), no idle unload, no access log. The API key is
     in ``workdir/api-keys``, the certificate in ``workdir/tls``.
     """
     workdir.mkdir(parents=True, exist_ok=True)
@@ -153,6 +154,7 @@ def running_edge(
         "whisper_cpu_threads": WHISPER_THREADS,
         "whisper_idle_unload_s": 0,
         "rate_limit_per_minute": 0,
+        "chats_per_key": 0,
         "access_log": False,
     }
     values.update(overrides)
